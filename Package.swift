@@ -1,0 +1,59 @@
+// swift-tools-version: 6.0
+//
+// swift-netpoll: Go's network poller (pollDesc + internal/poll + a small net API)
+// over two interchangeable readiness backends, epoll and io_uring POLL_ADD.
+//
+// The library (`Netpoll`) needs only the toolchain and liburing. The CLI may use
+// swift-argument-parser and hdrhistogram-swift. Benchmarks that need SwiftNIO or
+// package-benchmark live in Benchmarks/ with their own Package.swift so library
+// users never fetch them.
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "swift-netpoll",
+    products: [
+        .library(name: "Netpoll", targets: ["Netpoll"]),
+        .executable(name: "netpoll", targets: ["NetpollCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+    ],
+    targets: [
+        // C shim: liburing's static inline API, eventfd, epoll_pwait2, seccomp.
+        .target(
+            name: "CNetpoll",
+            linkerSettings: [.linkedLibrary("uring")]
+        ),
+        .target(
+            name: "Netpoll",
+            dependencies: ["CNetpoll"],
+            swiftSettings: strict
+        ),
+        // Load generator and benchmark orchestration used by the CLI. Independent of
+        // Netpoll on purpose: the load client must not share the code it measures.
+        .target(
+            name: "NetpollTools",
+            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "NetpollCLI",
+            dependencies: [
+                "Netpoll",
+                "NetpollTools",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "NetpollTests",
+            dependencies: ["Netpoll", "CNetpoll"],
+            swiftSettings: strict
+        ),
+    ]
+)

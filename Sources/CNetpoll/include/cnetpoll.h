@@ -1,0 +1,2 @@
+#pragma once
+int cnp_placeholder(void);
