@@ -1,0 +1,35 @@
+// swift-tools-version: 6.1
+//
+// Benchmarks for swift-netpoll, kept out of the root package so that library users
+// never fetch SwiftNIO or package-benchmark.
+//
+// - nio-echo-server: a SwiftNIO peer for `netpoll bench` (see scripts/bench-peers).
+// - package-benchmark micro-benchmarks of Netpoll go in Benchmarks/<Name>/ as
+//   executable targets depending on "Netpoll" and `Benchmark`, with the
+//   BenchmarkPlugin; the dependencies they need are already declared below.
+import PackageDescription
+
+let package = Package(
+    name: "swift-netpoll-benchmarks",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "nio-echo-server", targets: ["NIOEchoServer"]),
+    ],
+    dependencies: [
+        .package(path: ".."),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        // The trait makes package-benchmark count mallocs, which the performance rules need
+        // ("steady-state read, write and park/resume allocate nothing").
+        .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
+    ],
+    targets: [
+        .executableTarget(
+            name: "NIOEchoServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/NIOEchoServer"
+        ),
+    ]
+)
