@@ -1,2 +1,94 @@
+// CNetpoll: the C calls Swift cannot make directly.
+//
+// liburing's API is mostly `static inline` in liburing.h, and liburing.h cannot be
+// imported into Swift (its system headers clash with Glibc's module). So this header
+// exposes only plain C functions and types of its own; `struct io_uring` stays
+// opaque behind `cnp_ring`. Every function that can fail returns `-errno`
+// (liburing's convention), never sets errno behind Swift's back.
 #pragma once
-int cnp_placeholder(void);
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/epoll.h>   // not part of the Glibc Swift module
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: io_uring ---------------------------------------------------------------
+
+typedef struct cnp_ring cnp_ring;
+
+/// One completion, copied out of the CQ ring so Swift never touches ring memory.
+typedef struct cnp_cqe {
+    uint64_t user_data;
+    int32_t res;
+    uint32_t flags;
+} cnp_cqe;
+
+// Setup flags and feature bits, re-exported so Swift needs no kernel header.
+extern const uint32_t CNP_SETUP_SINGLE_ISSUER;
+extern const uint32_t CNP_SETUP_DEFER_TASKRUN;
+extern const uint32_t CNP_SETUP_COOP_TASKRUN;
+extern const uint32_t CNP_SETUP_TASKRUN_FLAG;
+extern const uint32_t CNP_SETUP_SUBMIT_ALL;
+extern const uint32_t CNP_FEAT_NODROP;
+extern const uint32_t CNP_FEAT_EXT_ARG;
+extern const uint32_t CNP_CQE_F_MORE;
+
+/// Creates a ring with `entries` SQEs and exactly `flags`. Returns 0 or -errno
+/// (-EINVAL: a flag this kernel does not know; -EPERM/-ENOSYS: io_uring forbidden).
+int cnp_ring_create(unsigned entries, uint32_t flags, cnp_ring **out);
+void cnp_ring_destroy(cnp_ring *ring);
+uint32_t cnp_ring_setup_flags(const cnp_ring *ring);
+uint32_t cnp_ring_features(const cnp_ring *ring);
+unsigned cnp_ring_sq_entries(const cnp_ring *ring);
+unsigned cnp_ring_cq_entries(const cnp_ring *ring);
+
+/// Queues a POLL_ADD (multishot when asked). False when the SQ is full: submit first.
+bool cnp_ring_prep_poll_add(cnp_ring *ring, int fd, uint32_t poll_mask, uint64_t user_data, bool multishot);
+/// Queues a POLL_REMOVE of the poll whose user_data is `target`. False when the SQ is full.
+bool cnp_ring_prep_poll_remove(cnp_ring *ring, uint64_t target, uint64_t user_data);
+/// SQEs queued but not yet submitted.
+unsigned cnp_ring_sq_pending(const cnp_ring *ring);
+
+/// Submits what is queued. With `get_events`, also asks the kernel to run pending
+/// task work so completions are posted (needed under DEFER_TASKRUN). Returns the
+/// number submitted or -errno. One io_uring_enter at most; none when nothing is
+/// queued and `get_events` is false.
+int cnp_ring_submit(cnp_ring *ring, bool get_events);
+/// Submits what is queued and waits for at least one completion, up to `timeout_ns`
+/// (negative: forever). Returns >= 0, -ETIME on timeout, -EINTR, or another -errno.
+int cnp_ring_submit_and_wait(cnp_ring *ring, int64_t timeout_ns);
+/// True when completions are held back in the kernel: CQ overflowed (with
+/// FEAT_NODROP they wait in an overflow list) or, with DEFER_TASKRUN|TASKRUN_FLAG,
+/// task work waits for us to enter. A memory read of the SQ flags, no syscall.
+bool cnp_ring_needs_enter(const cnp_ring *ring);
+/// Copies up to `max` ready completions into `out` and consumes them. No syscall.
+unsigned cnp_ring_reap(cnp_ring *ring, cnp_cqe *out, unsigned max);
+
+// MARK: epoll / eventfd / misc --------------------------------------------------
+
+/// epoll_pwait2 through syscall(2): glibc may lack the wrapper. -errno on failure
+/// (-ENOSYS on kernels before 5.11). `timeout_ns` negative: forever.
+int cnp_epoll_pwait2(int epfd, void *events, int maxevents, int64_t timeout_ns);
+/// eventfd(0, EFD_CLOEXEC|EFD_NONBLOCK), or -errno.
+int cnp_eventfd(void);
+/// Adds 1 to an eventfd counter; 0 or -errno (-EAGAIN when saturated: already awake).
+int cnp_eventfd_signal(int fd);
+/// Resets an eventfd counter; 0 or -errno (-EAGAIN when already zero).
+int cnp_eventfd_drain(int fd);
+
+/// Installs, on the calling thread only (no TSYNC), a seccomp filter that makes
+/// io_uring_setup/enter/register fail with `errno_value` — what Docker's default
+/// profile does. Sets PR_SET_NO_NEW_PRIVS first. 0 or -errno. Used by tests to
+/// prove backend selection explains a forbidden io_uring.
+int cnp_seccomp_deny_io_uring(int errno_value);
+
+/// io_uring_setup(2) called directly with zero entries in a probe of whether the
+/// syscall exists and is permitted: returns -errno (-EINVAL means it is there).
+int cnp_io_uring_setup_probe(void);
+
+#ifdef __cplusplus
+}
+#endif

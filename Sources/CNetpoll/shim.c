@@ -1,2 +1,0 @@
-#include "cnetpoll.h"
-int cnp_placeholder(void) { return 0; }

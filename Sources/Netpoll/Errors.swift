@@ -1,0 +1,121 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one error type of Netpoll, with Go's meanings.
+///
+/// | case | Go |
+/// |---|---|
+/// | ``netClosing`` | `net.ErrClosed` / `poll.ErrNetClosing`: "use of closed network connection" |
+/// | ``fileClosing`` | `poll.ErrFileClosing`: "use of closed file" |
+/// | ``deadlineExceeded`` | `os.ErrDeadlineExceeded` (``isTimeout`` is true) |
+/// | ``notPollable`` | `poll.ErrNotPollable` |
+/// | ``noDeadline`` | `poll.ErrNoDeadline` |
+/// | ``tooManyConcurrentOperations`` | the `fdMutex` overflow panic, as an error |
+/// | ``system(_:_:)`` | a failed system call: which one, and its errno |
+public enum NetpollError: Error, Hashable, Sendable, CustomStringConvertible {
+    case netClosing
+    case fileClosing
+    case deadlineExceeded
+    case notPollable
+    case noDeadline
+    case tooManyConcurrentOperations
+    /// A system call failed. `errno` is the raw value (`ECONNRESET`, `ECONNREFUSED`, …).
+    case system(_ syscall: String, _ errno: Int32)
+    /// An address or host that does not parse or resolve.
+    case invalidAddress(String)
+    /// `NETPOLL_BACKEND` (or a backend name given in code) is not one we know.
+    case unknownBackend(String)
+    /// The backend asked for cannot be used on this machine; `reason` says why.
+    case backendUnavailable(backend: String, reason: String)
+
+    /// True for a deadline that passed, as Go's `net.Error.Timeout()`.
+    public var isTimeout: Bool { self == .deadlineExceeded }
+
+    /// The errno of a ``system(_:_:)`` error, else nil.
+    public var errno: Int32? {
+        if case .system(_, let e) = self { return e }
+        return nil
+    }
+
+    public var description: String {
+        switch self {
+        case .netClosing: return "use of closed network connection"
+        case .fileClosing: return "use of closed file"
+        case .deadlineExceeded: return "i/o timeout"
+        case .notPollable: return "not pollable"
+        case .noDeadline: return "file type does not support deadline"
+        case .tooManyConcurrentOperations: return "too many concurrent operations on a single file or socket (max 1048575)"
+        case .system(let call, let e): return "\(call): \(NetpollError.errnoName(e)) (\(NetpollError.strerror(e)))"
+        case .invalidAddress(let what): return "invalid address: \(what)"
+        case .unknownBackend(let v):
+            return "unknown netpoll backend \"\(v)\": valid values are \(Backend.Choice.validNames)"
+        case .backendUnavailable(let b, let reason): return "backend \(b) is unavailable: \(reason)"
+        }
+    }
+
+    static func strerror(_ e: Int32) -> String {
+        guard let p = Glibc.strerror(e) else { return "errno \(e)" }
+        return String(cString: p)
+    }
+
+    /// Symbolic names for the errnos a network program meets, so messages are searchable.
+    static func errnoName(_ e: Int32) -> String {
+        switch e {
+        case EAGAIN: return "EAGAIN"
+        case EINTR: return "EINTR"
+        case EBADF: return "EBADF"
+        case EINVAL: return "EINVAL"
+        case EPERM: return "EPERM"
+        case EACCES: return "EACCES"
+        case ENOSYS: return "ENOSYS"
+        case ENOENT: return "ENOENT"
+        case ENOMEM: return "ENOMEM"
+        case EMFILE: return "EMFILE"
+        case ENFILE: return "ENFILE"
+        case EPIPE: return "EPIPE"
+        case ECONNRESET: return "ECONNRESET"
+        case ECONNREFUSED: return "ECONNREFUSED"
+        case ECONNABORTED: return "ECONNABORTED"
+        case ETIMEDOUT: return "ETIMEDOUT"
+        case EADDRINUSE: return "EADDRINUSE"
+        case EADDRNOTAVAIL: return "EADDRNOTAVAIL"
+        case ENETUNREACH: return "ENETUNREACH"
+        case EHOSTUNREACH: return "EHOSTUNREACH"
+        case ENOTCONN: return "ENOTCONN"
+        case ENOTSOCK: return "ENOTSOCK"
+        case EINPROGRESS: return "EINPROGRESS"
+        case ECANCELED: return "ECANCELED"
+        case EEXIST: return "EEXIST"
+        case EBUSY: return "EBUSY"
+        case ETIME: return "ETIME"
+        default: return "errno \(e)"
+        }
+    }
+}
+
+/// The one entry point from a raw C result to a typed error.
+///
+/// `-1` + `errno` (libc convention) and `-errno` (liburing/CQE convention) both
+/// end here, so every failure names its system call.
+@usableFromInline
+enum Sys {
+    /// Runs `body` until it does not fail with EINTR. Returns the non-negative result.
+    @inline(__always)
+    static func retrying<T: BinaryInteger>(_ name: String, _ body: () -> T) throws(NetpollError) -> T {
+        while true {
+            let rc = body()
+            if rc >= 0 { return rc }
+            let e = Glibc.errno
+            if e == EINTR { continue }
+            throw .system(name, e)
+        }
+    }
+
+    /// Turns a liburing-style `-errno` result into a typed error.
+    @inline(__always)
+    static func check(_ name: String, negatedErrno rc: Int32) throws(NetpollError) -> Int32 {
+        if rc >= 0 { return rc }
+        throw .system(name, -rc)
+    }
+}

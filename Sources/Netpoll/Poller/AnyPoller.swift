@@ -1,0 +1,42 @@
+/// The EventLoop's poller: an enum over the concrete backends, so calls on the hot
+/// path are direct (and specialised) rather than through an existential.
+enum AnyPoller {
+    case epoll(EpollPoller)
+    case uring(URingPoller)
+
+    @inline(__always)
+    func poll(timeout: Duration?, _ body: (PollToken, PollEvents) -> Void) throws(NetpollError) -> Int {
+        switch self {
+        case .epoll(let p): return try p.poll(timeout: timeout, body)
+        case .uring(let p): return try p.poll(timeout: timeout, body)
+        }
+    }
+
+    var base: any Poller {
+        switch self {
+        case .epoll(let p): return p
+        case .uring(let p): return p
+        }
+    }
+
+    func register(fd: Int32, token: PollToken) throws(NetpollError) {
+        switch self {
+        case .epoll(let p): try p.register(fd: fd, token: token)
+        case .uring(let p): try p.register(fd: fd, token: token)
+        }
+    }
+
+    func deregister(fd: Int32, token: PollToken) throws(NetpollError) {
+        switch self {
+        case .epoll(let p): try p.deregister(fd: fd, token: token)
+        case .uring(let p): try p.deregister(fd: fd, token: token)
+        }
+    }
+
+    func wake() {
+        switch self {
+        case .epoll(let p): p.wake()
+        case .uring(let p): p.wake()
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import CNetpoll
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Edge-triggered epoll, registered once per descriptor, as Go's netpoll_epoll.go.
+///
+/// - Registration: `EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET`, `data.u64` = token.
+/// - Wake: an eventfd watched level-triggered; `wake()` writes it at most once until
+///   the poll that consumes it resets `wakeSig` (Go's `netpollWakeSig`).
+/// - Timeouts: nanoseconds through `epoll_pwait2` when the kernel has it (5.11+),
+///   else milliseconds rounded up, so a timer never fires early.
+public final class EpollPoller: Poller, @unchecked Sendable {
+    // Immutable after init.
+    private let epfd: Int32
+    private let wakeFD: Int32
+    private let capacity: Int32
+    // Accessed atomically from any thread.
+    private let wakeSig = Atomic<Bool>(false)
+    // Owner thread only.
+    private let events: UnsafeMutablePointer<epoll_event>
+    private var hasPwait2 = true
+    private var closed = false
+    public private(set) var counters = PollerCounters()
+
+    /// `eventCapacity`: events taken per kernel call (Go uses 128).
+    public init(eventCapacity: Int = 256) throws(NetpollError) {
+        let ep = epoll_create1(Int32(EPOLL_CLOEXEC))
+        if ep < 0 { throw .system("epoll_create1", errno) }
+        let efd = cnp_eventfd()
+        if efd < 0 {
+            Glibc.close(ep)
+            throw .system("eventfd", -efd)
+        }
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue
+        ev.data.u64 = PollToken.reservedWake
+        if epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) < 0 {
+            let e = errno
+            Glibc.close(efd)
+            Glibc.close(ep)
+            throw .system("epoll_ctl(ADD eventfd)", e)
+        }
+        epfd = ep
+        wakeFD = efd
+        capacity = Int32(max(1, eventCapacity))
+        events = .allocate(capacity: Int(capacity))
+    }
+
+    deinit {
+        close()
+        events.deallocate()
+    }
+
+    public func register(fd: Int32, token: PollToken) throws(NetpollError) {
+        var ev = epoll_event()
+        ev.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
+        ev.data.u64 = token.rawValue
+        if epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 { throw .system("epoll_ctl(ADD)", errno) }
+    }
+
+    public func deregister(fd: Int32, token: PollToken) throws(NetpollError) {
+        // Kernels before 2.6.9 wanted a non-nil event even for DEL.
+        var ev = epoll_event()
+        if epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &ev) < 0 { throw .system("epoll_ctl(DEL)", errno) }
+    }
+
+    public func poll(timeout: Duration?, _ body: (PollToken, PollEvents) -> Void) throws(NetpollError) -> Int {
+        let n = try wait(timeout: timeout)
+        var delivered = 0
+        for i in 0..<Int(n) {
+            let ev = events[i]
+            let data = ev.data.u64
+            if data == PollToken.reservedWake {
+                // Reset the eventfd before clearing the flag: a wake() after the clear
+                // then writes again and is not lost.
+                _ = cnp_eventfd_drain(wakeFD)
+                counters.syscalls &+= 1
+                wakeSig.store(false, ordering: .releasing)
+                continue
+            }
+            body(PollToken(data), PollEvents(kernelMask: ev.events))
+            delivered += 1
+        }
+        return delivered
+    }
+
+    private func wait(timeout: Duration?) throws(NetpollError) -> Int32 {
+        counters.syscalls &+= 1
+        if hasPwait2 {
+            let ns: Int64 = timeout.map { $0.saturatingNanoseconds } ?? -1
+            let rc = cnp_epoll_pwait2(epfd, events, capacity, ns)
+            if rc >= 0 { return rc }
+            if rc == -EINTR { return 0 }
+            if rc != -ENOSYS { throw .system("epoll_pwait2", -rc) }
+            hasPwait2 = false
+        }
+        let ms: Int32
+        if let t = timeout {
+            let ns = t.saturatingNanoseconds
+            // Round up: a deadline must not fire early (Go rounds the same way).
+            ms = ns == 0 ? 0 : Int32(clamping: (ns + 999_999) / 1_000_000)
+        } else {
+            ms = -1
+        }
+        let rc = epoll_wait(epfd, events, capacity, ms)
+        if rc >= 0 { return rc }
+        if errno == EINTR { return 0 }
+        throw .system("epoll_wait", errno)
+    }
+
+    public func wake() {
+        // Coalesce: only the first wake() since the last poll writes the eventfd.
+        guard wakeSig.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return
+        }
+        _ = cnp_eventfd_signal(wakeFD)
+    }
+
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(wakeFD)
+        Glibc.close(epfd)
+    }
+
+    public var features: PollerFeatures {
+        PollerFeatures(backend: "epoll", details: [
+            ("trigger", "edge"),
+            ("timeouts", hasPwait2 ? "epoll_pwait2 (ns)" : "epoll_wait (ms)"),
+        ])
+    }
+}

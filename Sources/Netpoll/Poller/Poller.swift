@@ -1,0 +1,136 @@
+import CNetpoll
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The backend contract (Go: the functions every netpoll_*.go provides):
+//
+//   init                    netpollinit: create the kernel object and the wake channel.
+//   register(fd:token:)     netpollopen: watch fd for read, write and peer hang-up,
+//                           edge-triggered, once for the descriptor's whole life.
+//   deregister(fd:token:)   netpollclose: stop watching; when it returns the poller
+//                           holds no reference to the file, so close(2) really closes.
+//   poll(timeout:_:)        netpoll(delay): deliver ready (token, events); nil waits
+//                           forever, .zero never blocks.
+//   wake()                  netpollBreak: make a blocked poll return; any thread,
+//                           coalesced (Go's netpollWakeSig).
+//   close()                 release the kernel objects.
+//
+// Threading: register, deregister, poll and close belong to the thread that owns the
+// poller (the EventLoop's thread); only `wake()` may be called from anywhere.
+
+/// The 64-bit value a registration carries and readiness comes back with.
+///
+/// The runtime packs a PollCache slot index (high 32 bits) and a sequence number
+/// (low 32 bits) into it, so late events for a reused slot can be recognised and
+/// dropped. Values whose high 32 bits are all ones are reserved for the pollers'
+/// own bookkeeping (wake channel, removals).
+public struct PollToken: Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt64
+
+    public init(_ rawValue: UInt64) {
+        precondition(rawValue >> 32 != 0xFFFF_FFFF, "netpoll: reserved poll token \(rawValue)")
+        self.rawValue = rawValue
+    }
+
+    /// Pollers' own user_data values; never handed out by `init`.
+    static let reservedWake = UInt64(0xFFFF_FFFF_FFFF_FFFE)
+    static let reservedRemove = UInt64(0xFFFF_FFFF_FFFF_FFFD)
+
+    public var description: String { "token(\(rawValue >> 32):\(rawValue & 0xFFFF_FFFF))" }
+}
+
+/// Readiness reported for a token, already in Go's terms.
+///
+/// Both backends see the same kernel poll mask (epoll's `EPOLL*` and poll's `POLL*`
+/// bits are identical), so the translation lives here, once:
+/// `IN|RDHUP|HUP|ERR → read`, `OUT|HUP|ERR → write`, and `error` only when the
+/// mask is exactly `ERR` (Go's `pd.setEventErr(ev.Events == EPOLLERR)`).
+///
+/// Not promised: that every readiness change produces an event (a single event
+/// may stand for several), nor that an event means an operation will not return
+/// `EAGAIN` (spurious events are allowed).
+public struct PollEvents: OptionSet, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// A reader should retry (data, EOF, hang-up or error).
+    public static let read = PollEvents(rawValue: 1 << 0)
+    /// A writer should retry (space, hang-up or error).
+    public static let write = PollEvents(rawValue: 1 << 1)
+    /// The peer hung up (HUP or RDHUP); reported together with `read`.
+    public static let hangup = PollEvents(rawValue: 1 << 2)
+    /// Go's "event error": the kernel reported only `EPOLLERR`.
+    public static let error = PollEvents(rawValue: 1 << 3)
+
+    static let kernelMaskWanted = UInt32(EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue)
+
+    @inline(__always)
+    init(kernelMask m: UInt32) {
+        let inb = UInt32(EPOLLIN.rawValue), out = UInt32(EPOLLOUT.rawValue)
+        let rdhup = UInt32(EPOLLRDHUP.rawValue), hup = UInt32(EPOLLHUP.rawValue), err = UInt32(EPOLLERR.rawValue)
+        var e = PollEvents()
+        if m & (inb | rdhup | hup | err) != 0 { e.insert(.read) }
+        if m & (out | hup | err) != 0 { e.insert(.write) }
+        if m & (rdhup | hup) != 0 { e.insert(.hangup) }
+        if m == err { e.insert(.error) }
+        self = e
+    }
+
+    public var description: String {
+        var parts: [String] = []
+        if contains(.read) { parts.append("read") }
+        if contains(.write) { parts.append("write") }
+        if contains(.hangup) { parts.append("hangup") }
+        if contains(.error) { parts.append("error") }
+        return "[" + parts.joined(separator: ",") + "]"
+    }
+}
+
+/// Counters a poller keeps on its owner thread; the EventLoop publishes them.
+public struct PollerCounters: Sendable, Equatable {
+    /// Kernel entries made by the poller: epoll_wait/epoll_pwait2, io_uring_enter,
+    /// eventfd reads. (Wake writes are counted by whoever wakes; see EventLoop.)
+    public var syscalls: UInt64 = 0
+    /// CQEs or epoll events for tokens no longer registered, dropped.
+    public var staleEvents: UInt64 = 0
+    /// Multishot or one-shot polls re-armed (io_uring only).
+    public var rearms: UInt64 = 0
+    public init() {}
+}
+
+/// What a poller is running with, for `netpoll info` and benchmarks.
+public struct PollerFeatures: Sendable, CustomStringConvertible {
+    public var backend: String
+    public var details: [(String, String)]
+    public var description: String {
+        ([backend] + details.map { "\($0.0)=\($0.1)" }).joined(separator: " ")
+    }
+}
+
+/// The backend contract; see the table at the top of this file.
+///
+/// The EventLoop holds a concrete poller (``AnyPoller`` is an enum, not an
+/// existential) so `poll` specialises on the hot path.
+public protocol Poller: AnyObject {
+    func register(fd: Int32, token: PollToken) throws(NetpollError)
+    func deregister(fd: Int32, token: PollToken) throws(NetpollError)
+    /// Delivers ready events to `body`; returns how many were delivered.
+    /// nil waits until an event or `wake()`; `.zero` never blocks.
+    func poll(timeout: Duration?, _ body: (PollToken, PollEvents) -> Void) throws(NetpollError) -> Int
+    /// Ends a blocked or the next `poll` early. Any thread; coalesced.
+    func wake()
+    func close()
+    var counters: PollerCounters { get }
+    var features: PollerFeatures { get }
+}
+
+extension Duration {
+    /// Whole nanoseconds, saturating; negative durations become 0.
+    var saturatingNanoseconds: Int64 {
+        let (s, atto) = components
+        if s < 0 { return 0 }
+        if s >= Int64.max / 1_000_000_000 { return Int64.max }
+        return s * 1_000_000_000 + atto / 1_000_000_000
+    }
+}

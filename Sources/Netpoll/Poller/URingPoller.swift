@@ -1,0 +1,341 @@
+import CNetpoll
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Readiness through io_uring `POLL_ADD`: the same contract as ``EpollPoller``.
+///
+/// - One ring per poller, created on (and only used from) the owner thread, which
+///   is what lets `SINGLE_ISSUER` and `DEFER_TASKRUN` apply.
+/// - Registration queues a multishot `POLL_ADD` (`POLLIN|POLLOUT|POLLRDHUP`,
+///   user_data = token) that goes to the kernel with the next poll: no syscall per
+///   new descriptor. A CQE without `IORING_CQE_F_MORE` means the multishot ended
+///   (CQ overflow, an error): it is re-armed. In one-shot mode every event re-arms.
+/// - Deregistration queues `POLL_REMOVE` and waits for it *and* for the poll's
+///   final CQE: a pending poll holds a reference to the file, so until then a
+///   close(2) would not send FIN. CQEs for other tokens reaped meanwhile are kept
+///   in `backlog` and delivered by the next poll.
+/// - Late CQEs for removed or reused tokens are dropped (counted as stale);
+///   `-ECANCELED`, `-ENOENT` are expected answers.
+/// - `poll(timeout: .zero)` with nothing queued reads the CQ ring without a
+///   syscall, unless the kernel holds completions back: CQ overflow, or task work
+///   under `DEFER_TASKRUN` (signalled by `IORING_SQ_TASKRUN` thanks to
+///   `TASKRUN_FLAG`) — both a memory read of the SQ flags.
+public final class URingPoller: Poller, @unchecked Sendable {
+    public enum Mode: String, Sendable, CaseIterable {
+        /// `IORING_POLL_ADD_MULTI`: armed once, re-armed only when the kernel ends it.
+        case multishot
+        /// Re-armed after every event (kernels before 5.13; and for comparison).
+        case oneshot
+    }
+
+    /// Which ring setup flags to ask for; each falls back to the next the kernel accepts.
+    public enum Setup: String, Sendable, CaseIterable {
+        /// SINGLE_ISSUER|DEFER_TASKRUN|TASKRUN_FLAG → coop → plain.
+        case deferTaskrun = "defer"
+        /// SINGLE_ISSUER|COOP_TASKRUN|TASKRUN_FLAG → plain.
+        case coopTaskrun = "coop"
+        /// No optional flags.
+        case plain
+
+        var attempts: [UInt32] {
+            let single = CNP_SETUP_SINGLE_ISSUER, deferTR = CNP_SETUP_DEFER_TASKRUN
+            let coop = CNP_SETUP_COOP_TASKRUN, flag = CNP_SETUP_TASKRUN_FLAG, all = CNP_SETUP_SUBMIT_ALL
+            switch self {
+            case .deferTaskrun: return [single | deferTR | flag | all, single | coop | flag | all, coop | all, all, 0]
+            case .coopTaskrun: return [single | coop | flag | all, coop | all, all, 0]
+            case .plain: return [all, 0]
+            }
+        }
+    }
+
+    public struct Options: Sendable, Hashable {
+        public var entries: UInt32
+        public var mode: Mode
+        public var setup: Setup
+        public init(entries: UInt32 = 256, mode: Mode = .multishot, setup: Setup = .deferTaskrun) {
+            self.entries = entries
+            self.mode = mode
+            self.setup = setup
+        }
+    }
+
+    // Immutable after init.
+    private let ring: OpaquePointer
+    private let wakeFD: Int32
+    public let options: Options
+    private let setupFlags: UInt32
+    private let cqeCapacity: Int
+    // Accessed atomically from any thread.
+    private let wakeSig = Atomic<Bool>(false)
+    // Owner thread only.
+    private var registrations: [UInt64: Int32] = [:]
+    private let cqes: UnsafeMutablePointer<cnp_cqe>
+    /// CQEs reaped while a deregistration waited; delivered first by the next poll.
+    private var backlog: [cnp_cqe] = []
+    private var closed = false
+    public private(set) var counters = PollerCounters()
+    /// The last negative result of the wake poll (e.g. -EINVAL where multishot poll
+    /// is unknown); the availability probe reads it.
+    private(set) var wakePollError: Int32 = 0
+
+    private static let pollMask = PollEvents.kernelMaskWanted
+    private static let wakeMask = UInt32(EPOLLIN.rawValue)
+
+    public init(options: Options = Options()) throws(NetpollError) {
+        var ring: OpaquePointer?
+        var last: Int32 = 0
+        var used: UInt32 = 0
+        for flags in options.setup.attempts {
+            last = cnp_ring_create(options.entries, flags, &ring)
+            if last == 0 { used = flags; break }
+            // EINVAL: the kernel does not know a flag; try the next set. Anything
+            // else (EPERM, ENOSYS, ENOMEM) will not get better by dropping flags.
+            if last != -EINVAL { break }
+        }
+        guard last == 0, let ring else { throw .system("io_uring_setup", -last) }
+        guard cnp_ring_features(ring) & CNP_FEAT_EXT_ARG != 0 else {
+            cnp_ring_destroy(ring)
+            throw .backendUnavailable(backend: "uring", reason: "kernel lacks IORING_FEAT_EXT_ARG (needs Linux 5.11+)")
+        }
+        let efd = cnp_eventfd()
+        if efd < 0 {
+            cnp_ring_destroy(ring)
+            throw .system("eventfd", -efd)
+        }
+        self.ring = ring
+        self.wakeFD = efd
+        self.options = options
+        self.setupFlags = used
+        self.cqeCapacity = Int(cnp_ring_cq_entries(ring))
+        self.cqes = .allocate(capacity: cqeCapacity)
+        armWake()
+    }
+
+    deinit {
+        close()
+        cqes.deallocate()
+    }
+
+    // MARK: registration
+
+    public func register(fd: Int32, token: PollToken) throws(NetpollError) {
+        guard registrations.updateValue(fd, forKey: token.rawValue) == nil else {
+            throw .system("io_uring POLL_ADD (token already registered)", EEXIST)
+        }
+        try queuePoll(fd: fd, userData: token.rawValue, mask: Self.pollMask)
+    }
+
+    public func deregister(fd: Int32, token: PollToken) throws(NetpollError) {
+        // Unknown token: the poll already ended for good (e.g. -EBADF) and was dropped.
+        guard registrations.removeValue(forKey: token.rawValue) != nil else { return }
+        while !cnp_ring_prep_poll_remove(ring, token.rawValue, PollToken.reservedRemove) {
+            try submit()
+        }
+        // Wait for the removal's answer and, when it found the poll, for the poll's own
+        // final CQE: only then has the kernel dropped its reference to the file.
+        var removeResult: Int32?
+        var finalSeen = false
+        var waited = 0
+        while true {
+            if let r = removeResult, r != 0 || finalSeen { break }
+            counters.syscalls &+= 1
+            let rc = cnp_ring_submit_and_wait(ring, 100_000_000)
+            if rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY { throw .system("io_uring_enter", -rc) }
+            let n = reapRaw()
+            for i in 0..<n {
+                let c = cqes[i]
+                if c.user_data == PollToken.reservedRemove {
+                    removeResult = c.res
+                } else if c.user_data == token.rawValue {
+                    if c.flags & CNP_CQE_F_MORE == 0 { finalSeen = true }
+                    counters.staleEvents &+= 1
+                } else {
+                    backlog.append(c)
+                }
+            }
+            if n == 0 && rc == -ETIME {
+                waited += 1
+                // Ten seconds without an answer: the kernel is not going to give one.
+                if waited >= 100 { throw .system("io_uring POLL_REMOVE (no completion)", ETIMEDOUT) }
+            }
+        }
+    }
+
+    private func queuePoll(fd: Int32, userData: UInt64, mask: UInt32) throws(NetpollError) {
+        while !cnp_ring_prep_poll_add(ring, fd, mask, userData, options.mode == .multishot) {
+            // SQ full: hand what is queued to the kernel and retry.
+            try submit()
+        }
+    }
+
+    private func armWake() {
+        // The SQ is empty at init and after submit(), so this cannot stay full; the
+        // loop in queuePoll only fails on a broken ring, which submit() reports.
+        try? queuePoll(fd: wakeFD, userData: PollToken.reservedWake, mask: Self.wakeMask)
+    }
+
+    private func submit() throws(NetpollError) {
+        counters.syscalls &+= 1
+        let rc = cnp_ring_submit(ring, false)
+        // EBUSY/EAGAIN: the kernel wants us to reap first (old kernels on CQ overflow).
+        if rc < 0 && rc != -EBUSY && rc != -EAGAIN && rc != -EINTR { throw .system("io_uring_enter", -rc) }
+    }
+
+    // MARK: polling
+
+    public func poll(timeout: Duration?, _ body: (PollToken, PollEvents) -> Void) throws(NetpollError) -> Int {
+        var delivered = 0
+        if !backlog.isEmpty {
+            let held = backlog
+            backlog.removeAll(keepingCapacity: true)
+            for c in held { delivered += try dispatch(c, body) }
+        }
+        delivered += try drainRing(body)
+        let pending = cnp_ring_sq_pending(ring) > 0
+        if delivered > 0 || timeout == .zero {
+            // Non-blocking: enter only to submit queued SQEs or to collect completions
+            // the kernel holds back; otherwise this was a pure memory read.
+            if pending || cnp_ring_needs_enter(ring) {
+                counters.syscalls &+= 1
+                let rc = cnp_ring_submit(ring, true)
+                if rc < 0 && rc != -EBUSY && rc != -EAGAIN && rc != -EINTR { throw .system("io_uring_enter", -rc) }
+                delivered += try drainRing(body)
+            }
+            return delivered
+        }
+        counters.syscalls &+= 1
+        let ns: Int64 = timeout.map { $0.saturatingNanoseconds } ?? -1
+        let rc = cnp_ring_submit_and_wait(ring, ns)
+        if rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN {
+            throw .system("io_uring_enter", -rc)
+        }
+        delivered += try drainRing(body)
+        return delivered
+    }
+
+    /// Reaps the CQ ring until it is empty. No syscall unless completions are held back.
+    private func drainRing(_ body: (PollToken, PollEvents) -> Void) throws(NetpollError) -> Int {
+        var delivered = 0
+        while true {
+            let n = reapRaw()
+            if n == 0 { return delivered }
+            for i in 0..<n { delivered += try dispatch(cqes[i], body) }
+            if n < cqeCapacity { return delivered }
+        }
+    }
+
+    private func reapRaw() -> Int {
+        Int(cnp_ring_reap(ring, cqes, UInt32(cqeCapacity)))
+    }
+
+    /// One CQE: the single place that interprets user_data, res and flags.
+    @inline(__always)
+    private func dispatch(_ c: cnp_cqe, _ body: (PollToken, PollEvents) -> Void) throws(NetpollError) -> Int {
+        let ended = c.flags & CNP_CQE_F_MORE == 0
+        switch c.user_data {
+        case PollToken.reservedWake:
+            if c.res < 0 {
+                wakePollError = c.res
+                // EINVAL will not heal by re-arming; leave the wake channel to the
+                // availability probe, which reports it.
+                if c.res == -EINVAL { return 0 }
+            }
+            if c.res > 0 {
+                // Reset the eventfd before clearing the flag so a later wake() writes again.
+                counters.syscalls &+= 1
+                _ = cnp_eventfd_drain(wakeFD)
+                wakeSig.store(false, ordering: .releasing)
+            }
+            if ended && !closed {
+                counters.rearms &+= 1
+                try queuePoll(fd: wakeFD, userData: PollToken.reservedWake, mask: Self.wakeMask)
+            }
+            return 0
+        case PollToken.reservedRemove:
+            // A removal whose waiter already gave up; nothing to do.
+            return 0
+        default:
+            guard let fd = registrations[c.user_data] else {
+                counters.staleEvents &+= 1
+                return 0
+            }
+            var delivered = 0
+            if c.res >= 0 {
+                body(PollToken(c.user_data), PollEvents(kernelMask: UInt32(bitPattern: c.res)))
+                delivered = 1
+            } else if c.res == -EBADF {
+                // The descriptor was closed without deregistering: wake both waiters so
+                // their syscalls report EBADF, and stop watching.
+                registrations[c.user_data] = nil
+                body(PollToken(c.user_data), [.read, .write, .error])
+                return 1
+            } else if c.res != -ECANCELED {
+                // Any other poll failure: let the waiters retry their syscall, which
+                // reports the real condition.
+                body(PollToken(c.user_data), [.read, .write])
+                delivered = 1
+            }
+            if ended {
+                counters.rearms &+= 1
+                try queuePoll(fd: fd, userData: c.user_data, mask: Self.pollMask)
+            }
+            return delivered
+        }
+    }
+
+    /// Proves the kernel accepts this poller's poll mode: wake, poll, and look at the
+    /// wake poll's answer. Used by backend selection, on a throwaway poller.
+    func selfTest() throws(NetpollError) {
+        wake()
+        _ = try poll(timeout: .seconds(1)) { _, _ in }
+        if wakePollError == -EINVAL {
+            throw .backendUnavailable(
+                backend: "uring",
+                reason: options.mode == .multishot
+                    ? "kernel lacks multishot poll (IORING_POLL_ADD_MULTI, Linux 5.13+): POLL_ADD returned EINVAL"
+                    : "POLL_ADD returned EINVAL")
+        }
+        if wakePollError < 0 { throw .system("io_uring POLL_ADD", -wakePollError) }
+        if wakeSig.load(ordering: .acquiring) {
+            throw .backendUnavailable(backend: "uring", reason: "POLL_ADD on an eventfd produced no completion within 1 s")
+        }
+    }
+
+    public func wake() {
+        guard wakeSig.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return
+        }
+        _ = cnp_eventfd_signal(wakeFD)
+    }
+
+    public func close() {
+        guard !closed else { return }
+        closed = true
+        cnp_ring_destroy(ring)
+        Glibc.close(wakeFD)
+    }
+
+    /// Setup flags in effect, by name.
+    public var setupFlagNames: [String] {
+        var names: [String] = []
+        if setupFlags & CNP_SETUP_SINGLE_ISSUER != 0 { names.append("SINGLE_ISSUER") }
+        if setupFlags & CNP_SETUP_DEFER_TASKRUN != 0 { names.append("DEFER_TASKRUN") }
+        if setupFlags & CNP_SETUP_COOP_TASKRUN != 0 { names.append("COOP_TASKRUN") }
+        if setupFlags & CNP_SETUP_TASKRUN_FLAG != 0 { names.append("TASKRUN_FLAG") }
+        if setupFlags & CNP_SETUP_SUBMIT_ALL != 0 { names.append("SUBMIT_ALL") }
+        return names
+    }
+
+    public var features: PollerFeatures {
+        let feats = cnp_ring_features(ring)
+        return PollerFeatures(backend: "uring", details: [
+            ("mode", options.mode.rawValue),
+            ("setup", setupFlagNames.isEmpty ? "none" : setupFlagNames.joined(separator: "|")),
+            ("sq_entries", String(cnp_ring_sq_entries(ring))),
+            ("cq_entries", String(cnp_ring_cq_entries(ring))),
+            ("nodrop", feats & CNP_FEAT_NODROP != 0 ? "yes" : "no"),
+        ])
+    }
+}
