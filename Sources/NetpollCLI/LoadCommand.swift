@@ -1,6 +1,77 @@
 import ArgumentParser
+import Foundation
+import NetpollTools
 
-struct LoadCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "load", abstract: "(being written)")
-    func run() async throws { throw ValidationError("load is not built yet") }
+/// `netpoll load`: the echo load client the bench runs against each server.
+/// Independent of the Netpoll library by design (see NetpollTools).
+struct LoadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load",
+        abstract: "Echo load client: closed or open loop, verified bytes, HdrHistogram latencies.",
+        discussion: """
+            Each connection sends a SIZE-byte message, waits for the whole echo, checks every \
+            byte, records the latency, and repeats. With --rate the load is open loop at that \
+            total rate and latencies are measured from the intended send time. Exits non-zero \
+            only for bad arguments or when no connection could be made.
+            """
+    )
+
+    @Option(help: "Server address: HOST:PORT, [IPv6]:PORT or unix:/path.")
+    var target: String
+
+    @Option(help: "Concurrent connections (in --churn mode: concurrent connect/echo/close loops).")
+    var connections: Int = 1
+
+    @Option(help: "Message size in bytes.")
+    var size: Int = 64
+
+    @Option(help: "Measured seconds.")
+    var duration: Double = 5
+
+    @Option(help: "Seconds of traffic before measuring (not recorded).")
+    var warmup: Double = 1
+
+    @Option(help: "Open loop: total messages per second across all connections.")
+    var rate: Double?
+
+    @Option(help: "Client threads, each with its own epoll loop; connections are spread over them.")
+    var threads: Int = 1
+
+    @Flag(help: "Connection churn: connect, echo once, close, repeat; reports connections/s.")
+    var churn = false
+
+    @Option(help: "Also hold this many idle connections open for the run (idle-scale scenario).")
+    var idle: Int = 0
+
+    @Option(help: "Seconds to wait for a connection to be established.")
+    var connectTimeout: Double = 5
+
+    @Flag(help: "Print exactly one JSON object on stdout.")
+    var json = false
+
+    func run() throws {
+        var options = LoadOptions(target: target, connections: connections, size: size, durationSeconds: duration)
+        options.warmupSeconds = warmup
+        options.rate = rate
+        options.threads = threads
+        options.mode = churn ? .churn : .echo
+        options.idleConnections = idle
+        options.connectTimeoutSeconds = connectTimeout
+        do {
+            try options.validate()
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let report: LoadReport
+        do {
+            report = try LoadGenerator.run(options, onIdleReady: { open in
+                // The bench waits for this exact line before sampling server memory.
+                FileHandle.standardError.write(Data("idle-ready \(open)\n".utf8))
+            })
+        } catch {
+            FileHandle.standardError.write(Data("netpoll load: \(error.description)\n".utf8))
+            throw ExitCode(2)
+        }
+        print(json ? report.json().serialized() : report.humanText())
+    }
 }

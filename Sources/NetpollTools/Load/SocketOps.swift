@@ -77,27 +77,89 @@ enum SocketOps {
 }
 
 /// The epoll calls of one load worker.
+///
+/// Swift's Glibc module does not import <sys/epoll.h>, and this target must not
+/// borrow the library's C shim (the client may not share what it measures), so
+/// the three calls are bound by symbol name. Their arguments are plain integers
+/// and pointers, passed identically by the Swift and C conventions on Linux.
+/// `struct epoll_event` is packed on x86-64 (12 bytes) and 16 bytes elsewhere,
+/// so events live in a raw buffer read with unaligned loads.
 struct EpollSet: ~Copyable {
     let fd: Int32
+    let events: UnsafeMutableRawPointer
+    let capacity: Int32
 
-    init() throws(LoadError) {
-        fd = epoll_create1(Int32(EPOLL_CLOEXEC))
+    static let eventIn: UInt32 = 0x001
+    static let eventOut: UInt32 = 0x004
+    static let eventRdHup: UInt32 = 0x2000
+    static let edgeTriggered: UInt32 = 1 << 31
+    private static let ctlAdd: Int32 = 1
+    private static let cloexec: Int32 = 0o2000000
+    #if arch(x86_64)
+    static let eventStride = 12
+    static let dataOffset = 4
+    #else
+    static let eventStride = 16
+    static let dataOffset = 8
+    #endif
+
+    init(capacity: Int32 = 256) throws(LoadError) {
+        fd = netpoll_load_epoll_create1(Self.cloexec)
         if fd < 0 { throw .system("epoll_create1: \(errnoText(errno))") }
+        self.capacity = capacity
+        events = .allocate(byteCount: Self.eventStride * Int(capacity), alignment: 16)
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(fd)
+        events.deallocate()
+    }
 
     /// Edge-triggered, both directions, registered once per socket: the worker
     /// always runs reads and writes until EAGAIN, so one report per change is enough.
     func add(_ socket: Int32, token: UInt64) -> Bool {
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
-        event.data.u64 = token
-        return epoll_ctl(fd, EPOLL_CTL_ADD, socket, &event) == 0
+        var event = (UInt64(0), UInt64(0))  // 16 bytes, enough for either layout
+        withUnsafeMutableBytes(of: &event) { raw in
+            raw.storeBytes(of: Self.eventIn | Self.eventOut | Self.eventRdHup | Self.edgeTriggered, toByteOffset: 0, as: UInt32.self)
+            raw.storeBytes(of: token, toByteOffset: Self.dataOffset, as: UInt64.self)
+        }
+        return withUnsafeMutableBytes(of: &event) { raw in
+            netpoll_load_epoll_ctl(fd, Self.ctlAdd, socket, raw.baseAddress!)
+        } == 0
     }
 
-    func wait(_ events: UnsafeMutablePointer<epoll_event>, capacity: Int32, timeoutMillis: Int32) -> Int32 {
-        let count = epoll_wait(fd, events, capacity, timeoutMillis)
-        return count < 0 ? 0 : count  // EINTR: the caller re-checks its clock anyway
+    /// Waits up to `timeoutNanos` (nanosecond precision via epoll_pwait2 where the
+    /// kernel has it, else rounded up to milliseconds); returns the number of events.
+    func wait(timeoutNanos: UInt64, precise: inout Bool) -> Int {
+        if precise {
+            var timeout = timespec(tv_sec: Int(timeoutNanos / 1_000_000_000), tv_nsec: Int(timeoutNanos % 1_000_000_000))
+            let result = netpoll_load_epoll_pwait2(fd, events, capacity, &timeout, nil)
+            if result >= 0 { return Int(result) }
+            if errno != ENOSYS { return 0 }  // EINTR: the caller re-checks its clock anyway
+            precise = false
+        }
+        let millis = Int32(min((timeoutNanos + 999_999) / 1_000_000, 1000))
+        let result = netpoll_load_epoll_wait(fd, events, capacity, millis)
+        return result < 0 ? 0 : Int(result)
+    }
+
+    /// The token of event `index` of the last wait.
+    @inline(__always)
+    func token(at index: Int) -> UInt64 {
+        events.loadUnaligned(fromByteOffset: index * Self.eventStride + Self.dataOffset, as: UInt64.self)
     }
 }
+
+@_silgen_name("epoll_create1")
+private func netpoll_load_epoll_create1(_ flags: Int32) -> Int32
+
+@_silgen_name("epoll_ctl")
+private func netpoll_load_epoll_ctl(_ epfd: Int32, _ op: Int32, _ fd: Int32, _ event: UnsafeMutableRawPointer) -> Int32
+
+@_silgen_name("epoll_wait")
+private func netpoll_load_epoll_wait(_ epfd: Int32, _ events: UnsafeMutableRawPointer, _ maxEvents: Int32, _ timeout: Int32) -> Int32
+
+@_silgen_name("epoll_pwait2")
+private func netpoll_load_epoll_pwait2(
+    _ epfd: Int32, _ events: UnsafeMutableRawPointer, _ maxEvents: Int32,
+    _ timeout: UnsafePointer<timespec>, _ sigmask: UnsafeRawPointer?) -> Int32

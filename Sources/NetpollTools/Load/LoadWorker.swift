@@ -1,0 +1,387 @@
+import Glibc
+
+/// Counters one worker accumulates; summed across workers at the end.
+public struct LoadCounters: Sendable {
+    /// Every echo completed, warmup included (servers' totals are divided by it).
+    public var requestsTotal: UInt64 = 0
+    /// Echoes completed inside the measured window.
+    public var requestsMeasured: UInt64 = 0
+    public var bytesVerified: UInt64 = 0
+    public var connected = 0
+    public var errors = [UInt64](repeating: 0, count: LoadFailure.allCases.count)
+    public var firstError: String?
+
+    mutating func add(_ other: LoadCounters) {
+        requestsTotal += other.requestsTotal
+        requestsMeasured += other.requestsMeasured
+        bytesVerified += other.bytesVerified
+        connected += other.connected
+        for index in errors.indices { errors[index] += other.errors[index] }
+        if firstError == nil { firstError = other.firstError }
+    }
+
+    public var errorTotal: UInt64 { errors.reduce(0, +) }
+}
+
+/// The run's clock marks (monotonic ns), identical for every worker.
+struct RunWindow: Sendable {
+    var start: UInt64
+    var measureStart: UInt64
+    var end: UInt64
+}
+
+/// One thread's share of the connections and its own edge-triggered epoll loop.
+/// Owned by its thread from `connectAll` to the end of `run`; the generator
+/// reads `counters` and `latencies` only after the thread has signalled done.
+final class LoadWorker: @unchecked Sendable {
+    private let options: LoadOptions
+    private let endpoint: Endpoint
+    private let epoll: EpollSet
+    private let slots: UnsafeMutablePointer<EchoConnection>
+    private let count: Int
+    private let buffers: UnsafeMutableRawBufferPointer
+    private let size: Int
+
+    private(set) var counters = LoadCounters()
+    private(set) var latencies = LatencyRecorder()
+
+    // Run state.
+    private var window = RunWindow(start: 0, measureStart: 0, end: 0)
+    /// Open loop: ns between scheduled sends of this worker, and the next schedule index.
+    private var interval: UInt64 = 0
+    private var nextScheduled: UInt64 = 0
+    private var backoffSlots = 0
+    private var usePwait2 = true
+
+    /// - Parameter firstIndex: global index of this worker's first connection (pattern seed).
+    init(options: LoadOptions, endpoint: Endpoint, connections: Int, firstIndex: Int, totalConnections: Int) throws(LoadError) {
+        self.options = options
+        self.endpoint = endpoint
+        self.size = options.size
+        self.count = connections
+        self.epoll = try EpollSet()
+        buffers = .allocate(byteCount: max(1, 2 * options.size * connections), alignment: 64)
+        buffers.initializeMemory(as: UInt8.self, repeating: 0)
+        slots = .allocate(capacity: max(1, connections))
+        for slot in 0..<connections {
+            let base = buffers.baseAddress! + 2 * options.size * slot
+            slots.advanced(by: slot).initialize(to: EchoConnection(
+                index: UInt32(truncatingIfNeeded: firstIndex + slot),
+                sendBuffer: UnsafeMutableRawBufferPointer(start: base, count: options.size),
+                recvBuffer: UnsafeMutableRawBufferPointer(start: base + options.size, count: options.size)))
+        }
+        if let rate = options.rate, connections > 0 {
+            let share = rate * Double(connections) / Double(totalConnections)
+            interval = max(1, UInt64(1e9 / share))
+        }
+    }
+
+    deinit {
+        for slot in 0..<count where slots[slot].fd >= 0 { close(slots[slot].fd) }
+        slots.deinitialize(count: count)
+        slots.deallocate()
+        buffers.deallocate()
+    }
+
+    // MARK: Connect phase (echo mode): all connections up before the clock starts.
+
+    /// Starts every connect at once and waits until each one finished or the
+    /// connect timeout passed. Churn mode skips this: connecting is what it measures.
+    func connectAll() {
+        guard options.mode == .echo else { return }
+        var pending = 0
+        let now = monotonicNanos()
+        for slot in 0..<count {
+            if openSocket(slot, now: now) { pending += slots[slot].phase == .connecting ? 1 : 0 }
+        }
+        let deadline = now + nanos(seconds: options.connectTimeoutSeconds)
+        while pending > 0 {
+            let now = monotonicNanos()
+            if now >= deadline { break }
+            let ready = wait(until: deadline, now: now)
+            for index in 0..<ready {
+                guard let slot = slotIndex(index) else { continue }
+                guard slots[slot].phase == .connecting else { continue }
+                let result = SocketOps.connectResult(slots[slot].fd)
+                if result == EINPROGRESS { continue }
+                pending -= 1
+                if result == 0 {
+                    slots[slot].phase = .waiting
+                    counters.connected += 1
+                } else {
+                    fail(slot, .connect, code: result)
+                }
+            }
+        }
+        for slot in 0..<count where slots[slot].phase == .connecting {
+            fail(slot, .connect, code: ETIMEDOUT)
+        }
+    }
+
+    /// Opens the socket of `slot` and registers it; false (and an error counted) if that failed at once.
+    @discardableResult
+    private func openSocket(_ slot: Int, now: UInt64) -> Bool {
+        let connection = slots.advanced(by: slot)
+        connection.pointee.generation &+= 1
+        connection.pointee.startedAt = now
+        switch SocketOps.startConnect(to: endpoint) {
+        case .failed(let code):
+            fail(slot, .connect, code: code)
+            return false
+        case .connected(let fd):
+            connection.pointee.fd = fd
+            connection.pointee.phase = .connecting  // resolved by the first event (EPOLLOUT)
+        case .inProgress(let fd):
+            connection.pointee.fd = fd
+            connection.pointee.phase = .connecting
+        }
+        if !epoll.add(connection.pointee.fd, token: connection.pointee.token | UInt64(slot)) {
+            fail(slot, .connect, code: errno)
+            return false
+        }
+        return true
+    }
+
+    // MARK: Run phase
+
+    func run(window: RunWindow) {
+        self.window = window
+        let now = monotonicNanos()
+        switch options.mode {
+        case .echo:
+            if options.rate == nil {
+                for slot in 0..<count where slots[slot].phase == .waiting {
+                    slots[slot].beginMessage(intendedStart: now)
+                    drive(slot, justStarted: true)
+                }
+            }
+        case .churn:
+            for slot in 0..<count {
+                openSocket(slot, now: now)
+            }
+        }
+
+        while true {
+            var now = monotonicNanos()
+            if now >= window.end { break }
+            if interval > 0 {
+                dispatchScheduled(now: now)
+                now = monotonicNanos()
+            }
+            if backoffSlots > 0 { retryBackoff(now: now) }
+            var wakeAt = window.end
+            if interval > 0 { wakeAt = min(wakeAt, window.start + nextScheduled * interval) }
+            if backoffSlots > 0 { wakeAt = min(wakeAt, now + 1_000_000) }
+            let ready = wait(until: wakeAt, now: now)
+            for index in 0..<ready {
+                guard let slot = slotIndex(index) else { continue }
+                drive(slot)
+            }
+        }
+        finish()
+    }
+
+    /// Open loop: issue every scheduled send whose time has come. A busy
+    /// connection owes it and sends it the moment its echo is back, still timed
+    /// from the schedule (that is the coordinated-omission correction).
+    private func dispatchScheduled(now: UInt64) {
+        while window.start + nextScheduled * interval <= now {
+            let slot = Int(nextScheduled % UInt64(count))
+            let connection = slots.advanced(by: slot)
+            switch connection.pointee.phase {
+            case .waiting:
+                connection.pointee.beginMessage(intendedStart: window.start + nextScheduled * interval)
+                drive(slot, justStarted: true)
+            case .active, .connecting:
+                if connection.pointee.owed == 0 { connection.pointee.owedFirst = nextScheduled }
+                connection.pointee.owed += 1
+            case .backoff, .dead:
+                break
+            }
+            nextScheduled += 1
+        }
+    }
+
+    private func retryBackoff(now: UInt64) {
+        for slot in 0..<count where slots[slot].phase == .backoff && slots[slot].retryAt <= now {
+            backoffSlots -= 1
+            if openSocket(slot, now: now) == false { continue }
+        }
+    }
+
+    /// Runs one connection as far as it can go without blocking: finish a connect,
+    /// send, receive and verify, complete and start the next message — until the
+    /// socket says EAGAIN (edge-triggered: nothing is reported twice).
+    ///
+    /// `justStarted`: the current message was begun by the caller and nothing of
+    /// it is on the wire yet. Once such a message is fully sent, its echo cannot
+    /// have arrived before the socket's next edge, so the receive that would
+    /// only answer EAGAIN is skipped — one syscall less per message.
+    private func drive(_ slot: Int, justStarted: Bool = false) {
+        let connection = slots.advanced(by: slot)
+        var fresh = justStarted
+        while true {
+            switch connection.pointee.phase {
+            case .connecting:
+                let result = SocketOps.connectResult(connection.pointee.fd)
+                if result == EINPROGRESS { return }
+                if result != 0 {
+                    fail(slot, .connect, code: result)
+                    return
+                }
+                // Churn: the connect is part of the measured operation, startedAt stays.
+                let started = connection.pointee.startedAt
+                connection.pointee.beginMessage(intendedStart: started)
+                fresh = true
+            case .active:
+                break
+            case .waiting, .backoff, .dead:
+                return
+            }
+
+            let fd = connection.pointee.fd
+            while connection.pointee.sendOffset < size {
+                let offset = connection.pointee.sendOffset
+                let sent = send(fd, connection.pointee.sendBuffer.baseAddress! + offset, size - offset, Int32(MSG_NOSIGNAL))
+                if sent > 0 {
+                    connection.pointee.sendOffset += sent
+                } else if sent < 0 && errno == EINTR {
+                    continue
+                } else if sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                    break
+                } else {
+                    fail(slot, .reset, code: errno)
+                    return
+                }
+            }
+            if fresh && connection.pointee.sendOffset == size { return }
+            fresh = false
+            while connection.pointee.recvOffset < size {
+                let offset = connection.pointee.recvOffset
+                let received = recv(fd, connection.pointee.recvBuffer.baseAddress! + offset, size - offset, 0)
+                if received > 0 {
+                    let base = offset
+                    if memcmp(connection.pointee.recvBuffer.baseAddress! + base,
+                              connection.pointee.sendBuffer.baseAddress! + base, received) != 0
+                        || base + received > connection.pointee.sendOffset {
+                        fail(slot, .mismatch, code: 0)
+                        return
+                    }
+                    connection.pointee.recvOffset += received
+                } else if received == 0 {
+                    fail(slot, .eof, code: 0)
+                    return
+                } else if errno == EINTR {
+                    continue
+                } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                    return  // wait for the next edge
+                } else {
+                    fail(slot, .reset, code: errno)
+                    return
+                }
+            }
+            complete(slot)
+            fresh = true
+        }
+    }
+
+    /// Records the finished echo and starts the next one per mode.
+    @inline(__always)
+    private func complete(_ slot: Int) {
+        let connection = slots.advanced(by: slot)
+        let now = monotonicNanos()
+        counters.requestsTotal += 1
+        counters.bytesVerified += UInt64(size)
+        if now >= window.measureStart && now < window.end {
+            counters.requestsMeasured += 1
+            latencies.record(nanos: now &- connection.pointee.startedAt)
+        }
+        if now >= window.end {
+            connection.pointee.phase = .waiting  // the run is over: start nothing new
+            return
+        }
+        switch options.mode {
+        case .churn:
+            close(connection.pointee.fd)
+            connection.pointee.fd = -1
+            openSocket(slot, now: now)
+        case .echo where interval == 0:
+            connection.pointee.beginMessage(intendedStart: now)
+        case .echo:
+            if connection.pointee.owed > 0 {
+                let scheduled = connection.pointee.owedFirst
+                connection.pointee.owed -= 1
+                connection.pointee.owedFirst = scheduled + UInt64(count)
+                connection.pointee.beginMessage(intendedStart: window.start + scheduled * interval)
+            } else {
+                connection.pointee.phase = .waiting
+            }
+        }
+    }
+
+    /// Counts a failure; the connection is closed, and in churn mode replaced.
+    private func fail(_ slot: Int, _ failure: LoadFailure, code: Int32) {
+        counters.errors[failure.rawValue] += 1
+        if counters.firstError == nil {
+            counters.firstError = describe(failure, code: code)
+        }
+        let connection = slots.advanced(by: slot)
+        if connection.pointee.fd >= 0 {
+            close(connection.pointee.fd)
+            connection.pointee.fd = -1
+        }
+        connection.pointee.phase = .dead
+        guard options.mode == .churn, window.end > 0 else { return }
+        // Reconnect after a short pause: an immediate retry of a refused connect would spin.
+        connection.pointee.phase = .backoff
+        connection.pointee.retryAt = monotonicNanos() + 1_000_000
+        backoffSlots += 1
+    }
+
+    private func describe(_ failure: LoadFailure, code: Int32) -> String {
+        switch failure {
+        case .connect: "cannot connect to \(endpoint): \(errnoText(code))"
+        case .reset: "connection to \(endpoint) failed: \(errnoText(code))"
+        case .mismatch: "echo from \(endpoint) did not match what was sent"
+        case .eof: "\(endpoint) closed the connection before echoing everything"
+        case .timeout: "no echo from \(endpoint) within the stall limit"
+        }
+    }
+
+    /// End of run: a message still unanswered long after it started means the
+    /// server stalled — counted, so a hang shows up as errors, never as a hang.
+    private func finish() {
+        let stallLimit = min(nanos(seconds: 1), max(nanos(seconds: options.durationSeconds) / 2, 1))
+        for slot in 0..<count {
+            let connection = slots.advanced(by: slot)
+            let phase = connection.pointee.phase
+            if (phase == .active || phase == .connecting) && window.end &- connection.pointee.startedAt > stallLimit
+                && window.end > connection.pointee.startedAt {
+                counters.errors[LoadFailure.timeout.rawValue] += 1
+                if counters.firstError == nil { counters.firstError = describe(.timeout, code: 0) }
+            }
+            if connection.pointee.fd >= 0 {
+                close(connection.pointee.fd)
+                connection.pointee.fd = -1
+            }
+            connection.pointee.phase = .dead
+        }
+    }
+
+    // MARK: Helpers
+
+    /// epoll wait until `deadline` (ns), with ns precision where the kernel has
+    /// epoll_pwait2 (open-loop schedules need better than 1 ms).
+    private func wait(until deadline: UInt64, now: UInt64) -> Int {
+        epoll.wait(timeoutNanos: deadline > now ? deadline - now : 0, precise: &usePwait2)
+    }
+
+    /// The slot an event is for, or nil if it belongs to a socket closed since.
+    @inline(__always)
+    private func slotIndex(_ event: Int) -> Int? {
+        let token = epoll.token(at: event)
+        let slot = Int(token & 0xFFFF_FFFF)
+        guard slot < count, slots[slot].generation == UInt32(truncatingIfNeeded: token >> 32) else { return nil }
+        return slot
+    }
+}
