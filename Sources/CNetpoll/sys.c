@@ -93,3 +93,36 @@ int cnp_io_uring_setup_probe(void) {
     long rc = syscall(__NR_io_uring_setup, 0, NULL);
     return rc < 0 ? -errno : (int)rc;
 }
+
+static __thread void *cnp_loop_tls;
+void *cnp_current_loop(void) { return cnp_loop_tls; }
+void cnp_set_current_loop(void *loop) { cnp_loop_tls = loop; }
+
+int64_t cnp_nanotime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+#include <sched.h>
+#include <pthread.h>
+int cnp_cpu_count(void) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) != 0) return 1;
+    int n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
+}
+
+void cnp_set_thread_name(const char *name) {
+    char buf[16];
+    size_t i = 0;
+    for (; name[i] && i < 15; i++) buf[i] = name[i];
+    buf[i] = 0;
+    pthread_setname_np(pthread_self(), buf);
+}
+
+#include <sys/socket.h>
+int cnp_accept4(int fd, struct sockaddr *addr, unsigned int *len) {
+    return accept4(fd, addr, (socklen_t *)len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}

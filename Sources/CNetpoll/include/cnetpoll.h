@@ -89,6 +89,25 @@ int cnp_seccomp_deny_io_uring(int errno_value);
 /// syscall exists and is permitted: returns -errno (-EINVAL means it is there).
 int cnp_io_uring_setup_probe(void);
 
+// MARK: thread identity ---------------------------------------------------------
+
+/// The EventLoop running on this thread (an opaque pointer), or NULL. A `__thread`
+/// read: the cheapest way for `enqueue` to know it is on its own loop.
+void *cnp_current_loop(void);
+void cnp_set_current_loop(void *loop);
+/// CLOCK_MONOTONIC in nanoseconds (the clock deadlines and timers use).
+int64_t cnp_nanotime(void);
+
+/// CPUs this process may run on (sched_getaffinity), at least 1.
+int cnp_cpu_count(void);
+/// Names the calling thread (best effort; 15 bytes kept).
+void cnp_set_thread_name(const char *name);
+
+struct sockaddr;
+/// accept4(SOCK_NONBLOCK|SOCK_CLOEXEC): glibc declares it only under _GNU_SOURCE.
+/// Returns the descriptor or -1 with errno set (libc convention, like accept).
+int cnp_accept4(int fd, struct sockaddr *addr, unsigned int *len);
+
 #ifdef __cplusplus
 }
 #endif

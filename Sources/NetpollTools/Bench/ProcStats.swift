@@ -59,3 +59,8 @@ enum ProcStats {
         return nil
     }
 }
+
+/// Path of the running executable (via /proc/self/exe), for spawning our own subcommands.
+public func currentExecutablePath() -> String {
+    ProcStats.selfExecutable()
+}

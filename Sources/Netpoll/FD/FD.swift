@@ -1,0 +1,357 @@
+import CNetpoll
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Go's `internal/poll.FD`: a non-blocking descriptor, its FDMutex and its PollDesc.
+///
+/// Every operation has the same shape (Go: fd_unix.go):
+///
+///     lock → prepare → for { syscall; EINTR → retry; EAGAIN → wait on the PollDesc; retry }
+///
+/// The syscall always runs before any wait (the poller is edge-triggered: nothing
+/// may depend on readiness being reported again), and a woken waiter retries the
+/// syscall, so spurious wakeups are harmless.
+///
+/// Close (Go: FD.Close): `increfAndClose` refuses new operations → `evict` wakes
+/// waiters with the closed error → the last reference to go runs `destroy`, which
+/// deregisters from the poller *before* close(2) → Close returns once that is done.
+public final class FD: Sendable {
+    /// The descriptor. Immutable; valid until `destroy` closes it.
+    public let sysfd: Int32
+    let pd: PollDesc
+    let fdmu = FDMutex()
+    /// Close waits here for `destroy` (Go: csema).
+    private let csema = AsyncSemaphore()
+    /// Sockets write with send(MSG_NOSIGNAL): a peer that went away must give EPIPE,
+    /// not kill the process with SIGPIPE.
+    let isSocket: Bool
+    /// What closed errors say: sockets "use of closed network connection", files
+    /// "use of closed file" (Go: isFile).
+    let isFile: Bool
+
+    /// Largest single read/write (Go: maxRW, 1 GiB), so huge buffers are cut into
+    /// chunks and the kernel never sees a length it would truncate.
+    static let maxRW = 1 << 30
+    /// Linux's IOV_MAX (not exported to Swift).
+    static let iovMax = 1024
+
+    /// Takes ownership of `fd` (which must be non-blocking) and registers it with `loop`.
+    /// On failure the descriptor is closed.
+    public static func open(_ fd: Int32, loop: EventLoop, isSocket: Bool = true) async throws -> FD {
+        do {
+            let pd = try await loop.open(fd: fd)
+            return FD(sysfd: fd, pd: pd, isSocket: isSocket)
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    private init(sysfd: Int32, pd: PollDesc, isSocket: Bool) {
+        self.sysfd = sysfd
+        self.pd = pd
+        self.isSocket = isSocket
+        self.isFile = !isSocket
+    }
+
+    public var loop: EventLoop { pd.loop }
+
+    // MARK: errors
+
+    private var closingError: NetpollError { isFile ? .fileClosing : .netClosing }
+
+    /// Maps a PollDesc check to the error the caller sees.
+    private func error(for check: PollCheck?) -> any Error {
+        switch check {
+        case .closing: return closingError
+        case .timeout: return NetpollError.deadlineExceeded
+        case .notPollable: return NetpollError.notPollable
+        case .ok: preconditionFailure("netpoll: error(for: .ok)")
+        case nil: return CancellationError()
+        }
+    }
+
+    @inline(__always)
+    func prepare(_ mode: PollDesc.Mode) throws {
+        let c = pd.prepare(mode)
+        if c != .ok { throw error(for: c) }
+    }
+
+    @inline(__always)
+    func wait(_ mode: PollDesc.Mode) async throws {
+        let c = await pd.wait(mode)
+        if c != .ok { throw error(for: c) }
+    }
+
+    @inline(__always)
+    private func countSyscall() {
+        pd.loop.stats.ioSyscalls.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    // MARK: locking (Go: readLock/readUnlock/writeLock/writeUnlock/incref/decref)
+
+    func readLock() async throws {
+        guard try await fdmu.rwlock(read: true) else { throw closingError }
+    }
+
+    func readUnlock() {
+        if fdmu.rwunlock(read: true) { destroy() }
+    }
+
+    func writeLock() async throws {
+        guard try await fdmu.rwlock(read: false) else { throw closingError }
+    }
+
+    func writeUnlock() {
+        if fdmu.rwunlock(read: false) { destroy() }
+    }
+
+    func incref() throws {
+        guard try fdmu.incref() else { throw closingError }
+    }
+
+    func decref() {
+        if fdmu.decref() { destroy() }
+    }
+
+    /// Last reference gone after close: deregister on the loop, then close(2).
+    private func destroy() {
+        let fd = sysfd
+        let sema = csema
+        pd.loop.close(pd) {
+            Glibc.close(fd)
+            sema.release()
+        }
+    }
+
+    // MARK: close
+
+    /// Closes the descriptor: pending and future operations fail with the closed
+    /// error; returns once the descriptor is deregistered and closed. A second close
+    /// throws the closed error.
+    public func close() async throws {
+        guard try fdmu.increfAndClose() else { throw closingError }
+        // Unblock waiters before dropping our reference, so their operations return
+        // and release theirs (Go: pd.evict()).
+        pd.evict()
+        decref()
+        await csema.acquire()
+    }
+
+    /// shutdown(2) one or both directions (Go: netFD.closeRead/closeWrite).
+    public func shutdown(_ how: Int32) throws {
+        try incref()
+        defer { decref() }
+        if Glibc.shutdown(sysfd, how) < 0 { throw NetpollError.system("shutdown", errno) }
+    }
+
+    // MARK: deadlines
+
+    /// Sets the read, write or both deadlines, as a duration from now: nil clears,
+    /// zero or negative is already expired (Go: setDeadlineImpl).
+    func setDeadline(_ after: Duration?, _ mode: PollDesc.Mode) throws {
+        try incref()
+        defer { decref() }
+        var d: Int64 = 0
+        if let after {
+            let (s, atto) = after.components
+            if s < 0 || (s == 0 && atto <= 0) {
+                d = -1
+            } else {
+                d = after.saturatingNanoseconds
+                if d == 0 { d = -1 }  // "now" must not read as "no deadline"
+            }
+        }
+        pd.setDeadline(d, mode)
+    }
+
+    // MARK: read / write
+
+    /// Reads up to `buffer.count` bytes; 0 means end of stream (or an empty buffer).
+    public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        try await readLock()
+        defer { readUnlock() }
+        guard buffer.count > 0, let base = buffer.baseAddress else { return 0 }
+        try prepare(.read)
+        let count = min(buffer.count, FD.maxRW)
+        while true {
+            countSyscall()
+            let n = Glibc.read(sysfd, base, count)
+            if n >= 0 { return n }
+            let e = errno
+            if e == EINTR { continue }
+            if e == EAGAIN {
+                try await wait(.read)
+                continue
+            }
+            throw NetpollError.system("read", e)
+        }
+    }
+
+    /// Writes all of `buffer`, waiting for space as needed (partial writes are
+    /// accumulated; chunks of at most 1 GiB). Returns `buffer.count`.
+    @discardableResult
+    public func write(_ buffer: UnsafeRawBufferPointer) async throws -> Int {
+        try await writeLock()
+        defer { writeUnlock() }
+        try prepare(.write)
+        guard let base = buffer.baseAddress else { return 0 }
+        var done = 0
+        while done < buffer.count {
+            let chunk = min(buffer.count - done, FD.maxRW)
+            countSyscall()
+            let n = isSocket
+                ? Glibc.send(sysfd, base + done, chunk, Int32(MSG_NOSIGNAL))
+                : Glibc.write(sysfd, base + done, chunk)
+            if n > 0 {
+                done += n
+                continue
+            }
+            let e = n < 0 ? errno : 0
+            if e == EINTR { continue }
+            if e == EAGAIN {
+                try await wait(.write)
+                continue
+            }
+            if n == 0 { throw NetpollError.system(isSocket ? "send" : "write", EPIPE) }
+            throw NetpollError.system(isSocket ? "send" : "write", e)
+        }
+        return done
+    }
+
+    /// Scatter read (readv): fills `buffers` in order; returns bytes read, 0 at EOF.
+    public func readv(_ buffers: [UnsafeMutableRawBufferPointer]) async throws -> Int {
+        try await readLock()
+        defer { readUnlock() }
+        let iov = buffers.prefix(FD.iovMax).map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+        if iov.allSatisfy({ $0.iov_len == 0 }) { return 0 }
+        try prepare(.read)
+        while true {
+            countSyscall()
+            let n = iov.withUnsafeBufferPointer { Glibc.readv(sysfd, $0.baseAddress, Int32($0.count)) }
+            if n >= 0 { return n }
+            let e = errno
+            if e == EINTR { continue }
+            if e == EAGAIN {
+                try await wait(.read)
+                continue
+            }
+            throw NetpollError.system("readv", e)
+        }
+    }
+
+    /// Gather write (writev): writes every byte of `buffers`, in order.
+    @discardableResult
+    public func writev(_ buffers: [UnsafeRawBufferPointer]) async throws -> Int {
+        try await writeLock()
+        defer { writeUnlock() }
+        try prepare(.write)
+        var iov = buffers.filter { $0.count > 0 }.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        var total = 0
+        var first = 0
+        while first < iov.count {
+            let batch = min(iov.count - first, FD.iovMax)
+            countSyscall()
+            let n = iov.withUnsafeBufferPointer { Glibc.writev(sysfd, $0.baseAddress! + first, Int32(batch)) }
+            if n < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                if e == EAGAIN {
+                    try await wait(.write)
+                    continue
+                }
+                throw NetpollError.system("writev", e)
+            }
+            total += n
+            // Consume n bytes from the front of the iovec list.
+            var left = n
+            while left > 0 && first < iov.count {
+                if left >= iov[first].iov_len {
+                    left -= iov[first].iov_len
+                    first += 1
+                } else {
+                    iov[first].iov_base = iov[first].iov_base! + left
+                    iov[first].iov_len -= left
+                    left = 0
+                }
+            }
+        }
+        return total
+    }
+
+    // MARK: accept / connect
+
+    /// Go: FD.Accept. Returns a new non-blocking, close-on-exec descriptor (not yet
+    /// registered) and the peer address bytes. ECONNABORTED (a connection reset
+    /// while queued) is skipped; EMFILE/ENFILE are returned and the listener keeps
+    /// working.
+    func accept() async throws -> (Int32, SocketAddressStorage) {
+        try await readLock()
+        defer { readUnlock() }
+        try prepare(.read)
+        while true {
+            var addr = SocketAddressStorage()
+            countSyscall()
+            let s = addr.withMutableSockaddr { sa, len in
+                cnp_accept4(sysfd, sa, len)
+            }
+            if s >= 0 { return (s, addr) }
+            let e = errno
+            switch e {
+            case EINTR, ECONNABORTED:
+                continue
+            case EAGAIN:
+                try await wait(.read)
+                continue
+            default:
+                throw NetpollError.system("accept4", e)
+            }
+        }
+    }
+
+    /// Go: netFD.connect. Starts a non-blocking connect and waits for it: EINPROGRESS
+    /// → wait for write → SO_ERROR (a wakeup with SO_ERROR 0 is checked with
+    /// getpeername, since pollers may wake spuriously).
+    func connect(to address: SocketAddressStorage) async throws {
+        try await writeLock()
+        defer { writeUnlock() }
+        countSyscall()
+        var rc = address.withSockaddr { sa, len in Glibc.connect(sysfd, sa, len) }
+        var e = rc < 0 ? errno : 0
+        while e == EINTR {
+            // An interrupted connect continues in the background; wait for it below.
+            e = EINPROGRESS
+        }
+        switch e {
+        case 0, EISCONN:
+            return
+        case EINPROGRESS, EALREADY:
+            break
+        default:
+            throw NetpollError.system("connect", e)
+        }
+        try prepare(.write)
+        while true {
+            try await wait(.write)
+            var soerr: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            rc = getsockopt(sysfd, SOL_SOCKET, SO_ERROR, &soerr, &len)
+            if rc < 0 { throw NetpollError.system("getsockopt(SO_ERROR)", errno) }
+            switch soerr {
+            case EINPROGRESS, EALREADY, EINTR:
+                continue
+            case EISCONN:
+                return
+            case 0:
+                var peer = SocketAddressStorage()
+                let ok = peer.withMutableSockaddr { sa, l in getpeername(sysfd, sa, l) }
+                if ok == 0 { return }
+                continue
+            default:
+                throw NetpollError.system("connect", soerr)
+            }
+        }
+    }
+}

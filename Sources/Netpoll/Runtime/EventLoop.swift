@@ -1,0 +1,372 @@
+import CNetpoll
+import Dispatch
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One thread, one poller, a job queue and a timer heap: the part of Go's
+/// scheduler that drives netpoll (`findRunnable` → `netpoll(0)`, `stopm` →
+/// `netpoll(delay)`), as a Swift `TaskExecutor`.
+///
+/// Run loop, each turn:
+/// 1. take work enqueued from other threads (one lock, only when flagged);
+/// 2. run the ready jobs as one batch (jobs they enqueue wait for the next turn);
+/// 3. fire due timers;
+/// 4. poll: `timeout: .zero` while work is pending, otherwise until the next timer,
+///    after announcing `sleeping` so other threads know to `wake()` it.
+///
+/// A task that prefers this executor and is resumed on this thread (by an event,
+/// a timer, or another task here) is appended to the local queue without a lock
+/// and continues on this thread: no hop.
+public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringConvertible {
+    enum Work {
+        case job(UnownedJob)
+        case closure(@Sendable () -> Void)
+    }
+
+    public let index: Int
+    public let backend: Backend
+    let timers = TimerHeap()
+    let stats = LoopStatsStorage()
+
+    // Loop thread only.
+    private var poller: AnyPoller?
+    private var cache = PollCache()
+    private var runQueue: [Work] = []
+    private var running: [Work] = []
+    private var timerScratch: [TimerHeap.Entry] = []
+    private var stopping = false
+
+    // Shared. `remote` is the cross-thread queue; `hasRemote` lets the loop skip its
+    // lock when nothing was sent; `sleeping` tells senders a wake() is needed.
+    // `sleeping` and `hasRemote` pair as a Dekker handshake (both sequentially
+    // consistent): the loop stores sleeping then loads hasRemote, a sender stores
+    // hasRemote then loads sleeping, so at least one of them sees the other.
+    private let remote = Mutex<(work: [Work], stopped: Bool)>(([], false))
+    private let hasRemote = Atomic<Bool>(false)
+    private let sleeping = Atomic<Bool>(false)
+    private let shutdownRequested = Atomic<Bool>(false)
+    private var thread: pthread_t?
+    private var pollerWaker: AnyPoller?
+    private let started = DispatchSemaphore(value: 0)
+    private var startError: NetpollError?
+    public private(set) var features: PollerFeatures = PollerFeatures(backend: "?", details: [])
+
+    /// Starts the loop's thread and its poller. Throws if the poller cannot be
+    /// created (e.g. io_uring forbidden); no thread is left behind then.
+    public init(index: Int = 0, backend: Backend) throws(NetpollError) {
+        self.index = index
+        self.backend = backend
+        runQueue.reserveCapacity(256)
+        running.reserveCapacity(256)
+        let box = Unmanaged.passRetained(self)
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            let loop = Unmanaged<EventLoop>.fromOpaque(arg!).takeRetainedValue()
+            loop.threadMain()
+            return nil
+        }, box.toOpaque())
+        if rc != 0 {
+            box.release()
+            throw .system("pthread_create", rc)
+        }
+        started.wait()
+        thread = tid
+        if let e = startError {
+            pthread_join(tid, nil)
+            thread = nil
+            throw e
+        }
+    }
+
+    public var description: String { "EventLoop(\(index), \(backend))" }
+
+    /// True on this loop's own thread.
+    @inline(__always)
+    public var inEventLoop: Bool { cnp_current_loop() == Unmanaged.passUnretained(self).toOpaque() }
+
+    /// The loop whose thread this is, if any.
+    public static var current: EventLoop? {
+        guard let p = cnp_current_loop() else { return nil }
+        return Unmanaged<EventLoop>.fromOpaque(p).takeUnretainedValue()
+    }
+
+    public var statistics: LoopStats { stats.snapshot }
+
+    // MARK: TaskExecutor
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let unowned = UnownedJob(job)
+        if inEventLoop {
+            runQueue.append(.job(unowned))
+        } else {
+            sendRemote(.job(unowned))
+        }
+    }
+
+    /// Runs `body` on the loop thread (inline order with other work).
+    public func execute(_ body: @escaping @Sendable () -> Void) {
+        if inEventLoop {
+            runQueue.append(.closure(body))
+        } else {
+            sendRemote(.closure(body))
+        }
+    }
+
+    /// Runs `body` on the loop thread and returns its result.
+    public func submit<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        if inEventLoop { return try body() }
+        return try await withUnsafeThrowingContinuation { c in
+            execute {
+                do { c.resume(returning: try body()) } catch { c.resume(throwing: error) }
+            }
+        }
+    }
+
+    private func sendRemote(_ work: Work) {
+        let ranInline: Work? = remote.withLock { r in
+            if r.stopped { return work }
+            r.work.append(work)
+            return nil
+        }
+        if let work = ranInline {
+            // The loop has exited: tasks continue on the global executor, loop chores
+            // (closing descriptors) run here.
+            switch work {
+            case .job(let j): globalConcurrentExecutor.enqueue(ExecutorJob(j))
+            case .closure(let body): body()
+            }
+            return
+        }
+        hasRemote.store(true, ordering: .sequentiallyConsistent)
+        if sleeping.load(ordering: .sequentiallyConsistent) { wakePoller() }
+    }
+
+    private func wakePoller() {
+        stats.wakes.wrappingAdd(1, ordering: .relaxed)
+        pollerWaker?.wake()
+    }
+
+    /// A timer became the earliest: a sleeping loop must recompute its timeout.
+    func timerChanged() {
+        if !inEventLoop && sleeping.load(ordering: .sequentiallyConsistent) { wakePoller() }
+    }
+
+    // MARK: descriptors (loop thread)
+
+    /// Go: poll_runtime_pollOpen. Allocates a PollDesc and registers `fd`.
+    func openLocal(fd: Int32) throws(NetpollError) -> PollDesc {
+        precondition(inEventLoop, "netpoll: openLocal off the loop thread")
+        guard !stopping, let poller else { throw .netClosing }
+        let pd = cache.alloc(loop: self)
+        pd.reset(fd: fd)
+        do {
+            try poller.register(fd: fd, token: pd.token)
+        } catch {
+            pd.evict()
+            pd.locked.withLock { $0.fd = -1 }
+            cache.release(pd)
+            throw error
+        }
+        stats.descriptorsOpen.wrappingAdd(1, ordering: .relaxed)
+        return pd
+    }
+
+    /// Registers `fd` with this loop, hopping to its thread if needed.
+    func open(fd: Int32) async throws -> PollDesc {
+        if inEventLoop { return try openLocal(fd: fd) }
+        return try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<PollDesc, any Error>) in
+            execute { [self] in
+                do throws(NetpollError) { c.resume(returning: try openLocal(fd: fd)) } catch { c.resume(throwing: error) }
+            }
+        }
+    }
+
+    /// Go: poll_runtime_pollClose. Deregisters (complete before returning, so the
+    /// caller may close(2) right after) and frees the slot. Only after `evict`, with
+    /// no waiter left. Runs on the loop thread, or anywhere once the loop stopped.
+    func closeLocal(_ pd: PollDesc) {
+        precondition(pd.isClosing, "netpoll: close of a descriptor that was not evicted")
+        precondition(pd.rg.load(ordering: .acquiring) <= PollDesc.pdReady, "netpoll: blocked read on closing descriptor")
+        precondition(pd.wg.load(ordering: .acquiring) <= PollDesc.pdReady, "netpoll: blocked write on closing descriptor")
+        let fd = pd.locked.withLock { s in
+            let fd = s.fd
+            s.fd = -1
+            return fd
+        }
+        guard fd >= 0 else { return }
+        if let poller, !stopped {
+            // ENOENT/EBADF here mean the kernel already forgot the descriptor.
+            try? poller.deregister(fd: fd, token: pd.token)
+        }
+        cache.release(pd)
+        stats.descriptorsOpen.wrappingSubtract(1, ordering: .relaxed)
+    }
+
+    /// Runs `closeLocal` then `then` on the loop thread (inline if already there).
+    func close(_ pd: PollDesc, then: @escaping @Sendable () -> Void) {
+        if inEventLoop {
+            closeLocal(pd)
+            then()
+        } else {
+            execute { [self] in
+                closeLocal(pd)
+                then()
+            }
+        }
+    }
+
+    private var stopped: Bool { remote.withLock { $0.stopped } }
+
+    // MARK: the thread
+
+    private func threadMain() {
+        cnp_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
+        cnp_set_thread_name("netpoll-\(index)")
+        do throws(NetpollError) {
+            let p = try backend.makePoller()
+            poller = p
+            pollerWaker = p
+            features = p.base.features
+        } catch {
+            startError = error
+            started.signal()
+            cnp_set_current_loop(nil)
+            return
+        }
+        started.signal()
+        runLoop()
+        finish()
+    }
+
+    private func runLoop() {
+        guard let poller else { return }
+        let body: (PollToken, PollEvents) -> Void = { [unowned self] token, events in
+            guard let pd = cache.lookup(token) else {
+                stats.staleEvents.wrappingAdd(1, ordering: .relaxed)
+                return
+            }
+            stats.events.wrappingAdd(1, ordering: .relaxed)
+            pd.setEventErr(events.contains(.error), seq: UInt32(truncatingIfNeeded: token.rawValue))
+            pd.ready(events)
+        }
+        while true {
+            if hasRemote.load(ordering: .relaxed) { takeRemote() }
+            if !runQueue.isEmpty { runBatch() }
+            if timers.next.load(ordering: .acquiring) <= cnp_nanotime() { fireTimers() }
+            if shutdownRequested.load(ordering: .acquiring) && !stopping { beginStopping() }
+
+            var timeout: Duration? = .zero
+            if runQueue.isEmpty {
+                if stopping { break }
+                sleeping.store(true, ordering: .sequentiallyConsistent)
+                if hasRemote.load(ordering: .sequentiallyConsistent) || shutdownRequested.load(ordering: .sequentiallyConsistent) {
+                    timeout = .zero
+                } else {
+                    let next = timers.next.load(ordering: .acquiring)
+                    timeout = next == Int64.max ? nil : .nanoseconds(max(0, next - cnp_nanotime()))
+                }
+            }
+            if timeout == .zero {
+                stats.pollCallsNonblocking.wrappingAdd(1, ordering: .relaxed)
+            } else {
+                stats.pollCallsBlocking.wrappingAdd(1, ordering: .relaxed)
+            }
+            do {
+                _ = try poller.poll(timeout: timeout, body)
+            } catch {
+                // A poller failure is not something a retry fixes quickly; report it and
+                // back off instead of spinning.
+                printToStderr("netpoll: loop \(index): poll failed: \(error)")
+                usleep(1000)
+            }
+            sleeping.store(false, ordering: .relaxed)
+            publishPollerCounters(poller)
+        }
+    }
+
+    private func publishPollerCounters(_ poller: AnyPoller) {
+        let c = poller.base.counters
+        stats.pollSyscalls.store(c.syscalls, ordering: .relaxed)
+        stats.rearms.store(c.rearms, ordering: .relaxed)
+        // Stale events dropped inside the poller (uring) add to those dropped here.
+        pollerStale = c.staleEvents
+    }
+
+    private var pollerStale: UInt64 = 0
+
+    private func takeRemote() {
+        hasRemote.store(false, ordering: .sequentiallyConsistent)
+        remote.withLock { r in
+            runQueue.append(contentsOf: r.work)
+            r.work.removeAll(keepingCapacity: true)
+        }
+    }
+
+    private func runBatch() {
+        swap(&runQueue, &running)
+        let executor = asUnownedTaskExecutor()
+        for work in running {
+            switch work {
+            case .job(let job): job.runSynchronously(on: executor)
+            case .closure(let body): body()
+            }
+        }
+        stats.jobsRun.wrappingAdd(UInt64(running.count), ordering: .relaxed)
+        running.removeAll(keepingCapacity: true)
+    }
+
+    private func fireTimers() {
+        let n = timers.fireExpired(now: cnp_nanotime(), into: &timerScratch)
+        if n > 0 { stats.timersFired.wrappingAdd(UInt64(n), ordering: .relaxed) }
+    }
+
+    // MARK: shutdown
+
+    /// Asks the loop to stop: every open descriptor is evicted (its waiters get the
+    /// closed error), queued work runs, then the thread exits and the poller closes.
+    /// Does not wait; see `join()`.
+    func requestShutdown() {
+        shutdownRequested.store(true, ordering: .sequentiallyConsistent)
+        pollerWaker?.wake()
+    }
+
+    private func beginStopping() {
+        stopping = true
+        for pd in cache.all where pd.locked.withLock({ $0.fd >= 0 }) {
+            pd.evict()
+        }
+        timers.removeAll()
+    }
+
+    private func finish() {
+        // From here on, senders run their work themselves (see sendRemote).
+        let leftover = remote.withLock { r in
+            r.stopped = true
+            let w = r.work
+            r.work.removeAll()
+            return w
+        }
+        for work in runQueue + leftover {
+            switch work {
+            case .job(let j): globalConcurrentExecutor.enqueue(ExecutorJob(j))
+            case .closure(let body): body()
+            }
+        }
+        runQueue.removeAll()
+        if let poller { publishPollerCounters(poller) }
+        pollerWaker = nil
+        poller?.base.close()
+        cnp_set_current_loop(nil)
+    }
+
+    /// Waits for the loop thread to exit. Never call it on the loop itself.
+    func join() {
+        precondition(!inEventLoop, "netpoll: EventLoop.join on its own thread")
+        if let t = thread {
+            pthread_join(t, nil)
+            thread = nil
+        }
+    }
+}

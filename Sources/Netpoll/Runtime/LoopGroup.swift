@@ -1,0 +1,81 @@
+import CNetpoll
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A fixed set of EventLoops sharing one backend (Go: the Ps that run netpoll).
+///
+/// `NETPOLL_LOOPS` sets the size of ``shared`` (default: the CPUs this process may
+/// run on). New descriptors go to ``next()`` round-robin, or to the caller's own
+/// loop where that keeps work on one thread (see the Net layer).
+public final class LoopGroup: Sendable {
+    public let loops: [EventLoop]
+    public let backend: Backend
+    private let cursor = Atomic<Int>(0)
+    private let isShutDown = Atomic<Bool>(false)
+
+    /// Starts `loops` event loops (nil: `NETPOLL_LOOPS`, else the CPU count) on
+    /// `backend` (nil: `NETPOLL_BACKEND`, read once per process).
+    public init(loops: Int? = nil, backend: Backend? = nil) throws {
+        let b = try backend ?? Backend.fromEnvironment()
+        let n = try loops ?? LoopGroup.loopsFromEnvironment()
+        precondition(n >= 1, "netpoll: a loop group needs at least one loop")
+        var started: [EventLoop] = []
+        do {
+            for i in 0..<n { started.append(try EventLoop(index: i, backend: b)) }
+        } catch {
+            for l in started { l.requestShutdown() }
+            for l in started { l.join() }
+            throw error
+        }
+        self.loops = started
+        self.backend = b
+    }
+
+    static func loopsFromEnvironment() throws(NetpollError) -> Int {
+        guard let raw = getenv("NETPOLL_LOOPS").map({ String(cString: $0) }), !raw.isEmpty else {
+            return Int(cnp_cpu_count())
+        }
+        guard let n = Int(raw), n >= 1, n <= 1024 else {
+            throw .invalidAddress("NETPOLL_LOOPS must be a number from 1 to 1024, got \"\(raw)\"")
+        }
+        return n
+    }
+
+    /// The next loop, round-robin.
+    public func next() -> EventLoop {
+        loops[cursor.wrappingAdd(1, ordering: .relaxed).oldValue % loops.count]
+    }
+
+    /// The loop running the current thread when it belongs to this group.
+    public var current: EventLoop? {
+        guard let l = EventLoop.current, loops.contains(where: { $0 === l }) else { return nil }
+        return l
+    }
+
+    /// Counters of every loop, summed.
+    public var statistics: LoopStats { loops.reduce(LoopStats()) { $0 + $1.statistics } }
+
+    /// Stops every loop: descriptors still open are evicted (blocked tasks get
+    /// ``NetpollError/netClosing``), queued work runs, threads are joined and the
+    /// pollers closed. Tasks that continue afterwards run on the global executor.
+    /// Must not be called from one of the group's own loop threads.
+    public func shutdown() {
+        guard !isShutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for l in loops { l.requestShutdown() }
+        for l in loops { l.join() }
+    }
+
+    private static let sharedGroup = Mutex<LoopGroup?>(nil)
+
+    /// The process-wide group, created on first use from the environment.
+    public static func shared() throws -> LoopGroup {
+        try sharedGroup.withLock { g in
+            if let g { return g }
+            let new = try LoopGroup()
+            g = new
+            return new
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Synchronization
+
+/// A snapshot of one loop's counters (read while it runs; each field is exact, the
+/// set is not one atomic cut).
+public struct LoopStats: Sendable, Equatable {
+    /// poll calls that could block (idle loop) and that could not (busy loop).
+    public var pollCallsBlocking: UInt64 = 0
+    public var pollCallsNonblocking: UInt64 = 0
+    /// Kernel entries by the poller (epoll_wait/pwait2, io_uring_enter, eventfd reads).
+    public var pollSyscalls: UInt64 = 0
+    /// read/write/accept/connect-style syscalls made by FDs on this loop.
+    public var ioSyscalls: UInt64 = 0
+    /// Readiness events delivered to live descriptors.
+    public var events: UInt64 = 0
+    /// Events for descriptors closed or reused meanwhile, dropped.
+    public var staleEvents: UInt64 = 0
+    /// Tasks that parked waiting for readiness.
+    public var parks: UInt64 = 0
+    /// Wakes sent to this loop's poller while it slept.
+    public var wakes: UInt64 = 0
+    public var timersFired: UInt64 = 0
+    public var descriptorsOpen: UInt64 = 0
+    public var jobsRun: UInt64 = 0
+    /// io_uring polls re-armed (multishot ended, or one-shot mode).
+    public var rearms: UInt64 = 0
+
+    public init() {}
+
+    public var pollCalls: UInt64 { pollCallsBlocking + pollCallsNonblocking }
+    public var syscalls: UInt64 { pollSyscalls + ioSyscalls + wakes }
+
+    public static func + (a: LoopStats, b: LoopStats) -> LoopStats {
+        var s = LoopStats()
+        s.pollCallsBlocking = a.pollCallsBlocking + b.pollCallsBlocking
+        s.pollCallsNonblocking = a.pollCallsNonblocking + b.pollCallsNonblocking
+        s.pollSyscalls = a.pollSyscalls + b.pollSyscalls
+        s.ioSyscalls = a.ioSyscalls + b.ioSyscalls
+        s.events = a.events + b.events
+        s.staleEvents = a.staleEvents + b.staleEvents
+        s.parks = a.parks + b.parks
+        s.wakes = a.wakes + b.wakes
+        s.timersFired = a.timersFired + b.timersFired
+        s.descriptorsOpen = a.descriptorsOpen + b.descriptorsOpen
+        s.jobsRun = a.jobsRun + b.jobsRun
+        s.rearms = a.rearms + b.rearms
+        return s
+    }
+
+    /// One JSON object, snake_case keys (the echo server's exit line).
+    public var json: String {
+        let fields: [(String, UInt64)] = [
+            ("poll_calls", pollCalls), ("poll_calls_blocking", pollCallsBlocking),
+            ("poll_calls_nonblocking", pollCallsNonblocking), ("poll_syscalls", pollSyscalls),
+            ("io_syscalls", ioSyscalls), ("syscalls", syscalls), ("events", events),
+            ("stale_events", staleEvents), ("parks", parks), ("wakes", wakes),
+            ("timers_fired", timersFired), ("descriptors_open", descriptorsOpen),
+            ("jobs_run", jobsRun), ("rearms", rearms),
+        ]
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+}
+
+/// The live counters. Most are written only by the loop thread; `parks` and
+/// `ioSyscalls` by whichever task uses the loop's descriptors (usually the loop
+/// itself). Relaxed: they are statistics, ordering nothing.
+final class LoopStatsStorage: Sendable {
+    let pollCallsBlocking = Atomic<UInt64>(0)
+    let pollCallsNonblocking = Atomic<UInt64>(0)
+    let pollSyscalls = Atomic<UInt64>(0)
+    let ioSyscalls = Atomic<UInt64>(0)
+    let events = Atomic<UInt64>(0)
+    let staleEvents = Atomic<UInt64>(0)
+    let parks = Atomic<UInt64>(0)
+    let wakes = Atomic<UInt64>(0)
+    let timersFired = Atomic<UInt64>(0)
+    let descriptorsOpen = Atomic<UInt64>(0)
+    let jobsRun = Atomic<UInt64>(0)
+    let rearms = Atomic<UInt64>(0)
+
+    var snapshot: LoopStats {
+        var s = LoopStats()
+        s.pollCallsBlocking = pollCallsBlocking.load(ordering: .relaxed)
+        s.pollCallsNonblocking = pollCallsNonblocking.load(ordering: .relaxed)
+        s.pollSyscalls = pollSyscalls.load(ordering: .relaxed)
+        s.ioSyscalls = ioSyscalls.load(ordering: .relaxed)
+        s.events = events.load(ordering: .relaxed)
+        s.staleEvents = staleEvents.load(ordering: .relaxed)
+        s.parks = parks.load(ordering: .relaxed)
+        s.wakes = wakes.load(ordering: .relaxed)
+        s.timersFired = timersFired.load(ordering: .relaxed)
+        s.descriptorsOpen = descriptorsOpen.load(ordering: .relaxed)
+        s.jobsRun = jobsRun.load(ordering: .relaxed)
+        s.rearms = rearms.load(ordering: .relaxed)
+        return s
+    }
+}

@@ -1,0 +1,41 @@
+/// Go's `pollcache`: a loop's slab of PollDescs. Slots are type-stable and never
+/// freed while the loop lives, so a token (slot index << 32 | fdseq) taken from a
+/// late event or timer always names a valid object; `free` bumps `fdseq`, so that
+/// token no longer matches and the event is dropped.
+///
+/// Owned by the loop thread: every method runs there (open and close hop to the
+/// loop), so no lock is needed.
+struct PollCache {
+    private(set) var all: [PollDesc] = []
+    private var free: [PollDesc] = []
+    private(set) var live = 0
+
+    mutating func alloc(loop: EventLoop) -> PollDesc {
+        live += 1
+        if let pd = free.popLast() { return pd }
+        precondition(all.count < Int(UInt32.max - 1), "netpoll: poll cache exhausted")
+        let pd = PollDesc(loop: loop, index: UInt32(all.count))
+        all.append(pd)
+        return pd
+    }
+
+    mutating func release(_ pd: PollDesc) {
+        // Increment fdseq so that events still in flight for the old descriptor do
+        // not mark the reused slot ready. Zero is skipped so a token is never 0.
+        var next = pd.fdseq.load(ordering: .relaxed) &+ 1
+        if next == 0 { next = 1 }
+        pd.fdseq.store(next, ordering: .releasing)
+        live -= 1
+        free.append(pd)
+    }
+
+    /// The PollDesc a token names, if the token is still current.
+    @inline(__always)
+    func lookup(_ token: PollToken) -> PollDesc? {
+        let idx = Int(token.rawValue >> 32)
+        guard idx < all.count else { return nil }
+        let pd = all[idx]
+        guard pd.fdseq.load(ordering: .relaxed) == UInt32(truncatingIfNeeded: token.rawValue) else { return nil }
+        return pd
+    }
+}

@@ -1,0 +1,391 @@
+import CNetpoll
+import Synchronization
+
+/// Go's `pollDesc`: the readiness state of one descriptor and the (at most one)
+/// task waiting to read and the one waiting to write. Lives in its loop's
+/// ``PollCache`` and is never freed (type-stable), so a late event or timer that
+/// still names it is harmless: the token's `fdseq` and the deadline `rseq`/`wseq`
+/// tell stale from current.
+///
+/// ## The wait words `rg` / `wg` (Go: netpoll.go, pdNil/pdReady/pdWait/G pointer)
+///
+/// | state | meaning | who sets it |
+/// |---|---|---|
+/// | `nil` | no waiter, no pending notification | the waiter after waking; an unblock without I/O |
+/// | `ready` | I/O notification pending: a latch the next wait consumes | `netpollunblock(ioready: true)` |
+/// | `wait` | a task is about to park (between the CAS nil→wait and its commit) | the waiter |
+/// | `parked` | a task is parked; its continuation is in `rslot`/`wslot` | the waiter's commit CAS wait→parked |
+///
+/// The waiter commits to park by CAS `wait → parked` *after* storing its
+/// continuation; a concurrent notification changes `wait` to `ready`/`nil` first,
+/// the commit fails, and the waiter resumes at once (Go's `netpollblockcommit`).
+/// The unblocker CASes `parked → ready/nil` and only then reads the slot, so it
+/// resumes each continuation exactly once.
+public final class PollDesc: @unchecked Sendable {
+    enum Mode: UInt8 {
+        case read = 1
+        case write = 2
+        case readWrite = 3
+        var reads: Bool { rawValue & 1 != 0 }
+        var writes: Bool { rawValue & 2 != 0 }
+    }
+
+    // Wait word values.
+    static let pdNil: UInt8 = 0
+    static let pdReady: UInt8 = 1
+    static let pdWait: UInt8 = 2
+    static let pdParked: UInt8 = 3
+
+    /// Fields protected by `locked` (Go: `lock mutex` and what it guards).
+    struct Locked {
+        var fd: Int32 = -1
+        var closing = false
+        /// Deadlines in CLOCK_MONOTONIC ns: 0 none, -1 expired, else absolute.
+        var rd: Int64 = 0
+        var wd: Int64 = 0
+        /// Bumped whenever a deadline changes or the descriptor is reused, so an old
+        /// timer that fires finds a different number and does nothing.
+        var rseq: UInt32 = 0
+        var wseq: UInt32 = 0
+        /// A read (write) deadline timer is armed or has fired and not been reset.
+        var rrun = false
+        var wrun = false
+    }
+
+    // Immutable after init.
+    unowned let loop: EventLoop
+    let index: UInt32
+    // Protected by `locked`.
+    let locked = Mutex(Locked())
+    // Accessed atomically.
+    let rg = Atomic<UInt8>(pdNil)
+    let wg = Atomic<UInt8>(pdNil)
+    /// Go's `atomicInfo`: see `PollInfo`. Written under `locked` (except the
+    /// event-error bit), read lock-free by `checkErr`.
+    let info = Atomic<UInt32>(0)
+    /// Bumped when the slot is freed: events carrying an older seq are stale.
+    let fdseq = Atomic<UInt32>(1)
+    // Written by the parking task before its commit CAS (release), read by the
+    // unblocker after its CAS from `parked` (acquire). Never touched otherwise.
+    var rslot: UnsafeContinuation<Void, Never>?
+    var wslot: UnsafeContinuation<Void, Never>?
+    // Owned by the loop's timer heap, under its lock.
+    var rtimerPos = -1
+    var wtimerPos = -1
+
+    init(loop: EventLoop, index: UInt32) {
+        self.loop = loop
+        self.index = index
+    }
+
+    /// The token this descriptor is registered under now.
+    var token: PollToken { PollToken(UInt64(index) << 32 | UInt64(fdseq.load(ordering: .relaxed))) }
+
+    var fd: Int32 { locked.withLock { $0.fd } }
+}
+
+/// Go's `pollInfo`: what `netpollcheckerr` needs, readable without the lock.
+struct PollInfo {
+    static let closing: UInt32 = 1 << 0
+    static let eventErr: UInt32 = 1 << 1
+    static let expiredRead: UInt32 = 1 << 2
+    static let expiredWrite: UInt32 = 1 << 3
+    static let seqShift: UInt32 = 4
+    static let seqMask: UInt32 = (1 << 20) - 1
+}
+
+/// Why a wait cannot proceed (Go: pollNoError, pollErrClosing, pollErrTimeout,
+/// pollErrNotPollable).
+enum PollCheck {
+    case ok, closing, timeout, notPollable
+}
+
+extension PollDesc {
+    // MARK: published info (Go: publishInfo, setEventErr, netpollcheckerr)
+
+    /// Recomputes `info` from the locked fields. Call with the lock held, *before*
+    /// any unblock, so a woken waiter that re-checks never parks again by mistake.
+    func publishInfo(_ s: borrowing Locked) {
+        var i: UInt32 = 0
+        if s.closing { i |= PollInfo.closing }
+        if s.rd < 0 { i |= PollInfo.expiredRead }
+        if s.wd < 0 { i |= PollInfo.expiredWrite }
+        i |= (fdseq.load(ordering: .relaxed) & PollInfo.seqMask) << PollInfo.seqShift
+        var x = info.load(ordering: .relaxed)
+        while true {
+            let (done, now) = info.compareExchange(
+                expected: x, desired: (x & PollInfo.eventErr) | i, ordering: .acquiringAndReleasing)
+            if done { return }
+            x = now
+        }
+    }
+
+    /// Sets or clears the event-error bit, but only while `seq` is still current.
+    func setEventErr(_ on: Bool, seq: UInt32) {
+        let mseq = seq & PollInfo.seqMask
+        var x = info.load(ordering: .relaxed)
+        while (x & PollInfo.eventErr != 0) != on && (x >> PollInfo.seqShift) & PollInfo.seqMask == mseq {
+            let nx = on ? x | PollInfo.eventErr : x & ~PollInfo.eventErr
+            let (done, now) = info.compareExchange(expected: x, desired: nx, ordering: .acquiringAndReleasing)
+            if done { return }
+            x = now
+        }
+    }
+
+    /// Go: netpollcheckerr. Order: closing → expired deadline of this mode → event
+    /// error (reads only: a write reports its own, more specific error).
+    @inline(__always)
+    func checkErr(_ mode: Mode) -> PollCheck {
+        let i = info.load(ordering: .acquiring)
+        if i & PollInfo.closing != 0 { return .closing }
+        if (mode == .read && i & PollInfo.expiredRead != 0) || (mode == .write && i & PollInfo.expiredWrite != 0) {
+            return .timeout
+        }
+        if mode == .read && i & PollInfo.eventErr != 0 { return .notPollable }
+        return .ok
+    }
+
+    // MARK: block / unblock (Go: netpollblock, netpollunblock, netpollready)
+
+    // The wait word of a mode (`Atomic` cannot be copied into a local).
+    @inline(__always)
+    private func cas(_ mode: Mode, _ expected: UInt8, _ desired: UInt8) -> (exchanged: Bool, original: UInt8) {
+        mode == .read
+            ? rg.compareExchange(expected: expected, desired: desired, ordering: .acquiringAndReleasing)
+            : wg.compareExchange(expected: expected, desired: desired, ordering: .acquiringAndReleasing)
+    }
+
+    @inline(__always)
+    private func load(_ mode: Mode) -> UInt8 {
+        mode == .read ? rg.load(ordering: .acquiring) : wg.load(ordering: .acquiring)
+    }
+
+    @inline(__always)
+    private func exchange(_ mode: Mode, _ value: UInt8) -> UInt8 {
+        mode == .read
+            ? rg.exchange(value, ordering: .acquiringAndReleasing)
+            : wg.exchange(value, ordering: .acquiringAndReleasing)
+    }
+
+    /// Go: netpollblock. Returns true if I/O is ready, false if woken for another
+    /// reason (deadline, close, cancellation). `waitio` ignores errors (unused by
+    /// the FD layer; kept for parity with Go).
+    func block(_ mode: Mode, waitio: Bool = false) async -> Bool {
+        // Set the word to wait, or consume a pending ready.
+        while true {
+            if cas(mode, Self.pdReady, Self.pdNil).exchanged { return true }
+            let (set, v) = cas(mode, Self.pdNil, Self.pdWait)
+            if set { break }
+            if v != Self.pdReady && v != Self.pdNil {
+                preconditionFailure("netpoll: double wait (mode \(mode), state \(v))")
+            }
+        }
+        // Re-check errors after publishing `wait`: a close or deadline that happened
+        // before would otherwise leave us parked with nobody to wake us. Cancellation
+        // gets the same treatment (its handler may have run before we set `wait`).
+        if waitio || (checkErr(mode) == .ok && !Task.isCancelled) {
+            loop.stats.parks.wrappingAdd(1, ordering: .relaxed)
+            await withTaskCancellationHandler {
+                await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+                    if mode == .read { rslot = c } else { wslot = c }
+                    // Go: netpollblockcommit.
+                    if !self.cas(mode, Self.pdWait, Self.pdParked).exchanged {
+                        // Notified between setting `wait` and now: do not park.
+                        if mode == .read { rslot = nil } else { wslot = nil }
+                        c.resume()
+                    }
+                }
+            } onCancel: {
+                self.unblock(mode, ioready: false)?.resume()
+            }
+        }
+        let old = exchange(mode, Self.pdNil)
+        precondition(old <= Self.pdWait, "netpoll: corrupted polldesc (state \(old) after wake)")
+        return old == Self.pdReady
+    }
+
+    /// Go: netpollunblock. Moves the word to `ready` (I/O) or `nil` and returns the
+    /// parked continuation, if any, for the caller to resume *outside* any lock.
+    func unblock(_ mode: Mode, ioready: Bool) -> UnsafeContinuation<Void, Never>? {
+        var old = load(mode)
+        while true {
+            if old == Self.pdReady { return nil }
+            if old == Self.pdNil && !ioready {
+                // Only ioready may set ready; nothing to wake.
+                return nil
+            }
+            let new = ioready ? Self.pdReady : Self.pdNil
+            let (done, now) = cas(mode, old, new)
+            if done {
+                guard old == Self.pdParked else { return nil }
+                let c: UnsafeContinuation<Void, Never>?
+                if mode == .read { c = rslot; rslot = nil } else { c = wslot; wslot = nil }
+                precondition(c != nil, "netpoll: parked without continuation")
+                return c
+            }
+            old = now
+        }
+    }
+
+    /// Go: netpollready. Called by the loop for an event on this descriptor.
+    @inline(__always)
+    func ready(_ events: PollEvents) {
+        var r: UnsafeContinuation<Void, Never>?
+        var w: UnsafeContinuation<Void, Never>?
+        if events.contains(.read) { r = unblock(.read, ioready: true) }
+        if events.contains(.write) { w = unblock(.write, ioready: true) }
+        r?.resume()
+        w?.resume()
+    }
+
+    // MARK: operations for the FD layer (Go: poll_runtime_poll*)
+
+    /// Go: poll_runtime_pollReset. Clears a stale `ready` before an operation, after
+    /// checking errors.
+    func prepare(_ mode: Mode) -> PollCheck {
+        let e = checkErr(mode)
+        if e != .ok { return e }
+        _ = cas(mode, Self.pdReady, Self.pdNil)
+        return .ok
+    }
+
+    /// Go: poll_runtime_pollWait. Returns `.ok` when the caller should retry its
+    /// syscall; otherwise why not. Cancellation surfaces as `nil`.
+    func wait(_ mode: Mode) async -> PollCheck? {
+        var e = checkErr(mode)
+        if e != .ok { return e }
+        while !(await block(mode)) {
+            e = checkErr(mode)
+            if e != .ok { return e }
+            if Task.isCancelled { return nil }
+            // Woken with nothing ready and no error (e.g. a deadline set in the past
+            // then cleared): park again, as Go does.
+        }
+        return .ok
+    }
+
+    /// Go: poll_runtime_pollSetDeadline. `d` is relative nanoseconds: 0 clears,
+    /// negative is already expired, positive is now + d (saturating).
+    func setDeadline(_ d: Int64, _ mode: Mode) {
+        var rc: UnsafeContinuation<Void, Never>?
+        var wc: UnsafeContinuation<Void, Never>?
+        var wakeLoop = false
+        locked.withLock { s in
+            if s.closing { return }
+            let rd0 = s.rd, wd0 = s.wd
+            let combo0 = rd0 > 0 && rd0 == wd0
+            var abs = d
+            if abs > 0 {
+                let (sum, overflow) = abs.addingReportingOverflow(cnp_nanotime())
+                abs = overflow || sum <= 0 ? Int64.max : sum
+            }
+            if mode.reads { s.rd = abs }
+            if mode.writes { s.wd = abs }
+            publishInfo(s)
+            let combo = s.rd > 0 && s.rd == s.wd
+            let rmode: Mode = combo ? .readWrite : .read
+            if !s.rrun {
+                if s.rd > 0 {
+                    wakeLoop = loop.timers.modify(self, .read, when: s.rd, mode: rmode, seq: s.rseq) || wakeLoop
+                    s.rrun = true
+                }
+            } else if s.rd != rd0 || combo != combo0 {
+                s.rseq &+= 1
+                if s.rd > 0 {
+                    wakeLoop = loop.timers.modify(self, .read, when: s.rd, mode: rmode, seq: s.rseq) || wakeLoop
+                } else {
+                    loop.timers.stop(self, .read)
+                    s.rrun = false
+                }
+            }
+            if !s.wrun {
+                if s.wd > 0 && !combo {
+                    wakeLoop = loop.timers.modify(self, .write, when: s.wd, mode: .write, seq: s.wseq) || wakeLoop
+                    s.wrun = true
+                }
+            } else if s.wd != wd0 || combo != combo0 {
+                s.wseq &+= 1
+                if s.wd > 0 && !combo {
+                    wakeLoop = loop.timers.modify(self, .write, when: s.wd, mode: .write, seq: s.wseq) || wakeLoop
+                } else {
+                    loop.timers.stop(self, .write)
+                    s.wrun = false
+                }
+            }
+            // A deadline in the past fails the pending wait at once.
+            if s.rd < 0 { rc = unblock(.read, ioready: false) }
+            if s.wd < 0 { wc = unblock(.write, ioready: false) }
+        }
+        if wakeLoop { loop.timerChanged() }
+        rc?.resume()
+        wc?.resume()
+    }
+
+    /// Go: netpolldeadlineimpl. Called by the loop when a timer fires.
+    func deadlineFired(mode: Mode, seq: UInt32) {
+        var rc: UnsafeContinuation<Void, Never>?
+        var wc: UnsafeContinuation<Void, Never>?
+        locked.withLock { s in
+            // The descriptor was reused or the deadline changed since the timer was set.
+            let current = mode.reads ? s.rseq : s.wseq
+            if seq != current { return }
+            if mode.reads {
+                precondition(s.rd > 0 && s.rrun, "netpoll: inconsistent read deadline")
+                s.rd = -1
+                publishInfo(s)
+                rc = unblock(.read, ioready: false)
+            }
+            if mode.writes {
+                precondition(s.wd > 0 && (s.wrun || mode.reads), "netpoll: inconsistent write deadline")
+                s.wd = -1
+                publishInfo(s)
+                wc = unblock(.write, ioready: false)
+            }
+        }
+        rc?.resume()
+        wc?.resume()
+    }
+
+    /// Go: poll_runtime_pollUnblock (the "evict" step of Close): marks the descriptor
+    /// closing and wakes both waiters, which then see the closed error.
+    func evict() {
+        var rc: UnsafeContinuation<Void, Never>?
+        var wc: UnsafeContinuation<Void, Never>?
+        locked.withLock { s in
+            if s.closing { return }
+            s.closing = true
+            s.rseq &+= 1
+            s.wseq &+= 1
+            publishInfo(s)
+            rc = unblock(.read, ioready: false)
+            wc = unblock(.write, ioready: false)
+            if s.rrun { loop.timers.stop(self, .read); s.rrun = false }
+            if s.wrun { loop.timers.stop(self, .write); s.wrun = false }
+        }
+        rc?.resume()
+        wc?.resume()
+    }
+
+    var isClosing: Bool { info.load(ordering: .acquiring) & PollInfo.closing != 0 }
+
+    /// Resets the descriptor for a new fd (Go: poll_runtime_pollOpen's body).
+    func reset(fd: Int32) {
+        precondition(rg.load(ordering: .acquiring) <= Self.pdReady, "netpoll: blocked read on free polldesc")
+        precondition(wg.load(ordering: .acquiring) <= Self.pdReady, "netpoll: blocked write on free polldesc")
+        locked.withLock { s in
+            s.fd = fd
+            s.closing = false
+            s.rseq &+= 1
+            s.wseq &+= 1
+            s.rd = 0
+            s.wd = 0
+            s.rrun = false
+            s.wrun = false
+            // Unconditionally: the info's seq bits still name the previous use.
+            _ = info.bitwiseAnd(~PollInfo.eventErr, ordering: .relaxed)
+            rg.store(Self.pdNil, ordering: .releasing)
+            wg.store(Self.pdNil, ordering: .releasing)
+            publishInfo(s)
+        }
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+
+/// What `netpoll bench` runs: the servers, the scenarios and the cells, with
+/// `--quick` defaults applied. Built once from the command line.
+public struct BenchPlan: Sendable {
+    public enum Scenario: String, Sendable, CaseIterable {
+        /// Closed-loop echo on long-lived connections.
+        case echo
+        /// Connect, one echo, close, again: accept and registration cost.
+        case churn
+        /// Many idle connections held while one echoes: server memory per connection.
+        case idle
+    }
+
+    /// One server to measure: our echo-server on a backend, or a peer command.
+    public struct Server: Sendable {
+        public let name: String
+        /// Without the pinning prefix; `--host 127.0.0.1 --port 0` already appended.
+        public let arguments: [String]
+        public let isPeer: Bool
+    }
+
+    /// One row group of the final table.
+    public struct Cell: Sendable, Hashable {
+        public let scenario: Scenario
+        public let connections: Int
+        public let size: Int
+        /// Idle scenario only.
+        public let idleConnections: Int
+    }
+
+    public var servers: [Server] = []
+    public var scenarios: [Scenario] = Scenario.allCases
+    public var connections: [Int] = [1, 64, 512]
+    public var sizes: [Int] = [64, 4096]
+    public var durationSeconds: Double = 3
+    public var warmupSeconds: Double = 1
+    public var repeats = 3
+    public var idleConnections = 10_000
+    public var baseline = "epoll"
+
+    public init() {}
+
+    /// The `--quick` profile (CI smoke step): small, about half a minute.
+    public static func quick() -> BenchPlan {
+        var plan = BenchPlan()
+        plan.connections = [1, 64]
+        plan.sizes = [64]
+        plan.durationSeconds = 1
+        plan.warmupSeconds = 0.5
+        plan.repeats = 1
+        plan.idleConnections = 1000
+        return plan
+    }
+
+    /// Our echo-server on each backend, then the peers, in the order given.
+    public mutating func addServers(selfPath: String, backends: [String], loops: Int, peers: [String]) throws(BenchError) {
+        let listen = ["--host", "127.0.0.1", "--port", "0"]
+        for backend in backends {
+            servers.append(Server(
+                name: backend,
+                arguments: [selfPath, "echo-server", "--backend", backend, "--loops", String(loops)] + listen,
+                isPeer: false))
+        }
+        for peer in peers {
+            guard let equals = peer.firstIndex(of: "="), equals != peer.startIndex else {
+                throw .badArgument("--peer must be NAME=COMMAND: \(peer)")
+            }
+            let name = String(peer[..<equals])
+            let words: [String]
+            do {
+                words = try shellWords(String(peer[peer.index(after: equals)...]))
+            } catch {
+                throw .badArgument("--peer \(name): \(error.description)")
+            }
+            guard !words.isEmpty else { throw .badArgument("--peer \(name): empty command") }
+            servers.append(Server(name: name, arguments: words + listen, isPeer: true))
+        }
+        var seen = Set<String>()
+        for server in servers where !seen.insert(server.name).inserted {
+            throw .badArgument("two servers are named \(server.name)")
+        }
+        if servers.isEmpty { throw .badArgument("nothing to measure: give --backends and/or --peer") }
+    }
+
+    /// Cells in table order: by scenario, then connections, then size.
+    public var cells: [Cell] {
+        var cells: [Cell] = []
+        for scenario in scenarios {
+            switch scenario {
+            case .echo, .churn:
+                for connections in self.connections {
+                    for size in sizes {
+                        cells.append(Cell(scenario: scenario, connections: connections, size: size, idleConnections: 0))
+                    }
+                }
+            case .idle:
+                // One active connection keeps the loop honest while the rest sit idle.
+                cells.append(Cell(scenario: .idle, connections: 1, size: sizes.first ?? 64, idleConnections: idleConnections))
+            }
+        }
+        return cells
+    }
+
+    public func validate() throws(BenchError) {
+        if connections.isEmpty || connections.contains(where: { $0 < 1 }) { throw .badArgument("--connections must be a list of counts ≥ 1") }
+        if sizes.isEmpty || sizes.contains(where: { $0 < 1 }) { throw .badArgument("--sizes must be a list of byte counts ≥ 1") }
+        if !(durationSeconds > 0) { throw .badArgument("--duration must be > 0") }
+        if !(warmupSeconds >= 0) { throw .badArgument("--warmup must be ≥ 0") }
+        if repeats < 1 { throw .badArgument("--repeat must be ≥ 1") }
+        if idleConnections < 1 { throw .badArgument("--idle-connections must be ≥ 1") }
+        if scenarios.isEmpty { throw .badArgument("--scenarios must name at least one of echo, churn, idle") }
+    }
+}
+
+public enum BenchError: Error, CustomStringConvertible {
+    case badArgument(String)
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .badArgument(let text), .io(let text): text
+        }
+    }
+}
+
+/// "1,64,512" → [1, 64, 512].
+public func parseIntList(_ text: String, flag: String) throws(BenchError) -> [Int] {
+    var values: [Int] = []
+    for part in text.split(separator: ",") {
+        guard let value = Int(part.trimmingCharacters(in: .whitespaces)) else {
+            throw .badArgument("\(flag) takes comma-separated numbers: \(text)")
+        }
+        values.append(value)
+    }
+    return values
+}
+
+/// "echo,churn" → scenarios, rejecting unknown names with the valid ones listed.
+public func parseScenarios(_ text: String) throws(BenchError) -> [BenchPlan.Scenario] {
+    var scenarios: [BenchPlan.Scenario] = []
+    for part in text.split(separator: ",") {
+        guard let scenario = BenchPlan.Scenario(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
+            let valid = BenchPlan.Scenario.allCases.map(\.rawValue).joined(separator: ", ")
+            throw .badArgument("unknown scenario \(part); valid: \(valid)")
+        }
+        if !scenarios.contains(scenario) { scenarios.append(scenario) }
+    }
+    return scenarios
+}

@@ -1,0 +1,202 @@
+import Foundation
+
+/// The bench's findings per (cell, server): medians over repeats, per-message
+/// server costs, ratio to the baseline — printed as one table, written as JSON/CSV.
+public struct BenchReport {
+    public struct Row {
+        public let cell: BenchPlan.Cell
+        public let server: String
+        public let samples: [RunSample]
+        /// Median requests/s of the baseline server in the same cell.
+        public let baselineRequestsPerSecond: Double?
+
+        var ok: [RunSample] { samples.filter { $0.failure == nil } }
+
+        public var requestsPerSecond: Double? { median(ok.compactMap(\.requestsPerSecond)) }
+        public var p50Micros: Double? { median(ok.compactMap(\.p50Micros)) }
+        public var p99Micros: Double? { median(ok.compactMap(\.p99Micros)) }
+        public var p999Micros: Double? { median(ok.compactMap(\.p999Micros)) }
+        public var cpuMicrosPerMessage: Double? { median(ok.compactMap(\.serverCPUMicrosPerMessage)) }
+        public var pollCallsPerMessage: Double? { median(ok.compactMap(\.pollCallsPerMessage)) }
+        public var syscallsPerMessage: Double? { median(ok.compactMap(\.syscallsPerMessage)) }
+        public var rssBytesPerConnection: Double? { median(ok.compactMap(\.rssBytesPerConnection)) }
+        public var errors: Int { ok.reduce(0) { $0 + $1.errors } }
+        public var clientSaturated: Bool { ok.contains { $0.clientSaturated } }
+        public var serverKilled: Bool { samples.contains { $0.serverKilled } }
+
+        public var ratio: Double? {
+            guard let mine = requestsPerSecond, let base = baselineRequestsPerSecond, base > 0 else { return nil }
+            return mine / base
+        }
+
+        /// "ok", or the first failure when no repeat worked.
+        public var status: String {
+            ok.isEmpty ? (samples.first?.failure ?? "failed") : "ok"
+        }
+
+        /// Everything a reader should not miss about this row.
+        var notes: [String] {
+            var notes: [String] = []
+            if ok.isEmpty {
+                notes.append(status)
+                return notes
+            }
+            let failed = samples.count - ok.count
+            if failed > 0 { notes.append("\(failed) of \(samples.count) runs failed: \(samples.first { $0.failure != nil }?.failure ?? "")") }
+            if errors > 0 {
+                notes.append("errors \(errors)" + (ok.first { $0.firstError != nil }?.firstError.map { ": \($0)" } ?? ""))
+            }
+            if clientSaturated { notes.append("client saturated") }
+            if serverKilled { notes.append("server ignored SIGTERM, killed") }
+            return notes
+        }
+    }
+
+    public let plan: BenchPlan
+    public let rows: [Row]
+
+    public init(plan: BenchPlan, results: [BenchPlan.Cell: [String: [RunSample]]]) {
+        self.plan = plan
+        var rows: [Row] = []
+        for cell in plan.cells {
+            let byServer = results[cell] ?? [:]
+            let baselineSamples = (byServer[plan.baseline] ?? []).filter { $0.failure == nil }
+            let baseline = median(baselineSamples.compactMap(\.requestsPerSecond))
+            for server in plan.servers {
+                rows.append(Row(cell: cell, server: server.name, samples: byServer[server.name] ?? [],
+                                baselineRequestsPerSecond: baseline))
+            }
+        }
+        self.rows = rows
+    }
+
+    // MARK: Table
+
+    public func table() -> String {
+        let header = ["scenario", "conns", "size", "server", "req/s", "p99 µs", "cpu µs/msg", "polls/msg",
+                      "syscalls/msg", "vs \(plan.baseline)", "rss/conn", "notes"]
+        var table = Table(header: header)
+        table.rightAligned = [1, 2, 4, 5, 6, 7, 8, 9, 10]
+        var previous: BenchPlan.Cell?
+        for row in rows {
+            let first = row.cell != previous
+            previous = row.cell
+            let conns = row.cell.scenario == .idle ? "\(row.cell.idleConnections) idle" : String(row.cell.connections)
+            table.add([
+                first ? row.cell.scenario.rawValue : "",
+                first ? conns : "",
+                first ? String(row.cell.size) : "",
+                row.server,
+                show(row.requestsPerSecond, decimals: 0),
+                show(row.p99Micros, decimals: 1),
+                show(row.cpuMicrosPerMessage, decimals: 2),
+                show(row.pollCallsPerMessage, decimals: 2),
+                show(row.syscallsPerMessage, decimals: 2),
+                row.ratio.map { String(format: "%.2fx", $0) } ?? "-",
+                row.rssBytesPerConnection.map { String(format: "%.1f KiB", $0 / 1024) } ?? "-",
+                row.notes.joined(separator: "; "),
+            ])
+        }
+        var text = table.rendered()
+        text += "\n\nreq/s, p99: medians of \(plan.repeats) run(s) of \(JSONValue.format(plan.durationSeconds)) s "
+            + "(churn: connections/s). Per message: server totals / all client requests incl. warmup. "
+            + "vs \(plan.baseline): req/s ratio. rss/conn: server VmRSS growth per idle connection."
+        return text
+    }
+
+    private func show(_ value: Double?, decimals: Int) -> String {
+        guard let value, value.isFinite else { return "-" }
+        return String(format: "%.\(decimals)f", value)
+    }
+
+    // MARK: JSON and CSV
+
+    func rowObject(_ row: Row) -> [(String, JSONValue)] {
+        [
+            ("scenario", .string(row.cell.scenario.rawValue)),
+            ("backend", .string(row.server)),
+            ("connections", .int(row.cell.connections)),
+            ("size", .int(row.cell.size)),
+            ("idle_connections", .int(row.cell.idleConnections)),
+            ("status", .string(row.status)),
+            ("requests_per_second", .number(row.requestsPerSecond)),
+            ("p50_us", .number(row.p50Micros)),
+            ("p99_us", .number(row.p99Micros)),
+            ("p999_us", .number(row.p999Micros)),
+            ("server_cpu_us_per_message", .number(row.cpuMicrosPerMessage)),
+            ("poll_calls_per_message", .number(row.pollCallsPerMessage)),
+            ("syscalls_per_message", .number(row.syscallsPerMessage)),
+            ("server_rss_bytes_per_connection", .number(row.rssBytesPerConnection)),
+            ("baseline", .string(plan.baseline)),
+            ("ratio_vs_baseline", .number(row.ratio)),
+            ("repeats", .int(row.samples.count)),
+            ("repeats_ok", .int(row.ok.count)),
+            ("errors", .int(row.errors)),
+            ("client_saturated", .bool(row.clientSaturated)),
+            ("server_killed", .bool(row.serverKilled)),
+            ("duration_s", .double(plan.durationSeconds)),
+            ("warmup_s", .double(plan.warmupSeconds)),
+        ]
+    }
+
+    public func json() -> String {
+        let objects: [JSONValue] = rows.map { row in
+            var members = rowObject(row)
+            members.append(("runs", .array(row.samples.map(runObject))))
+            return .object(members)
+        }
+        return JSONValue.array(objects).serialized() + "\n"
+    }
+
+    private func runObject(_ sample: RunSample) -> JSONValue {
+        var members: [(String, JSONValue)] = [
+            ("failure", sample.failure.map { .string($0) } ?? .null),
+            ("requests_per_second", .number(sample.requestsPerSecond)),
+            ("p50_us", .number(sample.p50Micros)),
+            ("p99_us", .number(sample.p99Micros)),
+            ("p999_us", .number(sample.p999Micros)),
+            ("requests_total", .number(sample.requestsTotal)),
+            ("errors", .int(sample.errors)),
+            ("client_saturated", .bool(sample.clientSaturated)),
+            ("server_cpu_us", .number(sample.serverCPUMicros)),
+            ("server_cpu_us_per_message", .number(sample.serverCPUMicrosPerMessage)),
+            ("server_killed", .bool(sample.serverKilled)),
+            ("server_rss_bytes_per_connection", .number(sample.rssBytesPerConnection)),
+        ]
+        if !sample.serverStats.isEmpty {
+            members.append(("server_stats", .object(sample.serverStats.sorted { $0.key < $1.key }.map { ($0.key, .double($0.value)) })))
+        }
+        return .object(members)
+    }
+
+    public func csv() -> String {
+        guard let first = rows.first else { return "" }
+        let keys = rowObject(first).map(\.0) + ["runs_requests_per_second", "runs_p99_us"]
+        var lines = [keys.joined(separator: ",")]
+        for row in rows {
+            var fields = rowObject(row).map { csvField($0.1) }
+            fields.append(csvField(.string(row.samples.map { show($0.requestsPerSecond, decimals: 0) }.joined(separator: ";"))))
+            fields.append(csvField(.string(row.samples.map { show($0.p99Micros, decimals: 1) }.joined(separator: ";"))))
+            lines.append(fields.joined(separator: ","))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private func csvField(_ value: JSONValue) -> String {
+        switch value {
+        case .null: return ""
+        case .string(let text):
+            let needsQuotes = text.contains(",") || text.contains("\"") || text.contains("\n")
+            return needsQuotes ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+        default: return value.serialized()
+        }
+    }
+}
+
+/// Median of a list (mean of the middle two for even counts); nil when empty.
+public func median(_ values: [Double]) -> Double? {
+    guard !values.isEmpty else { return nil }
+    let sorted = values.sorted()
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Glibc
+
+/// Runs the plan: for each cell, each repeat, each server in turn (A B A B …,
+/// so slow drift of the machine spreads over all servers), one server child
+/// pinned to one CPU and one `netpoll load` child pinned to another.
+public final class BenchRunner {
+    private let plan: BenchPlan
+    private let selfPath: String
+    private let progress: Progress
+    private let serverPin: [String]
+    private let clientPin: [String]
+    /// Servers that could not start: not retried, every later row says why.
+    private var startFailures: [String: String] = [:]
+
+    private let startTimeout = nanos(seconds: 10)
+    private let stopTimeout = nanos(seconds: 5)
+
+    public init(plan: BenchPlan, selfPath: String) {
+        self.plan = plan
+        self.selfPath = selfPath
+        self.progress = Progress()
+        let cpus = ProcStats.allowedCPUs()
+        if let taskset = ProcStats.findOnPath("taskset"), let first = cpus.first {
+            serverPin = [taskset, "-c", String(first)]
+            clientPin = cpus.count >= 2 ? [taskset, "-c", String(cpus[1])] : []
+            if cpus.count < 2 {
+                progress.note("only one CPU available: server and client share it (results are indicative only)")
+            }
+        } else {
+            serverPin = []
+            clientPin = []
+            progress.note("taskset not found (util-linux): running unpinned, results are noisier")
+        }
+    }
+
+    /// All samples, keyed by cell and server name, repeats in order.
+    public func run() -> [BenchPlan.Cell: [String: [RunSample]]] {
+        var results: [BenchPlan.Cell: [String: [RunSample]]] = [:]
+        let cells = plan.cells
+        let total = cells.count * plan.servers.count * plan.repeats
+        var step = 0
+        for cell in cells {
+            for repeatIndex in 1...plan.repeats {
+                for server in plan.servers {
+                    step += 1
+                    progress.status("[\(step)/\(total)] \(describe(cell)) \(server.name) run \(repeatIndex)/\(plan.repeats)")
+                    let sample = runOnce(server: server, cell: cell)
+                    if let failure = sample.failure {
+                        progress.note("\(describe(cell)) \(server.name): \(failure)")
+                    }
+                    results[cell, default: [:]][server.name, default: []].append(sample)
+                }
+            }
+        }
+        progress.finish()
+        return results
+    }
+
+    private func describe(_ cell: BenchPlan.Cell) -> String {
+        cell.scenario == .idle
+            ? "idle n=\(cell.idleConnections) s=\(cell.size)"
+            : "\(cell.scenario.rawValue) c=\(cell.connections) s=\(cell.size)"
+    }
+
+    // MARK: One run
+
+    private func runOnce(server spec: BenchPlan.Server, cell: BenchPlan.Cell) -> RunSample {
+        if let failure = startFailures[spec.name] { return RunSample(failure: failure) }
+
+        let server: ChildProcess
+        do {
+            server = try ChildProcess(arguments: serverPin + spec.arguments)
+        } catch {
+            let failure = "failed: \(error.description)"
+            startFailures[spec.name] = failure
+            return RunSample(failure: failure)
+        }
+        defer { server.forceKill() }
+
+        let target: String
+        switch waitForListening(server) {
+        case .success(let address):
+            target = address
+        case .failure(let failure):
+            startFailures[spec.name] = failure.text
+            return RunSample(failure: failure.text)
+        }
+
+        let rssBefore = cell.scenario == .idle ? ProcStats.residentBytes(pid: server.pid) : nil
+        var sample = runLoad(target: target, cell: cell, server: server, rssBefore: rssBefore)
+
+        // CPU time just before SIGTERM: what serving cost, not shutting down.
+        sample.serverCPUMicros = ProcStats.cpuMicros(pid: server.pid)
+        server.signal(SIGTERM)
+        if !ChildProcess.pump([server], until: monotonicNanos() + stopTimeout, done: { server.hasExited }) {
+            server.forceKill()
+            sample.serverKilled = true
+            progress.note("\(spec.name) did not exit within 5 s of SIGTERM: killed")
+        }
+        if !spec.isPeer {
+            sample.serverStats = lastStatsLine(server)
+        }
+        return sample
+    }
+
+    private struct StartFailure: Error { let text: String }
+
+    /// Waits for the first stdout line, which must be exactly `listening on HOST:PORT`.
+    private func waitForListening(_ server: ChildProcess) -> Result<String, StartFailure> {
+        let started = ChildProcess.pump([server], until: monotonicNanos() + startTimeout) {
+            !server.stdoutLines.isEmpty || server.hasExited
+        }
+        if let first = server.stdoutLines.first {
+            let prefix = "listening on "
+            if first.hasPrefix(prefix) {
+                var address = String(first.dropFirst(prefix.count)).trimmingCharacters(in: .whitespaces)
+                // A bare IPv6 host needs brackets to carry a port.
+                if let colon = address.lastIndex(of: ":"), address[..<colon].contains(":"), !address.hasPrefix("[") {
+                    address = "[\(address[..<colon])]\(address[colon...])"
+                }
+                return .success(address)
+            }
+            server.forceKill()
+            return .failure(StartFailure(text: "failed: first line was not 'listening on HOST:PORT': \(first.prefix(80))"))
+        }
+        if !started {
+            server.forceKill()
+            return .failure(StartFailure(text: "failed: no 'listening on' line within 10 s"))
+        }
+        _ = ChildProcess.pump([server], until: monotonicNanos() + 200_000_000) { false }  // collect stderr
+        let reason = server.stderrLines.first(where: { !$0.isEmpty }).map(String.init) ?? server.endDescription
+        return .failure(StartFailure(text: "failed: \(reason)"))
+    }
+
+    private func runLoad(target: String, cell: BenchPlan.Cell, server: ChildProcess, rssBefore: Double?) -> RunSample {
+        var arguments = clientPin + [
+            selfPath, "load", "--json", "--target", target,
+            "--connections", String(cell.connections), "--size", String(cell.size),
+            "--duration", JSONValue.format(plan.durationSeconds), "--warmup", JSONValue.format(plan.warmupSeconds),
+        ]
+        switch cell.scenario {
+        case .echo: break
+        case .churn: arguments.append("--churn")
+        case .idle: arguments += ["--idle", String(cell.idleConnections)]
+        }
+        let load: ChildProcess
+        do {
+            load = try ChildProcess(arguments: arguments)
+        } catch {
+            return RunSample(failure: "load failed: \(error.description)")
+        }
+        defer { load.forceKill() }
+
+        // Connect time, idle batches and a margin on top of the planned run.
+        var budget = plan.warmupSeconds + plan.durationSeconds + 15
+        if cell.scenario == .idle { budget += 5 * Double(cell.idleConnections / 128 + 1) }
+        let deadline = monotonicNanos() + nanos(seconds: budget)
+
+        var rssPerConnection: Double?
+        var idleOpen: Int?
+        if cell.scenario == .idle {
+            // Sample server memory the moment the idle connections are all open.
+            _ = ChildProcess.pump([load, server], until: deadline) {
+                load.hasExited || load.stderrLines.contains { $0.hasPrefix("idle-ready ") }
+            }
+            if let line = load.stderrLines.first(where: { $0.hasPrefix("idle-ready ") }),
+               let open = Int(line.dropFirst("idle-ready ".count)), open > 0,
+               let before = rssBefore, let after = ProcStats.residentBytes(pid: server.pid) {
+                idleOpen = open
+                rssPerConnection = (after - before) / Double(open)
+            }
+        }
+
+        if !ChildProcess.pump([load, server], until: deadline, done: { load.hasExited }) {
+            load.forceKill()
+            return RunSample(failure: "load failed: no result within \(Int(budget)) s")
+        }
+        guard let report = load.stdoutLines.reversed().lazy.compactMap({ parseJSONObject($0) }).first else {
+            let reason = load.stderrLines.first(where: { !$0.isEmpty }).map(String.init) ?? load.endDescription
+            return RunSample(failure: "load failed: \(reason.replacingOccurrences(of: "netpoll load: ", with: ""))")
+        }
+        var sample = RunSample()
+        sample.requestsPerSecond = jsonNumber(report, "requests_per_second")
+        sample.p50Micros = jsonNumber(report, "p50_us")
+        sample.p99Micros = jsonNumber(report, "p99_us")
+        sample.p999Micros = jsonNumber(report, "p999_us")
+        sample.requestsTotal = jsonNumber(report, "requests_total")
+        sample.errors = Int(jsonNumber(report, "errors") ?? 0)
+        sample.firstError = report["first_error"] as? String
+        sample.clientSaturated = (report["client_saturated"] as? Bool) ?? false
+        sample.rssBytesPerConnection = rssPerConnection
+        sample.idleOpen = idleOpen
+        return sample
+    }
+
+    /// The last stdout line that parses as a JSON object: our echo-server's stats.
+    private func lastStatsLine(_ server: ChildProcess) -> [String: Double] {
+        guard let object = server.stdoutLines.reversed().lazy.compactMap({ parseJSONObject($0) }).first else { return [:] }
+        var stats: [String: Double] = [:]
+        for key in object.keys {
+            if let value = jsonNumber(object, key) { stats[key] = value }
+        }
+        return stats
+    }
+}
