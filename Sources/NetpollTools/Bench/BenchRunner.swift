@@ -45,8 +45,9 @@ public final class BenchRunner {
                 for server in plan.servers {
                     step += 1
                     progress.status("[\(step)/\(total)] \(describe(cell)) \(server.name) run \(repeatIndex)/\(plan.repeats)")
+                    let knownFailure = startFailures[server.name] != nil
                     let sample = runOnce(server: server, cell: cell)
-                    if let failure = sample.failure {
+                    if let failure = sample.failure, !knownFailure {
                         progress.note("\(describe(cell)) \(server.name): \(failure)")
                     }
                     results[cell, default: [:]][server.name, default: []].append(sample)

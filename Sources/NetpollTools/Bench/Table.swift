@@ -31,7 +31,9 @@ struct Table {
                     parts.append(rightAligned.contains(index) ? padding + cell : cell + padding)
                 }
             }
-            return parts.joined(separator: "  ")
+            var text = parts.joined(separator: "  ")
+            while text.last == " " { text.removeLast() }
+            return text
         }
         var lines = [line(header), String(repeating: "-", count: widths.reduce(0, +) + 2 * (widths.count - 1))]
         lines += rows.map(line)
