@@ -1,6 +1,126 @@
 import ArgumentParser
+import Dispatch
+import Netpoll
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
+/// `netpoll echo-server`: the server `netpoll bench` measures. Echoes every byte
+/// on every connection until SIGINT/SIGTERM, then prints its loops' statistics as
+/// one JSON line on stdout and exits 0.
 struct EchoServerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "echo-server", abstract: "(being written)")
-    func run() async throws { throw ValidationError("echo-server is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "echo-server",
+        abstract: "Run a TCP echo server on the netpoll runtime.",
+        discussion: """
+            The first line on stdout is exactly `listening on HOST:PORT`. On SIGINT or
+            SIGTERM the server prints one JSON line of runtime statistics and exits 0.
+            """
+    )
+
+    @Option(help: "Backend: epoll, uring or auto (overrides NETPOLL_BACKEND).")
+    var backend: String?
+
+    @Option(help: "Address to listen on.")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port (0: any free port).")
+    var port = 0
+
+    @Option(help: "Event loops (default: NETPOLL_LOOPS, else the CPU count).")
+    var loops: Int?
+
+    @Option(help: "Per-connection buffer size in bytes.")
+    var bufferSize = 65536
+
+    func run() async throws {
+        let chosen = try CLIBackend.resolve(flag: backend)
+        let group = try LoopGroup(loops: loops, backend: chosen)
+        let listener = try await TCPListener.listen(host: host, port: port, group: group)
+        let address = listener.address.map { "\($0)" } ?? "\(host):\(port)"
+        CLIOutput.line("listening on \(address)")
+
+        let accepted = Atomic<UInt64>(0)
+        let stop = SignalWaiter(signals: [SIGINT, SIGTERM]) {
+            let stats = group.statistics
+            var json = stats.json
+            json.removeFirst()
+            CLIOutput.line(
+                "{\"backend\":\"\(group.backend.kind.rawValue)\",\"backend_detail\":\"\(group.backend)\",\"loops\":\(group.loops.count),\"connections_accepted\":\(accepted.load(ordering: .relaxed)),"
+                    + json)
+            Glibc.exit(0)
+        }
+        _ = stop
+        let size = max(1, bufferSize)
+        try await listener.serve { conn in
+            accepted.wrappingAdd(1, ordering: .relaxed)
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+            defer { buf.deallocate() }
+            while true {
+                let n = try await conn.read(into: buf)
+                if n == 0 { return }
+                try await conn.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+            }
+        }
+    }
+}
+
+/// Backend selection for commands with a `--backend` flag: the flag wins over
+/// NETPOLL_BACKEND; the io_uring tuning variables still apply.
+enum CLIBackend {
+    static func resolve(flag: String?) throws -> Backend {
+        guard let flag else { return try Backend.fromEnvironment() }
+        var env = ProcessEnvironment.netpollVariables
+        env["NETPOLL_BACKEND"] = flag
+        let (backend, note) = try Backend.resolve(environment: env)
+        if let note { CLIOutput.error("netpoll: \(note)") }
+        return backend
+    }
+}
+
+enum ProcessEnvironment {
+    static var netpollVariables: [String: String] {
+        var env: [String: String] = [:]
+        for key in ["NETPOLL_BACKEND", "NETPOLL_URING_MODE", "NETPOLL_URING_SETUP", "NETPOLL_URING_ENTRIES"] {
+            if let v = getenv(key) { env[key] = String(cString: v) }
+        }
+        return env
+    }
+}
+
+enum CLIOutput {
+    /// Writes a line to stdout unbuffered, so a parent reading our pipe sees it now.
+    static func line(_ s: String) { write(fd: 1, s + "\n") }
+    static func error(_ s: String) { write(fd: 2, s + "\n") }
+
+    private static func write(fd: Int32, _ s: String) {
+        var s = s
+        s.withUTF8 { p in
+            var off = 0
+            while off < p.count {
+                let n = Glibc.write(fd, p.baseAddress! + off, p.count - off)
+                if n <= 0 { return }
+                off += n
+            }
+        }
+    }
+}
+
+/// Runs `action` on a Dispatch queue when one of `signals` arrives (the signals
+/// are ignored for the default disposition so Dispatch can see them). Immutable
+/// after init; the sources are only kept alive here.
+final class SignalWaiter: @unchecked Sendable {
+    private let sources: [any DispatchSourceSignal]
+
+    init(signals: [Int32], action: @escaping @Sendable () -> Void) {
+        let queue = DispatchQueue(label: "netpoll.signals")
+        sources = signals.map { sig in
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            s.setEventHandler(handler: action)
+            s.resume()
+            return s
+        }
+    }
 }

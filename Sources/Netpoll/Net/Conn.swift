@@ -1,0 +1,126 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A connected stream socket: the operations TCP and Unix connections share
+/// (Go: net.Conn). Reading from one task while writing from another is supported;
+/// two concurrent reads (or writes) are serialised.
+public protocol Conn: Sendable {
+    /// The underlying pollable descriptor.
+    var fd: FD { get }
+}
+
+extension Conn {
+    /// The loop this connection's readiness is delivered on. Running the code that
+    /// uses the connection there (``LoopGroup/serve``, `Task(executorPreference:)`)
+    /// avoids a thread hop per wakeup.
+    public var loop: EventLoop { fd.loop }
+
+    /// Reads up to `buffer.count` bytes into `buffer`. Returns 0 at end of stream.
+    public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
+        try await fd.read(into: buffer)
+    }
+
+    /// Reads up to `maxCount` bytes; an empty array means end of stream.
+    public func read(maxCount: Int = 65536) async throws -> [UInt8] {
+        // Array storage cannot be lent across a suspension point; read into a
+        // temporary buffer. Hot paths use read(into:) with their own buffer.
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, maxCount), alignment: 1)
+        defer { buf.deallocate() }
+        let n = try await fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<maxCount]))
+        return Array(buf[0..<n])
+    }
+
+    /// Writes every byte of `buffer` (waiting for space as needed).
+    public func write(_ buffer: UnsafeRawBufferPointer) async throws {
+        try await fd.write(buffer)
+    }
+
+    public func write(_ bytes: some Collection<UInt8> & Sendable) async throws {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 1)
+        defer { buf.deallocate() }
+        buf.copyBytes(from: bytes)
+        try await fd.write(UnsafeRawBufferPointer(rebasing: buf[0..<bytes.count]))
+    }
+
+    /// Closes the connection; blocked reads and writes end with
+    /// ``NetpollError/netClosing``. Returns once the descriptor is closed.
+    public func close() async throws { try await fd.close() }
+
+    /// Shuts down the reading side (Go: CloseRead).
+    public func closeRead() throws { try fd.shutdown(Int32(SHUT_RD)) }
+
+    /// Shuts down the writing side; the peer reads end of stream (Go: CloseWrite).
+    public func closeWrite() throws { try fd.shutdown(Int32(SHUT_WR)) }
+
+    /// Deadlines (Go: SetDeadline/SetReadDeadline/SetWriteDeadline). A deadline is an
+    /// instant; nil clears it. One in the past fails pending and future operations
+    /// at once with ``NetpollError/deadlineExceeded`` (``NetpollError/isTimeout``),
+    /// even when data is ready. Changing it while an operation waits takes effect
+    /// for that operation.
+    public func setDeadline(_ deadline: ContinuousClock.Instant?) throws {
+        try fd.setDeadline(deadline.map { $0 - .now }, .readWrite)
+    }
+
+    public func setReadDeadline(_ deadline: ContinuousClock.Instant?) throws {
+        try fd.setDeadline(deadline.map { $0 - .now }, .read)
+    }
+
+    public func setWriteDeadline(_ deadline: ContinuousClock.Instant?) throws {
+        try fd.setDeadline(deadline.map { $0 - .now }, .write)
+    }
+
+    public var localAddress: SocketAddress? { Socket.localAddress(fd.sysfd) }
+    public var remoteAddress: SocketAddress? { Socket.remoteAddress(fd.sysfd) }
+
+    /// SO_RCVBUF / SO_SNDBUF (the kernel doubles what it is given).
+    public func setReadBuffer(_ bytes: Int) throws {
+        try Socket.setOption(fd.sysfd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: bytes), "SO_RCVBUF")
+    }
+
+    public func setWriteBuffer(_ bytes: Int) throws {
+        try Socket.setOption(fd.sysfd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: bytes), "SO_SNDBUF")
+    }
+}
+
+/// A listening stream socket (Go: net.Listener).
+public protocol Listener: Sendable {
+    associatedtype Connection: Conn
+    var fd: FD { get }
+    var group: LoopGroup { get }
+    /// Waits for and returns the next connection, registered on one of the group's
+    /// loops (round-robin, so connections spread over the loops).
+    func accept() async throws -> Connection
+}
+
+extension Listener {
+    public var address: SocketAddress? { Socket.localAddress(fd.sysfd) }
+
+    /// Stops accepting: a blocked ``accept()`` ends with ``NetpollError/netClosing``.
+    public func close() async throws { try await fd.close() }
+
+    /// Accepts connections until the listener is closed or the task cancelled, and
+    /// runs `handler` for each on that connection's own loop (so its wakeups never
+    /// hop threads). The connection is closed when the handler returns. Errors a
+    /// handler throws end only that connection. EMFILE/ENFILE back off briefly
+    /// and the listener goes on, as Go's http.Server does.
+    public func serve(_ handler: @escaping @Sendable (Connection) async throws -> Void) async throws {
+        try await withThrowingDiscardingTaskGroup { tasks in
+            while true {
+                let conn: Connection
+                do {
+                    conn = try await accept()
+                } catch let e as NetpollError where e.errno == EMFILE || e.errno == ENFILE {
+                    try await Task.sleep(for: .milliseconds(5))
+                    continue
+                } catch NetpollError.netClosing {
+                    return
+                }
+                tasks.addTask(executorPreference: conn.loop) {
+                    do { try await handler(conn) } catch {}
+                    try? await conn.close()
+                }
+            }
+        }
+    }
+}

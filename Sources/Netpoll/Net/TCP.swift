@@ -1,0 +1,115 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP connection (Go: net.TCPConn). TCP_NODELAY is on and keep-alive probes
+/// start after 15 s idle, as Go sets them.
+public final class TCPConn: Conn {
+    public let fd: FD
+
+    init(fd: FD) { self.fd = fd }
+
+    /// Adopts a connected socket: Go's defaults, then registration with `loop`.
+    static func adopt(_ sysfd: Int32, loop: EventLoop) async throws -> TCPConn {
+        do {
+            try applyDefaults(sysfd)
+        } catch {
+            Glibc.close(sysfd)
+            throw error
+        }
+        return TCPConn(fd: try await FD.open(sysfd, loop: loop))
+    }
+
+    static func applyDefaults(_ sysfd: Int32) throws(NetpollError) {
+        try Socket.setOption(sysfd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "TCP_NODELAY")
+        try Socket.setOption(sysfd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE")
+        try Socket.setOption(sysfd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, 15, "TCP_KEEPIDLE")
+        try Socket.setOption(sysfd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, 15, "TCP_KEEPINTVL")
+    }
+
+    /// Dials `host:port`: resolves (never on a loop thread), then tries each address
+    /// in turn until one connects. `timeout` bounds the whole dial; when it passes
+    /// the error is ``NetpollError/deadlineExceeded``.
+    public static func connect(
+        host: String, port: Int, timeout: Duration? = nil, group: LoopGroup? = nil
+    ) async throws -> TCPConn {
+        let addresses = try await SocketAddress.resolve(host: host, port: port)
+        return try await Dial.connect(addresses, timeout: timeout, group: group) { sysfd, loop in
+            try await adopt(sysfd, loop: loop)
+        }
+    }
+
+    public static func connect(to address: SocketAddress, timeout: Duration? = nil, group: LoopGroup? = nil) async throws -> TCPConn {
+        try await Dial.connect([address], timeout: timeout, group: group) { sysfd, loop in
+            try await adopt(sysfd, loop: loop)
+        }
+    }
+
+    public func setNoDelay(_ on: Bool) throws {
+        try Socket.setOption(fd.sysfd, Int32(IPPROTO_TCP), TCP_NODELAY, on ? 1 : 0, "TCP_NODELAY")
+    }
+
+    /// Keep-alive on/off; `idle` sets both the idle time and the probe interval.
+    public func setKeepAlive(_ on: Bool, idle: Duration? = nil) throws {
+        try Socket.setOption(fd.sysfd, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0, "SO_KEEPALIVE")
+        if on, let idle {
+            let secs = Int32(clamping: max(1, idle.components.seconds))
+            try Socket.setOption(fd.sysfd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, secs, "TCP_KEEPIDLE")
+            try Socket.setOption(fd.sysfd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, secs, "TCP_KEEPINTVL")
+        }
+    }
+}
+
+/// A TCP listener (Go: net.TCPListener).
+public final class TCPListener: Listener {
+    public let fd: FD
+    public let group: LoopGroup
+
+    init(fd: FD, group: LoopGroup) {
+        self.fd = fd
+        self.group = group
+    }
+
+    /// Listens on `host:port` (port 0: any free port; see ``address``). `host` may be
+    /// numeric, `localhost` (binds 127.0.0.1) or a name to resolve. `backlog` defaults
+    /// to the kernel's somaxconn; `reusePort` sets SO_REUSEPORT so several listeners
+    /// can share the port.
+    public static func listen(
+        host: String = "127.0.0.1", port: Int = 0, backlog: Int? = nil, reusePort: Bool = false,
+        group: LoopGroup? = nil
+    ) async throws -> TCPListener {
+        let addresses = try await SocketAddress.resolve(host: host, port: port)
+        return try await listen(on: addresses[0], backlog: backlog, reusePort: reusePort, group: group)
+    }
+
+    public static func listen(
+        on address: SocketAddress, backlog: Int? = nil, reusePort: Bool = false, group: LoopGroup? = nil
+    ) async throws -> TCPListener {
+        let g = try group ?? LoopGroup.shared()
+        let sysfd = try Socket.stream(family: address.family)
+        do {
+            try Socket.setOption(sysfd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR")
+            if reusePort { try Socket.setOption(sysfd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT") }
+            if address.family == AF_INET6 {
+                try Socket.setOption(sysfd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY")
+            }
+            let storage = address.storage
+            if storage.withSockaddr({ sa, len in bind(sysfd, sa, len) }) < 0 {
+                throw NetpollError.system("bind(\(address))", errno)
+            }
+            if Glibc.listen(sysfd, backlog.map { Int32(clamping: $0) } ?? Socket.defaultBacklog) < 0 {
+                throw NetpollError.system("listen", errno)
+            }
+        } catch {
+            Glibc.close(sysfd)
+            throw error
+        }
+        let loop = g.current ?? g.next()
+        return TCPListener(fd: try await FD.open(sysfd, loop: loop), group: g)
+    }
+
+    public func accept() async throws -> TCPConn {
+        let (sysfd, _) = try await fd.accept()
+        return try await TCPConn.adopt(sysfd, loop: group.next())
+    }
+}
