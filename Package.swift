@@ -55,5 +55,11 @@ let package = Package(
             dependencies: ["Netpoll", "CNetpoll"],
             swiftSettings: strict
         ),
+        // Pure logic of the load client and the bench (parsing, patterns, reports).
+        .testTarget(
+            name: "NetpollToolsTests",
+            dependencies: ["NetpollTools"],
+            swiftSettings: strict
+        ),
     ]
 )

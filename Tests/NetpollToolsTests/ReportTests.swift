@@ -1,0 +1,64 @@
+import Testing
+@testable import NetpollTools
+
+@Suite struct ReportTests {
+    @Test func medianOfOddAndEvenCounts() {
+        #expect(median([]) == nil)
+        #expect(median([3, 1, 2]) == 2)
+        #expect(median([4, 1, 3, 2]) == 2.5)
+    }
+
+    @Test func jsonKeepsKeyOrderAndEscapes() {
+        let value = JSONValue.object([
+            ("b", .int(1)), ("a", .string("q\"\n")), ("c", .double(1.5)), ("d", .double(.nan)), ("e", .bool(true)),
+        ])
+        #expect(value.serialized() == #"{"b":1,"a":"q\"\n","c":1.5,"d":null,"e":true}"#)
+        #expect(JSONValue.format(2.0) == "2")
+        #expect(JSONValue.format(0.1234) == "0.123")
+    }
+
+    @Test func statsLinesParse() {
+        let object = parseJSONObject(#"{"backend":"uring","poll_calls":123,"syscalls":940}"#[...])
+        #expect(object.map { jsonNumber($0, "poll_calls") } == 123)
+        #expect(object.map { jsonNumber($0, "missing") } == .some(nil))
+        #expect(parseJSONObject("listening on 127.0.0.1:1"[...]) == nil)
+    }
+
+    @Test func tableAlignsColumns() {
+        var table = Table(header: ["name", "n", "notes"])
+        table.rightAligned = [1]
+        table.add(["epoll", "5", ""])
+        table.add(["uring", "123", "slow"])
+        #expect(table.rendered() == """
+            name     n  notes
+            -----------------
+            epoll    5
+            uring  123  slow
+            """)
+    }
+
+    @Test func ratiosUseTheBaselineMedian() throws {
+        var plan = BenchPlan.quick()
+        plan.scenarios = [.echo]
+        plan.connections = [1]
+        try plan.addServers(selfPath: "/x/netpoll", backends: ["epoll", "uring"], loops: 1, peers: ["c=peers/bin/c --x"])
+        #expect(plan.servers.map(\.name) == ["epoll", "uring", "c"])
+        #expect(plan.servers[2].arguments == ["peers/bin/c", "--x", "--host", "127.0.0.1", "--port", "0"])
+        let cell = plan.cells[0]
+        func sample(_ rps: Double) -> RunSample {
+            var sample = RunSample()
+            sample.requestsPerSecond = rps
+            sample.requestsTotal = 1000
+            sample.serverCPUMicros = 500
+            return sample
+        }
+        let report = BenchReport(plan: plan, results: [cell: [
+            "epoll": [sample(100), sample(300), sample(200)],
+            "uring": [sample(250)],
+            "c": [RunSample(failure: "failed: nope")],
+        ]])
+        #expect(report.rows.map(\.ratio) == [1, 1.25, nil])
+        #expect(report.rows[0].cpuMicrosPerMessage == 0.5)
+        #expect(report.rows[2].status == "failed: nope")
+    }
+}
