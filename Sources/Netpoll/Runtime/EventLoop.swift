@@ -48,6 +48,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     private let sleeping = Atomic<Bool>(false)
     private let shutdownRequested = Atomic<Bool>(false)
     private var thread: pthread_t?
+    /// Set once on the loop thread before `init` returns; read by waking threads.
     private var pollerWaker: AnyPoller?
     private let started = DispatchSemaphore(value: 0)
     private var startError: NetpollError?
@@ -143,9 +144,15 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         if sleeping.load(ordering: .sequentiallyConsistent) { wakePoller() }
     }
 
+    /// Wakes the poller unless the loop has finished: `finish` sets `stopped` under
+    /// the same lock before it closes the poller, so a wake can never write to a
+    /// closed (and possibly reused) eventfd.
     private func wakePoller() {
-        stats.wakes.wrappingAdd(1, ordering: .relaxed)
-        pollerWaker?.wake()
+        remote.withLock { r in
+            guard !r.stopped, let waker = pollerWaker else { return }
+            stats.wakes.wrappingAdd(1, ordering: .relaxed)
+            waker.wake()
+        }
     }
 
     /// A timer became the earliest: a sleeping loop must recompute its timeout.
@@ -196,12 +203,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             return fd
         }
         guard fd >= 0 else { return }
-        if let poller, !stopped {
-            // ENOENT/EBADF here mean the kernel already forgot the descriptor.
-            try? poller.deregister(fd: fd, token: pd.token)
-        }
-        cache.release(pd)
         stats.descriptorsOpen.wrappingSubtract(1, ordering: .relaxed)
+        // After the loop finished there is no poller to leave and no cache to return to.
+        guard let poller, !stopped else { return }
+        // ENOENT/EBADF here mean the kernel already forgot the descriptor.
+        try? poller.deregister(fd: fd, token: pd.token)
+        cache.release(pd)
     }
 
     /// Runs `closeLocal` then `then` on the loop thread (inline if already there).
@@ -329,7 +336,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     /// Does not wait; see `join()`.
     func requestShutdown() {
         shutdownRequested.store(true, ordering: .sequentiallyConsistent)
-        pollerWaker?.wake()
+        wakePoller()
     }
 
     private func beginStopping() {
@@ -356,8 +363,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         }
         runQueue.removeAll()
         if let poller { publishPollerCounters(poller) }
-        pollerWaker = nil
         poller?.base.close()
+        // PollDescs still held by open FDs keep this loop alive (PollDesc.loop is a
+        // strong reference); dropping the cache breaks the loop → cache → PollDesc
+        // cycle so a finished loop is freed with its last descriptor.
+        cache = PollCache()
         cnp_set_current_loop(nil)
     }
 

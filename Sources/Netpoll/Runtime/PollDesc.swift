@@ -52,8 +52,9 @@ public final class PollDesc: @unchecked Sendable {
         var wrun = false
     }
 
-    // Immutable after init.
-    unowned let loop: EventLoop
+    // Immutable after init. Strong: an FD may outlive its LoopGroup, and closing it
+    // must still find the (finished) loop.
+    let loop: EventLoop
     let index: UInt32
     // Protected by `locked`.
     let locked = Mutex(Locked())
