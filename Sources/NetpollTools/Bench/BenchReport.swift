@@ -158,6 +158,8 @@ public struct BenchReport {
             ("requests_total", .number(sample.requestsTotal)),
             ("errors", .int(sample.errors)),
             ("client_saturated", .bool(sample.clientSaturated)),
+            ("client_cpu_percent", .number(sample.clientCPUPercent)),
+            ("server_backend", sample.serverBackend.map { .string($0) } ?? .null),
             ("server_cpu_us", .number(sample.serverCPUMicros)),
             ("server_cpu_us_per_message", .number(sample.serverCPUMicrosPerMessage)),
             ("server_killed", .bool(sample.serverKilled)),

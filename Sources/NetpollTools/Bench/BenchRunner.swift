@@ -32,6 +32,11 @@ public final class BenchRunner {
             clientPin = []
             progress.note("taskset not found (util-linux): running unpinned, results are noisier")
         }
+        // Pinning gives each side a CPU, not the CPU to itself: say when others are busy.
+        if let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8),
+           let load = text.split(separator: " ").first.flatMap({ Double($0) }), load >= 1 {
+            progress.note(String(format: "load average %.2f on %d CPU(s) before starting: other processes compete, expect noise", load, cpus.count))
+        }
     }
 
     /// All samples, keyed by cell and server name, repeats in order.
@@ -99,8 +104,11 @@ public final class BenchRunner {
             sample.serverKilled = true
             progress.note("\(spec.name) did not exit within 5 s of SIGTERM: killed")
         }
-        if !spec.isPeer {
-            sample.serverStats = lastStatsLine(server)
+        if !spec.isPeer, let stats = lastStatsLine(server) {
+            for key in stats.keys {
+                if let value = jsonNumber(stats, key) { sample.serverStats[key] = value }
+            }
+            sample.serverBackend = stats["backend"] as? String
         }
         return sample
     }
@@ -190,18 +198,14 @@ public final class BenchRunner {
         sample.errors = Int(jsonNumber(report, "errors") ?? 0)
         sample.firstError = report["first_error"] as? String
         sample.clientSaturated = (report["client_saturated"] as? Bool) ?? false
+        sample.clientCPUPercent = jsonNumber(report, "client_cpu_percent")
         sample.rssBytesPerConnection = rssPerConnection
         sample.idleOpen = idleOpen
         return sample
     }
 
     /// The last stdout line that parses as a JSON object: our echo-server's stats.
-    private func lastStatsLine(_ server: ChildProcess) -> [String: Double] {
-        guard let object = server.stdoutLines.reversed().lazy.compactMap({ parseJSONObject($0) }).first else { return [:] }
-        var stats: [String: Double] = [:]
-        for key in object.keys {
-            if let value = jsonNumber(object, key) { stats[key] = value }
-        }
-        return stats
+    private func lastStatsLine(_ server: ChildProcess) -> [String: Any]? {
+        server.stdoutLines.reversed().lazy.compactMap({ parseJSONObject($0) }).first
     }
 }

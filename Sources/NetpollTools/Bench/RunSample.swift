@@ -11,6 +11,9 @@ public struct RunSample: Sendable {
     public var errors: Int = 0
     public var firstError: String?
     public var clientSaturated = false
+    public var clientCPUPercent: Double?
+    /// The backend our echo-server reported it ran on (tells what `auto` chose).
+    public var serverBackend: String?
     /// Server utime+stime over its whole life up to just before SIGTERM.
     public var serverCPUMicros: Double?
     /// The server's last JSON stats line (our echo-server only).
