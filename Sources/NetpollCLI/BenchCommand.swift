@@ -94,5 +94,11 @@ struct BenchCommand: ParsableCommand {
             FileHandle.standardError.write(Data("netpoll bench: cannot write results: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        // Failed servers are rows, not a reason to stop; but a bench in which not a
+        // single run worked (CI smoke step) must not look like a success.
+        if !report.rows.contains(where: { $0.status == "ok" }) {
+            FileHandle.standardError.write(Data("netpoll bench: no run succeeded\n".utf8))
+            throw ExitCode(1)
+        }
     }
 }

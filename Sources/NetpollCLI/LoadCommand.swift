@@ -68,6 +68,8 @@ struct LoadCommand: ParsableCommand {
                 // The bench waits for this exact line before sampling server memory.
                 FileHandle.standardError.write(Data("idle-ready \(open)\n".utf8))
             })
+        } catch .badArgument(let text) {
+            throw ValidationError(text)
         } catch {
             FileHandle.standardError.write(Data("netpoll load: \(error.description)\n".utf8))
             throw ExitCode(2)

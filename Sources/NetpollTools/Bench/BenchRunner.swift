@@ -20,6 +20,8 @@ public final class BenchRunner {
         self.plan = plan
         self.selfPath = selfPath
         self.progress = Progress()
+        // Idle-scale runs need thousands of descriptors in the servers, which inherit our limit.
+        raiseDescriptorLimit()
         let cpus = ProcStats.allowedCPUs()
         if let taskset = ProcStats.findOnPath("taskset"), let first = cpus.first {
             serverPin = [taskset, "-c", String(first)]
