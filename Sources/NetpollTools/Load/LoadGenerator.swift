@@ -43,7 +43,7 @@ public enum LoadGenerator {
             }
         }
 
-        let phases = PhaseGate(workers: workers.count)
+        let phases = PhaseGate()
         for worker in workers {
             let thread = Thread {
                 worker.connectAll()
@@ -102,6 +102,4 @@ private final class PhaseGate: @unchecked Sendable {
     let go = DispatchSemaphore(value: 0)
     let done = DispatchSemaphore(value: 0)
     var window = RunWindow(start: 0, measureStart: 0, end: 0)
-
-    init(workers: Int) {}
 }

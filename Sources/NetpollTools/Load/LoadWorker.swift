@@ -205,7 +205,7 @@ final class LoadWorker: @unchecked Sendable {
     private func retryBackoff(now: UInt64) {
         for slot in 0..<count where slots[slot].phase == .backoff && slots[slot].retryAt <= now {
             backoffSlots -= 1
-            if openSocket(slot, now: now) == false { continue }
+            openSocket(slot, now: now)  // a failure counts and backs off again
         }
     }
 
