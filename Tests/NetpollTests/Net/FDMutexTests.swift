@@ -1,0 +1,154 @@
+import Synchronization
+import Testing
+@testable import Netpoll
+
+// Go: internal/poll/fd_mutex_test.go — TestMutexLock, TestMutexClose,
+// TestMutexCloseUnblock, TestMutexPanic (an overflow is an error here) and
+// TestMutexStress. No backend is involved.
+
+extension NetTests {
+    @Suite struct FDMutexBehaviour {
+        private static func waiters(_ mu: FDMutex, read: Bool) -> UInt64 {
+            let s = mu.state.load(ordering: .acquiring)
+            return read ? (s & FDMutex.rMask) / FDMutex.rWait : (s & FDMutex.wMask) / FDMutex.wWait
+        }
+
+        @Test func readAndWriteLocksCanBeHeldTogether() async throws {
+            let mu = FDMutex()
+            #expect(try mu.incref())
+            #expect(!mu.decref())
+            #expect(try await mu.rwlock(read: true))
+            #expect(!mu.rwunlock(read: true))
+            #expect(try await mu.rwlock(read: false))
+            #expect(!mu.rwunlock(read: false))
+
+            // One read and one write lock at the same time, plus a plain reference.
+            #expect(try await mu.rwlock(read: true))
+            #expect(try await mu.rwlock(read: false))
+            #expect(try mu.incref())
+            #expect(!mu.rwunlock(read: true))
+            #expect(!mu.rwunlock(read: false))
+            #expect(!mu.decref())
+            let loaded = mu.state.load(ordering: .relaxed)
+            #expect(loaded == 0, "every lock and reference released")
+        }
+
+        @Test(arguments: [true, false])
+        func twoLocksOfOneKindSerialise(read: Bool) async throws {
+            let mu = FDMutex()
+            #expect(try await mu.rwlock(read: read))
+            let acquired = NetFlag()
+            let second = Task {
+                let ok = try await mu.rwlock(read: read)
+                acquired.set()
+                return ok
+            }
+            try await netEventually(.seconds(5), "second lock queued as a waiter") { Self.waiters(mu, read: read) == 1 }
+            try await Task.sleep(for: .milliseconds(30))
+            let loaded = acquired.isSet
+            #expect(!loaded, "second \(read ? "read" : "write") lock taken while the first is held")
+            #expect(!mu.rwunlock(read: read))
+            let ok = try await netWithin(.seconds(5), "second lock after unlock") { try await second.value }
+            #expect(ok)
+            #expect(!mu.rwunlock(read: read))
+            let endState = mu.state.load(ordering: .relaxed)
+            #expect(endState == 0)
+        }
+
+        @Test func afterIncrefAndCloseEverythingFails() async throws {
+            let mu = FDMutex()
+            #expect(try mu.increfAndClose())
+            #expect(try !mu.incref())
+            #expect(try await !mu.rwlock(read: true))
+            #expect(try await !mu.rwlock(read: false))
+            #expect(try !mu.increfAndClose(), "a second close is refused")
+            #expect(mu.decref(), "dropping the close reference is the last one: destroy")
+        }
+
+        @Test func closeReleasesBlockedReadersAndLastUnlockDestroys() async throws {
+            let mu = FDMutex()
+            #expect(try await mu.rwlock(read: true))
+            let readers = (0..<4).map { _ in Task { try await mu.rwlock(read: true) } }
+            try await netEventually(.seconds(5), "4 readers waiting") { Self.waiters(mu, read: true) == 4 }
+
+            #expect(try mu.increfAndClose())
+            for (i, r) in readers.enumerated() {
+                let got = try await netWithin(.seconds(5), "blocked reader \(i) released by close") { try await r.value }
+                #expect(got == false, "reader \(i) must fail after close")
+            }
+            #expect(!mu.decref(), "the held read lock still references the descriptor")
+            #expect(mu.rwunlock(read: true), "the last unlock after close must report destroy")
+        }
+
+        @Test func referenceOverflowIsAnError() throws {
+            let mu = FDMutex()
+            for _ in 0..<(1 << 20 - 1) {
+                _ = try mu.incref()
+            }
+            #expect(throws: NetpollError.tooManyConcurrentOperations) { try mu.incref() }
+            #expect(throws: NetpollError.tooManyConcurrentOperations) { try mu.increfAndClose() }
+            // The failed attempts changed nothing: one more decref leaves room again.
+            #expect(!mu.decref())
+            #expect(try mu.incref())
+        }
+
+        /// Go: TestMutexStress. Random increfs, read locks and write locks from many
+        /// tasks; inside a lock a counter proves nobody else holds the same lock.
+        @Test func stressKeepsMutualExclusion() async throws {
+            let mu = FDMutex()
+            let readersInside = NetCounter()
+            let writersInside = NetCounter()
+            let violations = NetCounter()
+            let tasks = 8, ops = 3000
+            try await netWithin(.seconds(60), "FDMutex stress") {
+                try await withThrowingTaskGroup(of: Void.self) { g in
+                    for t in 0..<tasks {
+                        g.addTask {
+                            var rng = NetSplitMix(seed: UInt64(t) &+ 1)
+                            for _ in 0..<ops {
+                                switch rng.next() % 3 {
+                                case 0:
+                                    guard try mu.incref() else { violations.add(); continue }
+                                    if rng.next() % 4 == 0 { await Task.yield() }
+                                    if mu.decref() { violations.add() }
+                                case 1:
+                                    guard try await mu.rwlock(read: true) else { violations.add(); continue }
+                                    if readersInside.add() != 1 { violations.add() }
+                                    if rng.next() % 2 == 0 { await Task.yield() }
+                                    readersInside.subtract()
+                                    if mu.rwunlock(read: true) { violations.add() }
+                                default:
+                                    guard try await mu.rwlock(read: false) else { violations.add(); continue }
+                                    if writersInside.add() != 1 { violations.add() }
+                                    if rng.next() % 2 == 0 { await Task.yield() }
+                                    writersInside.subtract()
+                                    if mu.rwunlock(read: false) { violations.add() }
+                                }
+                            }
+                        }
+                    }
+                    try await g.waitForAll()
+                }
+            }
+            let loaded = violations.value
+            #expect(loaded == 0, "two holders of one lock, or a spurious destroy/closed")
+            let finalState = mu.state.load(ordering: .relaxed)
+            #expect(finalState == 0, "state word back to zero after the stress run")
+            #expect(try mu.increfAndClose())
+            #expect(mu.decref())
+        }
+    }
+}
+
+/// A tiny deterministic generator (SplitMix64), so failing runs can be repeated.
+struct NetSplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
