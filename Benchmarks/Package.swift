@@ -4,9 +4,18 @@
 // never fetch SwiftNIO or package-benchmark.
 //
 // - nio-echo-server: a SwiftNIO peer for `netpoll bench` (see scripts/bench-peers).
-// - package-benchmark micro-benchmarks of Netpoll go in Benchmarks/<Name>/ as
-//   executable targets depending on "Netpoll" and `Benchmark`, with the
-//   BenchmarkPlugin; the dependencies they need are already declared below.
+// - package-benchmark micro-benchmarks of Netpoll go in Benchmarks/<Name>/<Name>.swift
+//   as executable targets (checked with a throwaway one; `swift package benchmark` ran):
+//
+//     .executableTarget(
+//         name: "PollerBenchmarks",
+//         dependencies: [
+//             .product(name: "Netpoll", package: "swift-netpoll"),
+//             .product(name: "Benchmark", package: "package-benchmark"),
+//         ],
+//         path: "Benchmarks/PollerBenchmarks",
+//         plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+//     ),
 import PackageDescription
 
 let package = Package(
@@ -16,7 +25,9 @@ let package = Package(
         .executable(name: "nio-echo-server", targets: ["NIOEchoServer"]),
     ],
     dependencies: [
-        .package(path: ".."),
+        // Named: a path dependency's identity is otherwise its folder's name, which
+        // differs between clones (main/, a CI folder, ...).
+        .package(name: "swift-netpoll", path: ".."),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         // The trait makes package-benchmark count mallocs, which the performance rules need
         // ("steady-state read, write and park/resume allocate nothing").
