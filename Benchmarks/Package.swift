@@ -5,7 +5,7 @@
 //
 // - nio-echo-server: a SwiftNIO peer for `netpoll bench` (see scripts/bench-peers).
 // - package-benchmark micro-benchmarks of Netpoll go in Benchmarks/<Name>/<Name>.swift
-//   as executable targets (checked with a throwaway one; `swift package benchmark` ran):
+//   as executable targets, run with `swift package --disable-sandbox benchmark`:
 //
 //     .executableTarget(
 //         name: "PollerBenchmarks",
