@@ -1,0 +1,147 @@
+import Synchronization
+import Testing
+@testable import Netpoll
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Go's rg/wg rules: `ready` is a latch the next wait consumes, pollReset clears a
+// stale one, and there is at most one waiter per mode.
+
+extension RuntimeTests {
+    @Suite struct ReadyLatch {
+        /// Makes the pipe readable with nobody waiting, lets the event arrive (the latch
+        /// is set), then drains the pipe and lets the loop go quiet: one-shot io_uring
+        /// re-reports a still-readable pipe, and only the latch is under test here.
+        private func latchReady(_ pd: PollDesc, _ p: (r: Int32, w: Int32), _ loop: EventLoop) async throws {
+            #expect(writeBytes(p.w, [7]) == 1)
+            try #require(await waitUntil("read latch set by the event") { pd.readState == PollDesc.pdReady })
+            #expect(readRaw(p.r) == [7])
+            await waitForQuietLoop(loop)
+            #expect(pd.readState == PollDesc.pdReady, "the latch stays set until a wait or a reset consumes it")
+        }
+
+        @Test(arguments: runtimeConfigs)
+        func readyIsALatchConsumedByTheNextWait(config: PollerConfig) async throws {
+            try await withLoopGroup(config) { group in
+                let loop = group.loops[0]
+                let p = try makePipe()
+                defer { close(p.r); close(p.w) }
+                let pd = try await loop.open(fd: p.r)
+                try await latchReady(pd, p, loop)
+
+                // The first wait consumes the latch and returns at once.
+                let first = try await within(.seconds(2), "wait with a pending ready") { await pd.wait(.read) }
+                #expect(first == .ok)
+                #expect(pd.readState == PollDesc.pdNil)
+
+                // A second wait, with no new data, parks.
+                let done = Flag()
+                let second = Task { () async throws -> PollCheck? in
+                    defer { done.set() }
+                    return await pd.wait(.read)
+                }
+                await waitUntil("second waiter parked") { pd.readParked }
+                try await Task.sleep(for: .milliseconds(100))
+                #expect(!done.isSet, "a consumed latch must not satisfy a second wait")
+                #expect(pd.readParked)
+
+                // New data wakes it.
+                #expect(writeBytes(p.w, [8]) == 1)
+                let r = await outcome(of: second, "second wait after new data")
+                #expect((try? r.get()) == .ok)
+                try await closeRaw(pd, on: loop)
+            }
+        }
+
+        @Test(arguments: runtimeConfigs)
+        func prepareClearsAStaleReady(config: PollerConfig) async throws {
+            try await withLoopGroup(config) { group in
+                let loop = group.loops[0]
+                let p = try makePipe()
+                defer { close(p.r); close(p.w) }
+                let pd = try await loop.open(fd: p.r)
+                try await latchReady(pd, p, loop)
+
+                // Go: pollReset. The latch is gone, so the next wait parks.
+                #expect(pd.prepare(.read) == .ok)
+                #expect(pd.readState == PollDesc.pdNil)
+                let done = Flag()
+                let waiter = Task { () async throws -> PollCheck? in
+                    defer { done.set() }
+                    return await pd.wait(.read)
+                }
+                await waitUntil("waiter parked after reset") { pd.readParked }
+                try await Task.sleep(for: .milliseconds(100))
+                #expect(!done.isSet, "a reset latch must not satisfy the wait")
+
+                #expect(writeBytes(p.w, [9]) == 1)
+                let r = await outcome(of: waiter, "wait after new data")
+                #expect((try? r.get()) == .ok)
+                try await closeRaw(pd, on: loop)
+            }
+        }
+
+        /// Two concurrent `FD.read`s never reach the PollDesc together: the FDMutex
+        /// queues the second (one read waiter in the mutex, one parked in the PollDesc),
+        /// and each gets its own byte. This is what keeps "double wait" unreachable
+        /// from the FD layer.
+        @Test(arguments: runtimeConfigs)
+        func fdMutexSerialisesConcurrentReads(config: PollerConfig) async throws {
+            try await withLoopGroup(config) { group in
+                let loop = group.loops[0]
+                let p = try makePipe()
+                defer { close(p.w) }
+                let fd = try await FD.open(p.r, loop: loop, isSocket: false)
+                let readers = (0..<2).map { i in
+                    Task(executorPreference: i == 0 ? loop : nil) { try await fd.readSome(max: 1) }
+                }
+                await waitUntil("one reader parked in the PollDesc, one queued in the FDMutex") {
+                    fd.pd.readParked
+                        && fd.fdmu.state.load(ordering: .acquiring) & FDMutex.rMask == FDMutex.rWait
+                }
+                #expect(writeBytes(p.w, [1]) == 1)
+                // The lock passes to the queued reader, which finds EAGAIN and parks.
+                await waitUntil("second reader parked after the first got its byte") {
+                    fd.pd.readParked && fd.fdmu.state.load(ordering: .acquiring) & FDMutex.rMask == 0
+                }
+                #expect(writeBytes(p.w, [2]) == 1)
+                var got: [UInt8] = []
+                for t in readers {
+                    let r = await outcome(of: t, "serialised read")
+                    got += (try? r.get()) ?? []
+                }
+                #expect(got.sorted() == [1, 2])
+                try await fd.close()
+            }
+        }
+
+        /// A second waiter on the same PollDesc mode is a programming error that stops
+        /// the program with "netpoll: double wait" (Go: throw("runtime: double wait")).
+        /// Checked in a child process (a Swift Testing exit test).
+        @Test(arguments: runtimeConfigs)
+        func doubleWaitStopsTheProgram(config: PollerConfig) async throws {
+            guard config.isUsable else {
+                print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
+                return
+            }
+            let name = config.name
+            let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) { [name = name as String] in
+                let config = runtimeConfigs.first { $0.name == name }!
+                let group = try LoopGroup(loops: 1, backend: config.backend)
+                let loop = group.loops[0]
+                let p = try makePipe()
+                let pd = try await loop.open(fd: p.r)
+                let first = Task { await pd.wait(.read) }
+                while !pd.readParked { try await Task.sleep(for: .milliseconds(1)) }
+                _ = await pd.wait(.read)  // must stop the process
+                _ = first
+                print("child: second wait returned")
+            }
+            if let result {
+                let err = String(decoding: result.standardErrorContent, as: UTF8.self)
+                #expect(err.contains("netpoll: double wait"), "child stderr: \(err)")
+            }
+        }
+    }
+}
