@@ -30,6 +30,11 @@ extension RuntimeTests {
     static func withNoFDLeakAsync<R>(
         sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> R
     ) async rethrows -> R {
+        // Task.sleep's first use makes the concurrency runtime (Dispatch) open a
+        // timerfd it keeps for the life of the process; make sure that happened before
+        // counting.
+        try? await Task.sleep(for: .milliseconds(2))
+        _ = await race(.milliseconds(2)) { try? await Task.sleep(for: .seconds(1)) }
         let before = runtimeFDTable()
         let result = try await body()
         var after = runtimeFDTable()
