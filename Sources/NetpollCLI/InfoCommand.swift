@@ -1,6 +1,223 @@
 import ArgumentParser
+import Netpoll
+import NetpollTools
+#if canImport(Glibc)
+import Glibc
+#endif
 
+/// `netpoll info`: what this machine offers the two backends, and what the
+/// environment would select. Exits non-zero when NETPOLL_BACKEND (or another
+/// NETPOLL_* variable) is invalid.
 struct InfoCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "info", abstract: "(being written)")
-    func run() async throws { throw ValidationError("info is not built yet") }
+    static let configuration = CommandConfiguration(
+        commandName: "info",
+        abstract: "Show the kernel, io_uring availability, the selected backend and the poller features in use."
+    )
+
+    @Flag(name: .long, help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func run() async throws {
+        // Pollers are created and closed inside this synchronous call, so each ring
+        // lives on a single thread (SINGLE_ISSUER).
+        let report = MachineReport.collect()
+        if json {
+            print(report.json.serialized())
+        } else {
+            print(report.table)
+        }
+        if report.selectionError != nil { throw ExitCode(2) }
+    }
+}
+
+private struct BackendRow {
+    let name: String
+    let backend: Backend
+    let availability: Backend.Availability
+    let features: PollerFeatures?
+    let featureError: String?
+}
+
+private struct MachineReport {
+    var kernel: String
+    var cpus: Int?
+    var ioUringDisabled: String
+    var rows: [BackendRow]
+    var selected: String?
+    var selectionNote: String?
+    var selectionError: String?
+    var environment: [(String, String)]
+
+    static func collect() -> MachineReport {
+        let rows: [(String, Backend)] = [
+            ("epoll", .epoll),
+            ("uring multishot", .uring(.init(mode: .multishot))),
+            ("uring oneshot", .uring(.init(mode: .oneshot))),
+        ]
+        var out: [BackendRow] = []
+        for (name, backend) in rows {
+            let availability = Backend.probe(backend)
+            var features: PollerFeatures?
+            var featureError: String?
+            if availability == .usable {
+                do {
+                    let poller: any Poller
+                    switch backend.kind {
+                    case .epoll: poller = try EpollPoller()
+                    case .uring: poller = try URingPoller(options: backend.uring)
+                    }
+                    // One timed poll so epoll learns whether epoll_pwait2 exists.
+                    _ = try poller.poll(timeout: .zero) { _, _ in }
+                    features = poller.features
+                    poller.close()
+                } catch {
+                    featureError = "\(error)"
+                }
+            }
+            out.append(BackendRow(name: name, backend: backend, availability: availability, features: features, featureError: featureError))
+        }
+
+        var env: [(String, String)] = []
+        var dict: [String: String] = [:]
+        for key in ["NETPOLL_BACKEND", "NETPOLL_URING_MODE", "NETPOLL_URING_SETUP", "NETPOLL_URING_ENTRIES", "NETPOLL_LOOPS"] {
+            if let v = getenv(key) {
+                env.append((key, String(cString: v)))
+                dict[key] = String(cString: v)
+            }
+        }
+        var selected: String?, note: String?, selectionError: String?
+        do {
+            let r = try Backend.resolve(environment: dict)
+            selected = r.backend.description
+            note = r.note
+        } catch {
+            selectionError = error.description
+        }
+
+        return MachineReport(
+            kernel: kernelVersion(),
+            cpus: allowedCPUs(),
+            ioUringDisabled: readFirstLine("/proc/sys/kernel/io_uring_disabled") ?? "absent",
+            rows: out,
+            selected: selected,
+            selectionNote: note,
+            selectionError: selectionError,
+            environment: env)
+    }
+
+    var table: String {
+        var lines: [String] = []
+        func row(_ key: String, _ value: String) {
+            lines.append(key.padding(toLength: 26, withPad: " ", startingAt: 0) + value)
+        }
+        row("kernel", kernel)
+        row("cpus (affinity)", cpus.map(String.init) ?? "unknown")
+        row("kernel.io_uring_disabled", ioUringDisabled)
+        lines.append("")
+        lines.append("backend".padding(toLength: 18, withPad: " ", startingAt: 0) + "usable  details")
+        for r in rows {
+            let usable: String
+            let details: String
+            switch r.availability {
+            case .usable:
+                usable = "yes"
+                details = r.features.map { $0.details.map { "\($0.0)=\($0.1)" }.joined(separator: " ") } ?? (r.featureError ?? "")
+            case .unusable(let reason):
+                usable = "no"
+                details = reason
+            }
+            lines.append(r.name.padding(toLength: 18, withPad: " ", startingAt: 0) + usable.padding(toLength: 8, withPad: " ", startingAt: 0) + details)
+        }
+        lines.append("")
+        if environment.isEmpty {
+            row("environment", "(no NETPOLL_* variables set)")
+        } else {
+            row("environment", environment.map { "\($0.0)=\($0.1)" }.joined(separator: " "))
+        }
+        if let selectionError {
+            row("selected backend", "error: \(selectionError)")
+        } else {
+            row("selected backend", selected ?? "?")
+            if let selectionNote { row("note", selectionNote) }
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    var json: JSONValue {
+        let backends: [JSONValue] = rows.map { r in
+            var members: [(String, JSONValue)] = [("name", .string(r.name)), ("backend", .string(r.backend.description))]
+            switch r.availability {
+            case .usable:
+                members.append(("usable", .bool(true)))
+                if let f = r.features {
+                    members.append(("features", .object([("backend", .string(f.backend))] + f.details.map { ($0.0, JSONValue.string($0.1)) })))
+                }
+                if let e = r.featureError { members.append(("featureError", .string(e))) }
+            case .unusable(let reason):
+                members.append(("usable", .bool(false)))
+                members.append(("reason", .string(reason)))
+            }
+            return .object(members)
+        }
+        var selection: [(String, JSONValue)] = [
+            ("environment", .object(environment.map { ($0.0, JSONValue.string($0.1)) })),
+        ]
+        if let selectionError {
+            selection.append(("error", .string(selectionError)))
+        } else {
+            selection.append(("backend", selected.map(JSONValue.string) ?? .null))
+            selection.append(("note", selectionNote.map(JSONValue.string) ?? .null))
+        }
+        return .object([
+            ("kernel", .string(kernel)),
+            ("cpus", cpus.map(JSONValue.int) ?? .null),
+            ("ioUringDisabled", .string(ioUringDisabled)),
+            ("backends", .array(backends)),
+            ("selection", .object(selection)),
+        ])
+    }
+}
+
+private func kernelVersion() -> String {
+    var u = utsname()
+    guard uname(&u) == 0 else { return "unknown" }
+    func field<T>(_ value: T) -> String {
+        withUnsafeBytes(of: value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+    }
+    return "\(field(u.sysname)) \(field(u.release)) \(field(u.machine))"
+}
+
+/// CPUs this process may run on: the population count of the affinity mask that
+/// sched_getaffinity(2) returns, read from /proc/self/status ("Cpus_allowed", the
+/// same mask; glibc's wrapper is not visible to Swift without _GNU_SOURCE).
+private func allowedCPUs() -> Int? {
+    let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        bytes += buf[0..<n]
+    }
+    let text = String(decoding: bytes, as: UTF8.self)
+    guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
+    var count = 0
+    for ch in line.dropFirst("Cpus_allowed:".count) {
+        guard let digit = ch.hexDigitValue else { continue }
+        count += digit.nonzeroBitCount
+    }
+    return count
+}
+
+private func readFirstLine(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var buf = [UInt8](repeating: 0, count: 256)
+    let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+    guard n > 0 else { return nil }
+    let text = String(decoding: buf[0..<n], as: UTF8.self)
+    return text.split(separator: "\n").first.map(String.init) ?? ""
 }

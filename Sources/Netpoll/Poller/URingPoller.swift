@@ -11,7 +11,8 @@ import Glibc
 /// - Registration queues a multishot `POLL_ADD` (`POLLIN|POLLOUT|POLLRDHUP`,
 ///   user_data = token) that goes to the kernel with the next poll: no syscall per
 ///   new descriptor. A CQE without `IORING_CQE_F_MORE` means the multishot ended
-///   (CQ overflow, an error): it is re-armed. In one-shot mode every event re-arms.
+///   (CQ overflow, an error): it is re-armed, once the kernel's CQ overflow list has
+///   drained (see `queueRearms`). In one-shot mode every event re-arms.
 /// - Deregistration queues `POLL_REMOVE` and waits for it *and* for the poll's
 ///   final CQE: a pending poll holds a reference to the file, so until then a
 ///   close(2) would not send FIN. CQEs for other tokens reaped meanwhile are kept
@@ -74,6 +75,12 @@ public final class URingPoller: Poller, @unchecked Sendable {
     private let cqes: UnsafeMutablePointer<cnp_cqe>
     /// CQEs reaped while a deregistration waited; delivered first by the next poll.
     private var backlog: [cnp_cqe] = []
+    /// Tokens whose poll ended (multishot cut short, or one-shot fired), to re-arm once
+    /// the CQ has room: see ``queueRearms()``.
+    private var rearms: [UInt64] = []
+    /// Set when this poll consumed a wake CQE: the poll must then not block, even if
+    /// the wake was reaped from the ring before the wait (it is not an event).
+    private var wokeUp = false
     private var closed = false
     public private(set) var counters = PollerCounters()
     /// The last negative result of the wake poll (e.g. -EINVAL where multishot poll
@@ -130,6 +137,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
     public func deregister(fd: Int32, token: PollToken) throws(NetpollError) {
         // Unknown token: the poll already ended for good (e.g. -EBADF) and was dropped.
         guard registrations.removeValue(forKey: token.rawValue) != nil else { return }
+        if !rearms.isEmpty { rearms.removeAll { $0 == token.rawValue } }
         while !cnp_ring_prep_poll_remove(ring, token.rawValue, PollToken.reservedRemove) {
             try submit()
         }
@@ -187,14 +195,16 @@ public final class URingPoller: Poller, @unchecked Sendable {
 
     public func poll(timeout: Duration?, _ body: (PollToken, PollEvents) -> Void) throws(NetpollError) -> Int {
         var delivered = 0
+        wokeUp = false
         if !backlog.isEmpty {
             let held = backlog
             backlog.removeAll(keepingCapacity: true)
             for c in held { delivered += try dispatch(c, body) }
         }
         delivered += try drainRing(body)
+        try queueRearms()
         let pending = cnp_ring_sq_pending(ring) > 0
-        if delivered > 0 || timeout == .zero {
+        if delivered > 0 || wokeUp || timeout == .zero {
             // Non-blocking: enter only to submit queued SQEs or to collect completions
             // the kernel holds back; otherwise this was a pure memory read.
             if pending || cnp_ring_needs_enter(ring) {
@@ -202,6 +212,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
                 let rc = cnp_ring_submit(ring, true)
                 if rc < 0 && rc != -EBUSY && rc != -EAGAIN && rc != -EINTR { throw .system("io_uring_enter", -rc) }
                 delivered += try drainRing(body)
+                try queueRearms()
             }
             return delivered
         }
@@ -212,7 +223,26 @@ public final class URingPoller: Poller, @unchecked Sendable {
             throw .system("io_uring_enter", -rc)
         }
         delivered += try drainRing(body)
+        try queueRearms()
         return delivered
+    }
+
+    /// Re-arms ended polls, but only while the kernel holds no overflowed CQEs and at
+    /// most half a CQ ring at a time. A poll armed on a ready descriptor completes at
+    /// once; while the overflow list is non-empty the kernel cannot post that as a
+    /// multishot CQE, so the poll ends again. Re-arming immediately (as this did) kept
+    /// the overflow list at a constant size for ever once more descriptors were ready
+    /// than the CQ holds: a livelock inside `drainRing`. The queued SQEs go to the
+    /// kernel with the next poll's enter.
+    private func queueRearms() throws(NetpollError) {
+        guard !rearms.isEmpty, !cnp_ring_needs_enter(ring) else { return }
+        let budget = min(rearms.count, max(1, cqeCapacity / 2))
+        for ud in rearms[..<budget] {
+            guard let fd = registrations[ud] else { continue }
+            counters.rearms &+= 1
+            try queuePoll(fd: fd, userData: ud, mask: Self.pollMask)
+        }
+        rearms.removeFirst(budget)
     }
 
     /// Reaps the CQ ring until it is empty. No syscall unless completions are held back.
@@ -247,6 +277,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
                 counters.syscalls &+= 1
                 _ = cnp_eventfd_drain(wakeFD)
                 wakeSig.store(false, ordering: .releasing)
+                wokeUp = true
             }
             if ended && !closed {
                 counters.rearms &+= 1
@@ -257,7 +288,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
             // A removal whose waiter already gave up; nothing to do.
             return 0
         default:
-            guard let fd = registrations[c.user_data] else {
+            guard registrations[c.user_data] != nil else {
                 counters.staleEvents &+= 1
                 return 0
             }
@@ -277,10 +308,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
                 body(PollToken(c.user_data), [.read, .write])
                 delivered = 1
             }
-            if ended {
-                counters.rearms &+= 1
-                try queuePoll(fd: fd, userData: c.user_data, mask: Self.pollMask)
-            }
+            if ended { rearms.append(c.user_data) }
             return delivered
         }
     }
