@@ -56,10 +56,10 @@ bool cnp_ring_prep_poll_add(cnp_ring *ring, int fd, uint32_t poll_mask, uint64_t
     return true;
 }
 
-bool cnp_ring_prep_poll_remove(cnp_ring *ring, uint64_t target, uint64_t user_data) {
+bool cnp_ring_prep_cancel(cnp_ring *ring, uint64_t target, uint64_t user_data) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
     if (!sqe) return false;
-    io_uring_prep_poll_remove(sqe, target);
+    io_uring_prep_cancel64(sqe, target, 0);
     io_uring_sqe_set_data64(sqe, user_data);
     return true;
 }

@@ -29,7 +29,7 @@ int cnp_epoll_pwait2(int epfd, void *events, int maxevents, int64_t timeout_ns) 
         ts.tv_nsec = timeout_ns % 1000000000;
         tsp = &ts;
     }
-    long rc = syscall(__NR_epoll_pwait2, epfd, events, maxevents, tsp, NULL, 0);
+    long rc = syscall(__NR_epoll_pwait2, epfd, events, maxevents, tsp, NULL, (size_t)0);
     return rc < 0 ? -errno : (int)rc;
 }
 

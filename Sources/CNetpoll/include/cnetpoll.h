@@ -47,8 +47,8 @@ unsigned cnp_ring_cq_entries(const cnp_ring *ring);
 
 /// Queues a POLL_ADD (multishot when asked). False when the SQ is full: submit first.
 bool cnp_ring_prep_poll_add(cnp_ring *ring, int fd, uint32_t poll_mask, uint64_t user_data, bool multishot);
-/// Queues a POLL_REMOVE of the poll whose user_data is `target`. False when the SQ is full.
-bool cnp_ring_prep_poll_remove(cnp_ring *ring, uint64_t target, uint64_t user_data);
+/// Queues an ASYNC_CANCEL of the request whose user_data is `target`. False when the SQ is full.
+bool cnp_ring_prep_cancel(cnp_ring *ring, uint64_t target, uint64_t user_data);
 /// SQEs queued but not yet submitted.
 unsigned cnp_ring_sq_pending(const cnp_ring *ring);
 

@@ -33,6 +33,15 @@ enum AnyPoller {
         }
     }
 
+    func arm(token: PollToken, events: PollEvents) throws(NetpollError) {
+        if case .uring(let p) = self { try p.arm(token: token, events: events) }
+    }
+
+    var armsOnDemand: Bool {
+        if case .uring(let p) = self { return p.armsOnDemand }
+        return false
+    }
+
     func wake() {
         switch self {
         case .epoll(let p): p.wake()

@@ -66,6 +66,10 @@ public final class EpollPoller: Poller, @unchecked Sendable {
         if epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &ev) < 0 { throw .system("epoll_ctl(DEL)", errno) }
     }
 
+    /// Edge-triggered: registration watches both directions for good.
+    public func arm(token: PollToken, events: PollEvents) throws(NetpollError) {}
+    public var armsOnDemand: Bool { false }
+
     public func poll(timeout: Duration?, _ body: (PollToken, PollEvents) -> Void) throws(NetpollError) -> Int {
         let n = try wait(timeout: timeout)
         var delivered = 0

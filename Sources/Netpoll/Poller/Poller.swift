@@ -10,6 +10,10 @@ import Glibc
 //                           edge-triggered, once for the descriptor's whole life.
 //   deregister(fd:token:)   netpollclose: stop watching; when it returns the poller
 //                           holds no reference to the file, so close(2) really closes.
+//   arm(token:events:)      netpollarm (Go's level-triggered ports): one-shot backends
+//                           watch those directions once more; called by the runtime
+//                           when a task is about to wait. Edge-triggered backends
+//                           (`armsOnDemand == false`) ignore it.
 //   poll(timeout:_:)        netpoll(delay): deliver ready (token, events); nil waits
 //                           forever, .zero never blocks.
 //   wake()                  netpollBreak: make a blocked poll return; any thread,
@@ -115,6 +119,11 @@ public struct PollerFeatures: Sendable, CustomStringConvertible {
 public protocol Poller: AnyObject {
     func register(fd: Int32, token: PollToken) throws(NetpollError)
     func deregister(fd: Int32, token: PollToken) throws(NetpollError)
+    /// One-shot backends report each direction once per arm (registration arms both);
+    /// a waiter must call this after `EAGAIN`, before it waits. Others: no-op.
+    func arm(token: PollToken, events: PollEvents) throws(NetpollError)
+    /// True when readiness is only reported after ``arm(token:events:)``.
+    var armsOnDemand: Bool { get }
     /// Delivers ready events to `body`; returns how many were delivered.
     /// nil waits until an event or `wake()`; `.zero` never blocks.
     func poll(timeout: Duration?, _ body: (PollToken, PollEvents) -> Void) throws(NetpollError) -> Int

@@ -12,11 +12,19 @@ import Glibc
 ///   user_data = token) that goes to the kernel with the next poll: no syscall per
 ///   new descriptor. A CQE without `IORING_CQE_F_MORE` means the multishot ended
 ///   (CQ overflow, an error): it is re-armed, once the kernel's CQ overflow list has
-///   drained (see `queueRearms`). In one-shot mode every event re-arms.
-/// - Deregistration queues `POLL_REMOVE` and waits for it *and* for the poll's
-///   final CQE: a pending poll holds a reference to the file, so until then a
-///   close(2) would not send FIN. CQEs for other tokens reaped meanwhile are kept
-///   in `backlog` and delivered by the next poll.
+///   drained (see `queueRearms`).
+/// - One-shot mode keeps one poll per direction (read: `POLLIN|POLLRDHUP`,
+///   user_data = token; write: `POLLOUT`, user_data = token | `writeBit`). Both are
+///   armed at registration; after that a direction is re-armed only by ``arm(token:events:)``,
+///   which the runtime calls when a task is about to wait. Re-arming on every event
+///   instead would complete at once on any writable socket: an endless stream of
+///   events (level-triggered polling without a consumer).
+/// - Deregistration cancels the poll(s) with `ASYNC_CANCEL` and waits for the
+///   answer *and* for each poll's final CQE: a pending poll holds a reference to
+///   the file, so until then a close(2) would not send FIN. (`POLL_REMOVE` is not
+///   used: under DEFER_TASKRUN it answers `-EALREADY` for a poll whose wakeup is
+///   being processed and leaves a multishot poll armed.) CQEs for other tokens
+///   reaped meanwhile are kept in `backlog` and delivered by the next poll.
 /// - Late CQEs for removed or reused tokens are dropped (counted as stale);
 ///   `-ECANCELED`, `-ENOENT` are expected answers.
 /// - `poll(timeout: .zero)` with nothing queued reads the CQ ring without a
@@ -72,6 +80,9 @@ public final class URingPoller: Poller, @unchecked Sendable {
     private let wakeSig = Atomic<Bool>(false)
     // Owner thread only.
     private var registrations: [UInt64: Int32] = [:]
+    /// One-shot mode: which direction polls are in the kernel per token (bit 0 read,
+    /// bit 1 write).
+    private var armed: [UInt64: UInt8] = [:]
     private let cqes: UnsafeMutablePointer<cnp_cqe>
     /// CQEs reaped while a deregistration waited; delivered first by the next poll.
     private var backlog: [cnp_cqe] = []
@@ -88,6 +99,12 @@ public final class URingPoller: Poller, @unchecked Sendable {
     private(set) var wakePollError: Int32 = 0
 
     private static let pollMask = PollEvents.kernelMaskWanted
+    private static let readMask = UInt32(EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
+    private static let writeMask = UInt32(EPOLLOUT.rawValue)
+    /// Marks a one-shot write-direction poll's user_data. Tokens stay below it: the
+    /// PollCache index (high 32 bits) is below 2^31 - 1.
+    static let writeBit = UInt64(1) << 63
+    private var oneshot: Bool { options.mode == .oneshot }
     private static let wakeMask = UInt32(EPOLLIN.rawValue)
 
     public init(options: Options = Options()) throws(NetpollError) {
@@ -128,46 +145,100 @@ public final class URingPoller: Poller, @unchecked Sendable {
     // MARK: registration
 
     public func register(fd: Int32, token: PollToken) throws(NetpollError) {
+        precondition(token.rawValue & Self.writeBit == 0, "netpoll: token \(token) uses the uring write bit")
         guard registrations.updateValue(fd, forKey: token.rawValue) == nil else {
             throw .system("io_uring POLL_ADD (token already registered)", EEXIST)
         }
-        try queuePoll(fd: fd, userData: token.rawValue, mask: Self.pollMask)
+        if oneshot {
+            // Both directions once, so the initial state is reported as with epoll.
+            armed[token.rawValue] = 0
+            try arm(token: token, events: [.read, .write])
+        } else {
+            try queuePoll(fd: fd, userData: token.rawValue, mask: Self.pollMask)
+        }
     }
+
+    /// One-shot mode: watch the directions in `events` once more (no-op for a
+    /// direction already in the kernel). Multishot: nothing to do.
+    public func arm(token: PollToken, events: PollEvents) throws(NetpollError) {
+        guard oneshot, let fd = registrations[token.rawValue] else { return }
+        let have = armed[token.rawValue] ?? 0
+        var now = have
+        if events.contains(.read) && have & 1 == 0 {
+            try queuePoll(fd: fd, userData: token.rawValue, mask: Self.readMask)
+            now |= 1
+        }
+        if events.contains(.write) && have & 2 == 0 {
+            try queuePoll(fd: fd, userData: token.rawValue | Self.writeBit, mask: Self.writeMask)
+            now |= 2
+        }
+        if now != have {
+            counters.rearms &+= 1
+            armed[token.rawValue] = now
+        }
+    }
+
+    public var armsOnDemand: Bool { oneshot }
 
     public func deregister(fd: Int32, token: PollToken) throws(NetpollError) {
         // Unknown token: the poll already ended for good (e.g. -EBADF) and was dropped.
         guard registrations.removeValue(forKey: token.rawValue) != nil else { return }
         if !rearms.isEmpty { rearms.removeAll { $0 == token.rawValue } }
-        while !cnp_ring_prep_poll_remove(ring, token.rawValue, PollToken.reservedRemove) {
-            try submit()
+        // The polls that may be in the kernel for this descriptor.
+        var targets: [UInt64]
+        if oneshot {
+            let bits = armed.removeValue(forKey: token.rawValue) ?? 0
+            targets = []
+            if bits & 1 != 0 { targets.append(token.rawValue) }
+            if bits & 2 != 0 { targets.append(token.rawValue | Self.writeBit) }
+        } else {
+            targets = [token.rawValue]
         }
-        // Wait for the removal's answer and, when it found the poll, for the poll's own
-        // final CQE: only then has the kernel dropped its reference to the file.
-        var removeResult: Int32?
-        var finalSeen = false
+        // Each target's cancel carries its own tag, so its answer names its target.
+        var pending = targets.enumerated().map { (target: $0.element, tag: Self.cancelTags[$0.offset]) }
+        for p in pending { try cancel(p.target, tag: p.tag) }
+        // Wait until each target is settled: its cancel answered -ENOENT (no such poll:
+        // it had already ended) or the poll's final CQE (no F_MORE) was seen.
         var waited = 0
-        while true {
-            if let r = removeResult, r != 0 || finalSeen { break }
+        while !pending.isEmpty {
             counters.syscalls &+= 1
             let rc = cnp_ring_submit_and_wait(ring, 100_000_000)
-            if rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY { throw .system("io_uring_enter", -rc) }
+            if rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN {
+                throw .system("io_uring_enter", -rc)
+            }
             let n = reapRaw()
             for i in 0..<n {
                 let c = cqes[i]
-                if c.user_data == PollToken.reservedRemove {
-                    removeResult = c.res
-                } else if c.user_data == token.rawValue {
-                    if c.flags & CNP_CQE_F_MORE == 0 { finalSeen = true }
+                if let at = pending.firstIndex(where: { $0.tag == c.user_data }) {
+                    // 0 or -EALREADY: the poll's own final CQE follows. Anything else
+                    // (-ENOENT, or a kernel that cannot cancel) means nothing is pending.
+                    if c.res != 0 && c.res != -EALREADY { pending.remove(at: at) }
+                } else if let at = pending.firstIndex(where: { $0.target == c.user_data }) {
                     counters.staleEvents &+= 1
+                    if c.flags & CNP_CQE_F_MORE == 0 { pending.remove(at: at) }
+                } else if Self.cancelTags.contains(c.user_data) {
+                    // An answer to an earlier, repeated cancel: nothing to do.
                 } else {
                     backlog.append(c)
                 }
             }
             if n == 0 && rc == -ETIME {
                 waited += 1
-                // Ten seconds without an answer: the kernel is not going to give one.
-                if waited >= 100 { throw .system("io_uring POLL_REMOVE (no completion)", ETIMEDOUT) }
+                // A poll the cancel could not stop right away (-EALREADY) ends soon after;
+                // ask again every half second. After ten seconds the kernel is not
+                // going to answer.
+                if waited % 5 == 0 { for p in pending { try cancel(p.target, tag: p.tag) } }
+                if waited >= 100 { throw .system("io_uring ASYNC_CANCEL (no completion)", ETIMEDOUT) }
             }
+        }
+    }
+
+    /// user_data of the cancels for a descriptor's first and second poll.
+    static let cancelTags = [PollToken.reservedRemove, PollToken.reservedRemove - 1]
+
+    private func cancel(_ target: UInt64, tag: UInt64) throws(NetpollError) {
+        while !cnp_ring_prep_cancel(ring, target, tag) {
+            try submit()
         }
     }
 
@@ -284,31 +355,38 @@ public final class URingPoller: Poller, @unchecked Sendable {
                 try queuePoll(fd: wakeFD, userData: PollToken.reservedWake, mask: Self.wakeMask)
             }
             return 0
-        case PollToken.reservedRemove:
-            // A removal whose waiter already gave up; nothing to do.
+        case Self.cancelTags[0], Self.cancelTags[1]:
+            // A cancel answered after its deregistration stopped waiting; nothing to do.
             return 0
         default:
-            guard registrations[c.user_data] != nil else {
+            let token = c.user_data & ~Self.writeBit
+            guard registrations[token] != nil else {
                 counters.staleEvents &+= 1
                 return 0
             }
+            if oneshot, ended {
+                // This direction's poll is out of the kernel until the next arm().
+                let bit: UInt8 = c.user_data & Self.writeBit != 0 ? 2 : 1
+                armed[token, default: 0] &= ~bit
+            }
             var delivered = 0
             if c.res >= 0 {
-                body(PollToken(c.user_data), PollEvents(kernelMask: UInt32(bitPattern: c.res)))
+                body(PollToken(token), PollEvents(kernelMask: UInt32(bitPattern: c.res)))
                 delivered = 1
             } else if c.res == -EBADF {
                 // The descriptor was closed without deregistering: wake both waiters so
                 // their syscalls report EBADF, and stop watching.
-                registrations[c.user_data] = nil
-                body(PollToken(c.user_data), [.read, .write, .error])
+                registrations[token] = nil
+                armed[token] = nil
+                body(PollToken(token), [.read, .write, .error])
                 return 1
             } else if c.res != -ECANCELED {
                 // Any other poll failure: let the waiters retry their syscall, which
                 // reports the real condition.
-                body(PollToken(c.user_data), [.read, .write])
+                body(PollToken(token), [.read, .write])
                 delivered = 1
             }
-            if ended { rearms.append(c.user_data) }
+            if ended && !oneshot { rearms.append(token) }
             return delivered
         }
     }

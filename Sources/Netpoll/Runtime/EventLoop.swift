@@ -53,6 +53,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     private let started = DispatchSemaphore(value: 0)
     private var startError: NetpollError?
     public private(set) var features: PollerFeatures = PollerFeatures(backend: "?", details: [])
+    /// The poller reports readiness only after `arm` (one-shot io_uring). Set once
+    /// before `init` returns.
+    private(set) var armsOnDemand = false
 
     /// Starts the loop's thread and its poller. Throws if the poller cannot be
     /// created (e.g. io_uring forbidden); no thread is left behind then.
@@ -211,6 +214,28 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         cache.release(pd)
     }
 
+    /// One-shot pollers: watch `mode` of `pd` once more. On the loop thread the SQE
+    /// goes out with the next poll; from elsewhere it is sent to the loop.
+    func arm(_ pd: PollDesc, _ mode: PollDesc.Mode) {
+        let events: PollEvents = mode == .read ? .read : .write
+        if inEventLoop {
+            armLocal(pd.token, events)
+        } else {
+            let token = pd.token
+            execute { [self] in armLocal(token, events) }
+        }
+    }
+
+    private func armLocal(_ token: PollToken, _ events: PollEvents) {
+        // A token that is no longer current was closed meanwhile: nothing to watch.
+        guard let poller, cache.lookup(token) != nil else { return }
+        do {
+            try poller.arm(token: token, events: events)
+        } catch {
+            printToStderr("netpoll: loop \(index): arm failed: \(error)")
+        }
+    }
+
     /// Runs `closeLocal` then `then` on the loop thread (inline if already there).
     func close(_ pd: PollDesc, then: @escaping @Sendable () -> Void) {
         if inEventLoop {
@@ -236,6 +261,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             poller = p
             pollerWaker = p
             features = p.base.features
+            armsOnDemand = p.armsOnDemand
         } catch {
             startError = error
             started.signal()

@@ -13,7 +13,8 @@ struct PollCache {
     mutating func alloc(loop: EventLoop) -> PollDesc {
         live += 1
         if let pd = free.popLast() { return pd }
-        precondition(all.count < Int(UInt32.max - 1), "netpoll: poll cache exhausted")
+        // Index < 2^31 - 1: the io_uring poller marks write-direction polls with bit 63.
+        precondition(all.count < Int(Int32.max - 1), "netpoll: poll cache exhausted")
         let pd = PollDesc(loop: loop, index: UInt32(all.count))
         all.append(pd)
         return pd

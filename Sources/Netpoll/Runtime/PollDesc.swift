@@ -186,6 +186,10 @@ extension PollDesc {
         // gets the same treatment (its handler may have run before we set `wait`).
         if waitio || (checkErr(mode) == .ok && !Task.isCancelled) {
             loop.stats.parks.wrappingAdd(1, ordering: .relaxed)
+            // One-shot pollers report a direction only after it is armed again. Arming
+            // after `wait` is published is safe: readiness that came meanwhile is seen
+            // by the arm itself (POLL_ADD checks the current state).
+            if loop.armsOnDemand { loop.arm(self, mode) }
             await withTaskCancellationHandler {
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
                     if mode == .read { rslot = c } else { wslot = c }

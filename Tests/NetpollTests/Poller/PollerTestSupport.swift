@@ -29,10 +29,8 @@ struct PollerConfig: Sendable, CustomTestStringConvertible {
 
     var isUsable: Bool { availability == .usable }
 
-    /// One-shot POLL_ADD, re-armed by the poller after every event. A poll armed on a
-    /// descriptor that is still ready completes at once, so in this mode readiness is
-    /// re-reported on every poll (level-triggered): a known gap, see
-    /// ``withOneShotKnownIssue(_:_:)``.
+    /// One-shot POLL_ADD: each direction is reported once per
+    /// ``Poller/arm(token:events:)`` (registration arms both).
     var isOneShot: Bool { backend.kind == .uring && backend.uring.mode == .oneshot }
 
     var skipReason: String? {
@@ -391,15 +389,3 @@ func readProcFile(_ path: String) -> String? {
     return String(decoding: buf[0..<n], as: UTF8.self)
 }
 
-/// Runs `body`, marking its failures as a known issue for one-shot io_uring
-/// configurations only (their readiness is level-triggered; see ``PollerConfig/isOneShot``).
-func withOneShotKnownIssue(_ config: PollerConfig, _ body: () throws -> Void) rethrows {
-    if config.isOneShot {
-        withKnownIssue(
-            "uring one-shot: re-arming right after each event re-reports a still-ready descriptor on every poll; the Poller API has no 'arm when the waiter parks' hook",
-            isIntermittent: true
-        ) { try body() }
-    } else {
-        try body()
-    }
-}

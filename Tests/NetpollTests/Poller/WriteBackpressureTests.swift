@@ -27,6 +27,8 @@ extension PollerTests {
                         break
                     }
                     #expect(written > 0)
+                    // What the runtime does before a writer waits (no-op unless one-shot).
+                    try poller.arm(token: t, events: .write)
                     try drainEvents(poller)
 
                     try expectNoEvents(poller, token: t, matching: .write, for: .milliseconds(200))
