@@ -332,7 +332,10 @@ public final class FD: Sendable {
         default:
             throw NetpollError.system("connect", e)
         }
-        try prepare(.write)
+        // No prepare (pollReset) here, as in Go's netFD.connect: the completion may
+        // already have been reported (merged with the registration's edge) before
+        // this line, and clearing that `ready` would park forever. A stale `ready`
+        // from registration is harmless: SO_ERROR/getpeername below retry.
         while true {
             try await wait(.write)
             var soerr: Int32 = 0

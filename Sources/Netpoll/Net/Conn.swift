@@ -102,15 +102,16 @@ extension Listener {
     /// Accepts connections until the listener is closed or the task cancelled, and
     /// runs `handler` for each on that connection's own loop (so its wakeups never
     /// hop threads). The connection is closed when the handler returns. Errors a
-    /// handler throws end only that connection. EMFILE/ENFILE back off briefly
-    /// and the listener goes on, as Go's http.Server does.
+    /// handler throws end only that connection. EMFILE/ENFILE/ENOBUFS/ENOMEM back
+    /// off briefly and the listener goes on, as Go's http.Server does.
     public func serve(_ handler: @escaping @Sendable (Connection) async throws -> Void) async throws {
         try await withThrowingDiscardingTaskGroup { tasks in
             while true {
                 let conn: Connection
                 do {
                     conn = try await accept()
-                } catch let e as NetpollError where e.errno == EMFILE || e.errno == ENFILE {
+                } catch let e as NetpollError where [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e.errno ?? 0) {
+                    // Out of descriptors or memory: temporary, as Go's http.Server treats it.
                     try await Task.sleep(for: .milliseconds(5))
                     continue
                 } catch NetpollError.netClosing {

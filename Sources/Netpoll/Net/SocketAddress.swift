@@ -53,6 +53,10 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             throw .invalidAddress("\"\(text)\" has no port (expected HOST:PORT)")
         }
         let host = String(text[..<colon])
+        // Go's SplitHostPort: an IPv6 host must be bracketed ("::1:80" is ambiguous).
+        if host.contains(":") && !(host.hasPrefix("[") && host.hasSuffix("]")) {
+            throw .invalidAddress("\"\(text)\": IPv6 address must be in brackets ([HOST]:PORT)")
+        }
         guard let port = Int(text[text.index(after: colon)...]) else {
             throw .invalidAddress("\"\(text)\": port is not a number")
         }

@@ -12,6 +12,13 @@ enum AnyPoller {
         }
     }
 
+    var counters: PollerCounters {
+        switch self {
+        case .epoll(let p): return p.counters
+        case .uring(let p): return p.counters
+        }
+    }
+
     var base: any Poller {
         switch self {
         case .epoll(let p): return p

@@ -287,7 +287,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         while true {
             if hasRemote.load(ordering: .relaxed) { takeRemote() }
             if !runQueue.isEmpty { runBatch() }
-            if timers.next.load(ordering: .acquiring) <= cnp_nanotime() { fireTimers() }
+            let nextTimer = timers.next.load(ordering: .acquiring)
+            if nextTimer != Int64.max && nextTimer <= cnp_nanotime() { fireTimers() }
             if shutdownRequested.load(ordering: .acquiring) && !stopping { beginStopping() }
 
             var timeout: Duration? = .zero
@@ -320,14 +321,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     }
 
     private func publishPollerCounters(_ poller: AnyPoller) {
-        let c = poller.base.counters
+        let c = poller.counters
         stats.pollSyscalls.store(c.syscalls, ordering: .relaxed)
         stats.rearms.store(c.rearms, ordering: .relaxed)
         // Stale events dropped inside the poller (uring) add to those dropped here.
-        pollerStale = c.staleEvents
+        stats.pollerStaleEvents.store(c.staleEvents, ordering: .relaxed)
     }
-
-    private var pollerStale: UInt64 = 0
 
     private func takeRemote() {
         hasRemote.store(false, ordering: .sequentiallyConsistent)

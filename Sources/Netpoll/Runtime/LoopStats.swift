@@ -70,6 +70,8 @@ final class LoopStatsStorage: Sendable {
     let ioSyscalls = Atomic<UInt64>(0)
     let events = Atomic<UInt64>(0)
     let staleEvents = Atomic<UInt64>(0)
+    /// Dropped inside the poller (CQEs for removed tokens), published by the loop.
+    let pollerStaleEvents = Atomic<UInt64>(0)
     let parks = Atomic<UInt64>(0)
     let wakes = Atomic<UInt64>(0)
     let timersFired = Atomic<UInt64>(0)
@@ -84,7 +86,7 @@ final class LoopStatsStorage: Sendable {
         s.pollSyscalls = pollSyscalls.load(ordering: .relaxed)
         s.ioSyscalls = ioSyscalls.load(ordering: .relaxed)
         s.events = events.load(ordering: .relaxed)
-        s.staleEvents = staleEvents.load(ordering: .relaxed)
+        s.staleEvents = staleEvents.load(ordering: .relaxed) &+ pollerStaleEvents.load(ordering: .relaxed)
         s.parks = parks.load(ordering: .relaxed)
         s.wakes = wakes.load(ordering: .relaxed)
         s.timersFired = timersFired.load(ordering: .relaxed)
