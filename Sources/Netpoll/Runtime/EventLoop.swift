@@ -1,5 +1,4 @@
 import CNetpoll
-import Dispatch
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -50,18 +49,23 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     private var thread: pthread_t?
     /// Set once on the loop thread before `init` returns; read by waking threads.
     private var pollerWaker: AnyPoller?
-    private let started = DispatchSemaphore(value: 0)
-    private var startError: NetpollError?
-    public private(set) var features: PollerFeatures = PollerFeatures(backend: "?", details: [])
-    /// The poller reports readiness only after `arm` (one-shot io_uring). Set once
-    /// before `init` returns.
-    private(set) var armsOnDemand = false
+    /// The loop thread's start-up report: nil until it has created its poller. A
+    /// Mutex (not a DispatchSemaphore) so ThreadSanitizer sees the hand-over.
+    private let startup = Mutex<Result<PollerFeatures, NetpollError>?>(nil)
+    /// What the poller runs with (fixed once the loop has started).
+    public var features: PollerFeatures {
+        if case .success(let f) = startup.withLock({ $0 }) { return f }
+        return PollerFeatures(backend: backend.kind.rawValue, details: [])
+    }
+    /// The poller reports readiness only after `arm` (one-shot io_uring).
+    let armsOnDemand: Bool
 
     /// Starts the loop's thread and its poller. Throws if the poller cannot be
     /// created (e.g. io_uring forbidden); no thread is left behind then.
     public init(index: Int = 0, backend: Backend) throws(NetpollError) {
         self.index = index
         self.backend = backend
+        self.armsOnDemand = backend.kind == .uring && backend.uring.mode == .oneshot
         runQueue.reserveCapacity(256)
         running.reserveCapacity(256)
         let box = Unmanaged.passRetained(self)
@@ -75,9 +79,14 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             box.release()
             throw .system("pthread_create", rc)
         }
-        started.wait()
+        // Start-up is a one-off: a short sleep-poll is simpler than a condition variable.
+        var report = startup.withLock { $0 }
+        while report == nil {
+            usleep(50)
+            report = startup.withLock { $0 }
+        }
         thread = tid
-        if let e = startError {
+        if case .failure(let e) = report {
             pthread_join(tid, nil)
             thread = nil
             throw e
@@ -259,16 +268,14 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         do throws(NetpollError) {
             let p = try backend.makePoller()
             poller = p
-            pollerWaker = p
-            features = p.base.features
-            armsOnDemand = p.armsOnDemand
+            remote.withLock { _ in pollerWaker = p }
+            let f = p.base.features
+            startup.withLock { $0 = .success(f) }
         } catch {
-            startError = error
-            started.signal()
+            startup.withLock { $0 = .failure(error) }
             cnp_set_current_loop(nil)
             return
         }
-        started.signal()
         runLoop()
         finish()
     }
