@@ -42,5 +42,16 @@ let package = Package(
             ],
             path: "Sources/NIOEchoServer"
         ),
+        // Micro-benchmarks of Netpoll, every backend in one run (issue 5):
+        // scripts/bench-micro, or `swift package --disable-sandbox benchmark --target NetpollBenchmarks`.
+        .executableTarget(
+            name: "NetpollBenchmarks",
+            dependencies: [
+                .product(name: "Netpoll", package: "swift-netpoll"),
+                .product(name: "Benchmark", package: "package-benchmark"),
+            ],
+            path: "Benchmarks/NetpollBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
+        ),
     ]
 )

@@ -1,0 +1,255 @@
+// Micro-benchmarks of Netpoll (issue 5), for every backend in one run:
+//
+//   park-resume   two tasks on ONE loop hand a byte to each other over two pipes;
+//                 one iteration = one handoff = one park + one resume (a round trip
+//                 is two handoffs).
+//   ping-pong     a round trip between TWO loops: the benchmark task on loop 0
+//                 writes a byte into pipe P and reads it back from pipe Q; an echo
+//                 task on loop 1 reads P and writes Q. One iteration = one round trip.
+//   register      register + deregister of one pipe fd on a raw poller, created on
+//                 the benchmark thread (io_uring: deregister waits for the cancel's
+//                 completion, so that wait is measured).
+//   poll-empty    poll(timeout: .zero) with nothing ready on a raw poller.
+//
+// Loop benchmarks measure only the steady state: the closure hops onto the loop,
+// does one round trip, then brackets the iterations with start/stopMeasurement,
+// and warm-up samples are discarded. mallocCountTotal is per sample (not scaled):
+// divide by the scaling factor (1000) for mallocs per op. The custom metrics
+// (pollerSyscalls, loopPollSyscalls, parks) are scaled: shown per op.
+//
+// `.instructions` is left out: perf events are not available here
+// (`perf stat -e instructions true` says <not supported>).
+
+import Benchmark
+import Netpoll
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: configuration
+
+private var scale: BenchmarkScalingFactor { .kilo }
+
+private var pollerSyscalls: BenchmarkMetric { BenchmarkMetric.custom("pollerSyscalls", polarity: .prefersSmaller, useScalingFactor: true) }
+private var loopPollSyscalls: BenchmarkMetric { BenchmarkMetric.custom("loopPollSyscalls", polarity: .prefersSmaller, useScalingFactor: true) }
+private var parks: BenchmarkMetric { BenchmarkMetric.custom("parks", polarity: .prefersSmaller, useScalingFactor: true) }
+
+private func config(_ extra: [BenchmarkMetric]) -> Benchmark.Configuration {
+    .init(
+        metrics: [.wallClock, .throughput, .mallocCountTotal] + extra,
+        warmupIterations: 5,
+        scalingFactor: scale,
+        maxDuration: .seconds(1),
+        maxIterations: 100_000
+    )
+}
+
+private struct BackendCase {
+    let name: String
+    let backend: Backend
+}
+
+private let allBackends: [BackendCase] = [
+    BackendCase(name: "epoll", backend: .epoll),
+    BackendCase(name: "uring-multishot", backend: .uring(URingPoller.Options(mode: .multishot))),
+    BackendCase(name: "uring-oneshot", backend: .uring(URingPoller.Options(mode: .oneshot))),
+]
+
+// MARK: helpers
+
+/// A non-blocking, close-on-exec pipe (Glibc does not export pipe2 to Swift).
+private func makePipe() -> (r: Int32, w: Int32) {
+    var fds: [Int32] = [-1, -1]
+    precondition(pipe(&fds) == 0, "pipe: errno \(errno)")
+    for fd in fds {
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+    }
+    return (fds[0], fds[1])
+}
+
+private func fail(_ benchmark: Benchmark, _ what: String, _ error: any Error) -> Never {
+    fatalError("\(benchmark.name): \(what): \(error)")
+}
+
+// MARK: raw poller benchmarks (run on the benchmark thread: create, use, close there)
+
+/// register + deregister of the read end of an empty pipe.
+private func registerDeregister<P: Poller>(_ benchmark: Benchmark, _ make: () throws(NetpollError) -> P) {
+    let poller: P
+    do { poller = try make() } catch { fail(benchmark, "poller", error) }
+    defer { poller.close() }
+    let (r, w) = makePipe()
+    defer { Glibc.close(r); Glibc.close(w) }
+    let token = PollToken(1 << 32)
+    do {
+        // One warm-up cycle outside the measurement (first SQEs, hash table growth).
+        try poller.register(fd: r, token: token)
+        try poller.deregister(fd: r, token: token)
+        let before = poller.counters.syscalls
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            try poller.register(fd: r, token: token)
+            try poller.deregister(fd: r, token: token)
+        }
+        benchmark.stopMeasurement()
+        benchmark.measurement(pollerSyscalls, Int(poller.counters.syscalls - before))
+    } catch {
+        fail(benchmark, "register/deregister", error)
+    }
+}
+
+/// poll(timeout: .zero) with one idle descriptor registered and nothing ready.
+private func pollEmpty<P: Poller>(_ benchmark: Benchmark, _ make: () throws(NetpollError) -> P) {
+    let poller: P
+    do { poller = try make() } catch { fail(benchmark, "poller", error) }
+    defer { poller.close() }
+    let (r, w) = makePipe()
+    defer { Glibc.close(r); Glibc.close(w) }
+    let token = PollToken(1 << 32)
+    var seen = 0
+    do {
+        try poller.register(fd: r, token: token)
+        // Submit what registration queued and drain anything initial.
+        for _ in 0..<3 { _ = try poller.poll(timeout: .zero) { _, _ in seen &+= 1 } }
+        let before = poller.counters.syscalls
+        benchmark.startMeasurement()
+        for _ in benchmark.scaledIterations {
+            let n = try poller.poll(timeout: .zero) { _, _ in seen &+= 1 }
+            blackHole(n)
+        }
+        benchmark.stopMeasurement()
+        benchmark.measurement(pollerSyscalls, Int(poller.counters.syscalls - before))
+        try poller.deregister(fd: r, token: token)
+    } catch {
+        fail(benchmark, "poll", error)
+    }
+    blackHole(seen)
+}
+
+private func rawBenchmarks(_ c: BackendCase) {
+    let cfg = config([pollerSyscalls])
+    switch c.backend.kind {
+    case .epoll:
+        Benchmark("register+deregister [\(c.name)]", configuration: cfg) { b in
+            registerDeregister(b) { () throws(NetpollError) in try EpollPoller() }
+        }
+        Benchmark("poll(.zero) empty [\(c.name)]", configuration: cfg) { b in
+            pollEmpty(b) { () throws(NetpollError) in try EpollPoller() }
+        }
+    case .uring:
+        let options = c.backend.uring
+        Benchmark("register+deregister [\(c.name)]", configuration: cfg) { b in
+            registerDeregister(b) { () throws(NetpollError) in try URingPoller(options: options) }
+        }
+        Benchmark("poll(.zero) empty [\(c.name)]", configuration: cfg) { b in
+            pollEmpty(b) { () throws(NetpollError) in try URingPoller(options: options) }
+        }
+    }
+}
+
+// MARK: event-loop benchmarks
+
+/// Two pipes between side A (the benchmark task) and side B (an echo task).
+/// A writes P and reads Q; B reads P and writes Q until EOF.
+private final class PingPong: @unchecked Sendable {
+    let group: LoopGroup
+    let loopA: EventLoop
+    let aWrite: FD  // P's write end, on loop A
+    let aRead: FD  // Q's read end, on loop A
+    let echo: Task<Void, any Error>
+    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+
+    init(backend: Backend, loops: Int) async throws {
+        group = try LoopGroup(loops: loops, backend: backend)
+        loopA = group.loops[0]
+        let loopB = group.loops[loops - 1]
+        let p = makePipe(), q = makePipe()
+        aWrite = try await FD.open(p.w, loop: loopA, isSocket: false)
+        aRead = try await FD.open(q.r, loop: loopA, isSocket: false)
+        let bRead = try await FD.open(p.r, loop: loopB, isSocket: false)
+        let bWrite = try await FD.open(q.w, loop: loopB, isSocket: false)
+        buf.initializeMemory(as: UInt8.self, repeating: 1)
+        echo = Task(executorPreference: loopB) {
+            let b = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+            defer { b.deallocate() }
+            while true {
+                let n = try await bRead.read(into: b)
+                if n == 0 { break }
+                try await bWrite.write(UnsafeRawBufferPointer(rebasing: b[0..<n]))
+            }
+            try await bRead.close()
+            try await bWrite.close()
+        }
+    }
+
+    /// One round trip of one byte (side A; must run on loop A).
+    @inline(__always)
+    func roundTrip() async throws {
+        try await aWrite.write(UnsafeRawBufferPointer(rebasing: buf[0..<1]))
+        var got = 0
+        while got < 1 {
+            let n = try await aRead.read(into: buf)
+            if n == 0 { throw NetpollError.system("read (echo ended)", EPIPE) }
+            got += n
+        }
+    }
+
+    func shutdown() async throws {
+        try await aWrite.close()  // EOF for the echo task, which closes its ends
+        try await echo.value
+        try await aRead.close()
+        group.shutdown()
+        buf.deallocate()
+    }
+}
+
+private final class Slot: @unchecked Sendable {
+    var value: PingPong?
+}
+
+/// `half`: park-resume counts handoffs (two per round trip); ping-pong counts round trips.
+private func loopBenchmark(_ name: String, _ c: BackendCase, loops: Int, roundTripsPerIteration half: Bool) {
+    let slot = Slot()
+    Benchmark(
+        name,
+        configuration: config([loopPollSyscalls, parks]),
+        closure: { benchmark in
+            guard let pp = slot.value else { fatalError("\(name): no setup") }
+            do {
+                try await withTaskExecutorPreference(pp.loopA) {
+                    try await pp.roundTrip()  // steady state before measuring
+                    let rounds = half ? benchmark.scaledIterations.count / 2 : benchmark.scaledIterations.count
+                    let before = pp.group.statistics
+                    benchmark.startMeasurement()
+                    for _ in 0..<rounds { try await pp.roundTrip() }
+                    benchmark.stopMeasurement()
+                    let after = pp.group.statistics
+                    benchmark.measurement(loopPollSyscalls, Int(after.pollSyscalls - before.pollSyscalls))
+                    benchmark.measurement(parks, Int(after.parks - before.parks))
+                }
+            } catch {
+                fail(benchmark, "round trip", error)
+            }
+        },
+        setup: { slot.value = try await PingPong(backend: c.backend, loops: loops) },
+        teardown: {
+            try await slot.value?.shutdown()
+            slot.value = nil
+        }
+    )
+}
+
+// MARK: registration
+
+let benchmarks: @Sendable () -> Void = {
+    for c in allBackends {
+        if case .unusable(let reason) = Backend.probe(c.backend) {
+            print("NetpollBenchmarks: skipping \(c.name): \(reason)")
+            continue
+        }
+        loopBenchmark("park-resume 1 loop [\(c.name)]", c, loops: 1, roundTripsPerIteration: true)
+        loopBenchmark("ping-pong 2 loops [\(c.name)]", c, loops: 2, roundTripsPerIteration: false)
+        rawBenchmarks(c)
+    }
+}
