@@ -13,9 +13,16 @@
 //
 // Loop benchmarks measure only the steady state: the closure hops onto the loop,
 // does one round trip, then brackets the iterations with start/stopMeasurement,
-// and warm-up samples are discarded. mallocCountTotal is per sample (not scaled):
-// divide by the scaling factor (1000) for mallocs per op. The custom metrics
-// (pollerSyscalls, loopPollSyscalls, parks) are scaled: shown per op.
+// and warm-up samples are discarded. A sample is 1000 ops (scalingFactor .kilo):
+// the tables show time, mallocCountTotal and the custom counters per op, rounded
+// DOWN to an integer, so a rare malloc (< 1 per 1000 ops) shows as 0 there; run
+// `scripts/bench-micro --scale` for per-sample totals, and `--allocation-stacks`
+// to see where allocations come from.
+//
+// Custom counters: pollerSyscalls (raw pollers: the poller's own kernel entries —
+// epoll_wait / io_uring_enter; epoll_ctl is not counted, so epoll's register +
+// deregister is 2 syscalls that show as 0), loopPollSyscalls and parks (summed
+// over the group's loops, from LoopStats).
 //
 // `.instructions` is left out: perf events are not available here
 // (`perf stat -e instructions true` says <not supported>).
