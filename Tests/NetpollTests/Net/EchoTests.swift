@@ -25,7 +25,14 @@ extension NetTests {
         /// Sends `count` pattern bytes from `offset` of `stream` while reading the echo
         /// back; true when every byte came back in order.
         static func roundTrip(_ conn: some Conn, _ stream: NetPatternStream, offset: Int, count: Int) async throws -> Bool {
-            async let sent: Void = conn.write(stream.slice(at: offset, count: count))
+            async let sent: Void = {
+                var done = 0
+                while done < count {
+                    let n = min(count - done, NetPatternStream.maxChunk)
+                    try await conn.write(stream.slice(at: offset + done, count: n))
+                    done += n
+                }
+            }()
             let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
             defer { buf.deallocate() }
             var got = 0
