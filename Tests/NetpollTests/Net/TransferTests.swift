@@ -111,7 +111,20 @@ extension NetTests {
                 }
                 let total = 8 << 20
                 let up = NetPatternStream(seed: 11), down = NetPatternStream(seed: 22)
-                try await netWithin(.seconds(60), "full-duplex transfer") {
+                let finished = NetFlag()
+                defer {
+                    // On a hang, say where each direction is stuck: wait words (3 = parked),
+                    // bytes queued in the kernel each way. Seen with uring-oneshot-defer:
+                    // a writer parked (wg=3) on a socket with an empty send queue.
+                    if !finished.isSet { for (name, c) in [("client", client), ("server", server)] as [(String, TCPConn)] {
+                        var unread: Int32 = 0, unsent: Int32 = 0
+                        _ = ioctl(c.fd.sysfd, UInt(0x541B), &unread)  // FIONREAD
+                        _ = ioctl(c.fd.sysfd, UInt(0x5411), &unsent)  // TIOCOUTQ (SIOCOUTQ)
+                        let rg = c.fd.pd.rg.load(ordering: .acquiring), wg = c.fd.pd.wg.load(ordering: .acquiring)
+                        print("\(config.name) \(name): rg=\(rg) wg=\(wg) unread=\(unread) unsent=\(unsent) loop=\(c.loop.index)")
+                    } }
+                }
+                try await netWithin(.seconds(30), "full-duplex transfer") {
                     try await withThrowingTaskGroup(of: Void.self) { g in
                         // Each side writes and reads at the same time on one connection.
                         g.addTask { _ = try await up.send(client, total: total, chunkSeed: 3); try client.closeWrite() }
@@ -127,6 +140,7 @@ extension NetTests {
                         try await g.waitForAll()
                     }
                 }
+                finished.set()
                 try await client.close()
                 try await server.close()
             }
