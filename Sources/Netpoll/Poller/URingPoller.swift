@@ -184,23 +184,23 @@ public final class URingPoller: Poller, @unchecked Sendable {
         // Unknown token: the poll already ended for good (e.g. -EBADF) and was dropped.
         guard registrations.removeValue(forKey: token.rawValue) != nil else { return }
         if !rearms.isEmpty { rearms.removeAll { $0 == token.rawValue } }
-        // The polls that may be in the kernel for this descriptor.
-        var targets: [UInt64]
+        // The polls that may be in the kernel for this descriptor: at most two (one-shot
+        // read and write), kept in fixed slots so deregistering allocates nothing. Each
+        // cancel carries its slot's tag, so its answer names its target.
+        var slots = (CancelSlot(tag: Self.cancelRead), CancelSlot(tag: Self.cancelWrite))
         if oneshot {
             let bits = armed.removeValue(forKey: token.rawValue) ?? 0
-            targets = []
-            if bits & 1 != 0 { targets.append(token.rawValue) }
-            if bits & 2 != 0 { targets.append(token.rawValue | Self.writeBit) }
+            if bits & 1 != 0 { slots.0.target = token.rawValue }
+            if bits & 2 != 0 { slots.1.target = token.rawValue | Self.writeBit }
         } else {
-            targets = [token.rawValue]
+            slots.0.target = token.rawValue
         }
-        // Each target's cancel carries its own tag, so its answer names its target.
-        var pending = targets.enumerated().map { (target: $0.element, tag: Self.cancelTags[$0.offset]) }
-        for p in pending { try cancel(p.target, tag: p.tag) }
+        if let t = slots.0.target { try cancel(t, tag: slots.0.tag) }
+        if let t = slots.1.target { try cancel(t, tag: slots.1.tag) }
         // Wait until each target is settled: its cancel answered -ENOENT (no such poll:
         // it had already ended) or the poll's final CQE (no F_MORE) was seen.
         var waited = 0
-        while !pending.isEmpty {
+        while slots.0.target != nil || slots.1.target != nil {
             counters.syscalls &+= 1
             let rc = cnp_ring_submit_and_wait(ring, 100_000_000)
             if rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN {
@@ -209,17 +209,14 @@ public final class URingPoller: Poller, @unchecked Sendable {
             let n = reapRaw()
             for i in 0..<n {
                 let c = cqes[i]
-                if let at = pending.firstIndex(where: { $0.tag == c.user_data }) {
-                    // 0 or -EALREADY: the poll's own final CQE follows. Anything else
-                    // (-ENOENT, or a kernel that cannot cancel) means nothing is pending.
-                    if c.res != 0 && c.res != -EALREADY { pending.remove(at: at) }
-                } else if let at = pending.firstIndex(where: { $0.target == c.user_data }) {
+                if !slots.0.settle(by: c) && !slots.1.settle(by: c) {
+                    if c.user_data == Self.cancelRead || c.user_data == Self.cancelWrite {
+                        // An answer to an earlier, repeated cancel: nothing to do.
+                    } else {
+                        backlog.append(c)
+                    }
+                } else if c.user_data & ~Self.writeBit == token.rawValue {
                     counters.staleEvents &+= 1
-                    if c.flags & CNP_CQE_F_MORE == 0 { pending.remove(at: at) }
-                } else if Self.cancelTags.contains(c.user_data) {
-                    // An answer to an earlier, repeated cancel: nothing to do.
-                } else {
-                    backlog.append(c)
                 }
             }
             if n == 0 && rc == -ETIME {
@@ -227,14 +224,43 @@ public final class URingPoller: Poller, @unchecked Sendable {
                 // A poll the cancel could not stop right away (-EALREADY) ends soon after;
                 // ask again every half second. After ten seconds the kernel is not
                 // going to answer.
-                if waited % 5 == 0 { for p in pending { try cancel(p.target, tag: p.tag) } }
+                if waited % 5 == 0 {
+                    if let t = slots.0.target { try cancel(t, tag: slots.0.tag) }
+                    if let t = slots.1.target { try cancel(t, tag: slots.1.tag) }
+                }
                 if waited >= 100 { throw .system("io_uring ASYNC_CANCEL (no completion)", ETIMEDOUT) }
             }
         }
     }
 
-    /// user_data of the cancels for a descriptor's first and second poll.
-    static let cancelTags = [PollToken.reservedRemove, PollToken.reservedRemove - 1]
+    /// One poll being cancelled by `deregister`.
+    private struct CancelSlot {
+        let tag: UInt64
+        /// The poll's user_data while it may still be in the kernel; nil once settled.
+        var target: UInt64?
+
+        init(tag: UInt64) { self.tag = tag }
+
+        /// True if `c` is about this slot (its cancel's answer or its poll's CQE).
+        mutating func settle(by c: cnp_cqe) -> Bool {
+            guard let t = target else { return false }
+            if c.user_data == tag {
+                // 0 or -EALREADY: the poll's own final CQE follows. Anything else
+                // (-ENOENT, or a kernel that cannot cancel) means nothing is pending.
+                if c.res != 0 && c.res != -EALREADY { target = nil }
+                return true
+            }
+            if c.user_data == t {
+                if c.flags & CNP_CQE_F_MORE == 0 { target = nil }
+                return true
+            }
+            return false
+        }
+    }
+
+    /// user_data of the cancels for a descriptor's read (or only) and write poll.
+    static let cancelRead = PollToken.reservedRemove
+    static let cancelWrite = PollToken.reservedRemove - 1
 
     private func cancel(_ target: UInt64, tag: UInt64) throws(NetpollError) {
         while !cnp_ring_prep_cancel(ring, target, tag) {
@@ -355,7 +381,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
                 try queuePoll(fd: wakeFD, userData: PollToken.reservedWake, mask: Self.wakeMask)
             }
             return 0
-        case Self.cancelTags[0], Self.cancelTags[1]:
+        case Self.cancelRead, Self.cancelWrite:
             // A cancel answered after its deregistration stopped waiting; nothing to do.
             return 0
         default:
@@ -364,14 +390,19 @@ public final class URingPoller: Poller, @unchecked Sendable {
                 counters.staleEvents &+= 1
                 return 0
             }
+            // One-shot: the direction whose poll this was. Its waiter must be woken
+            // whatever the mask says (the kernel may answer a POLLOUT poll with only
+            // POLLRDHUP), because that poll is now out of the kernel until the next
+            // arm(): a waiter left parked would wait for ever.
+            var direction = PollEvents()
             if oneshot, ended {
-                // This direction's poll is out of the kernel until the next arm().
-                let bit: UInt8 = c.user_data & Self.writeBit != 0 ? 2 : 1
-                armed[token, default: 0] &= ~bit
+                let isWrite = c.user_data & Self.writeBit != 0
+                direction = isWrite ? .write : .read
+                armed[token, default: 0] &= isWrite ? ~2 : ~1
             }
             var delivered = 0
             if c.res >= 0 {
-                body(PollToken(token), PollEvents(kernelMask: UInt32(bitPattern: c.res)))
+                body(PollToken(token), PollEvents(kernelMask: UInt32(bitPattern: c.res)).union(direction))
                 delivered = 1
             } else if c.res == -EBADF {
                 // The descriptor was closed without deregistering: wake both waiters so
@@ -384,6 +415,11 @@ public final class URingPoller: Poller, @unchecked Sendable {
                 // Any other poll failure: let the waiters retry their syscall, which
                 // reports the real condition.
                 body(PollToken(token), [.read, .write])
+                delivered = 1
+            } else if !direction.isEmpty {
+                // A one-shot poll cancelled by the kernel (not by deregister, which has
+                // already dropped the token): its waiter retries and arms again.
+                body(PollToken(token), direction)
                 delivered = 1
             }
             if ended && !oneshot { rearms.append(token) }
