@@ -96,6 +96,13 @@ public protocol Listener: Sendable {
 extension Listener {
     public var address: SocketAddress? { Socket.localAddress(fd.sysfd) }
 
+    /// Deadline for ``accept()`` (Go: TCPListener.SetDeadline): nil clears; a past
+    /// instant fails a pending and every later accept with
+    /// ``NetpollError/deadlineExceeded`` until changed.
+    public func setDeadline(_ deadline: ContinuousClock.Instant?) throws {
+        try fd.setDeadline(deadline.map { $0 - .now }, .readWrite)
+    }
+
     /// Stops accepting: a blocked ``accept()`` ends with ``NetpollError/netClosing``.
     public func close() async throws { try await fd.close() }
 

@@ -64,6 +64,8 @@ public final class TCPConn: Conn {
 public final class TCPListener: Listener {
     public let fd: FD
     public let group: LoopGroup
+    /// Where accepted connections go: round-robin over the group's loops.
+    private let spreader = LoopGroup.Spreader()
 
     init(fd: FD, group: LoopGroup) {
         self.fd = fd
@@ -110,6 +112,6 @@ public final class TCPListener: Listener {
 
     public func accept() async throws -> TCPConn {
         let (sysfd, _) = try await fd.accept()
-        return try await TCPConn.adopt(sysfd, loop: group.next())
+        return try await TCPConn.adopt(sysfd, loop: spreader.next(in: group))
     }
 }

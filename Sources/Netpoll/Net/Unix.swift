@@ -21,6 +21,8 @@ public final class UnixConn: Conn {
 public final class UnixListener: Listener {
     public let fd: FD
     public let group: LoopGroup
+    /// Where accepted connections go: round-robin over the group's loops.
+    private let spreader = LoopGroup.Spreader()
     public let path: String
 
     init(fd: FD, group: LoopGroup, path: String) {
@@ -50,7 +52,7 @@ public final class UnixListener: Listener {
 
     public func accept() async throws -> UnixConn {
         let (sysfd, _) = try await fd.accept()
-        return UnixConn(fd: try await FD.open(sysfd, loop: group.next()))
+        return UnixConn(fd: try await FD.open(sysfd, loop: spreader.next(in: group)))
     }
 
     /// Closes the listener and removes its socket file.

@@ -48,6 +48,18 @@ public final class LoopGroup: Sendable {
         loops[cursor.wrappingAdd(1, ordering: .relaxed).oldValue % loops.count]
     }
 
+    /// A round-robin of its own over this group's loops: each listener keeps one, so
+    /// its accepted connections spread evenly whatever else draws from ``next()``
+    /// (a test or proxy that dials and accepts on one group would otherwise land
+    /// every accepted connection on the same loop).
+    public final class Spreader: Sendable {
+        private let cursor = Atomic<Int>(0)
+        public init() {}
+        public func next(in group: LoopGroup) -> EventLoop {
+            group.loops[cursor.wrappingAdd(1, ordering: .relaxed).oldValue % group.loops.count]
+        }
+    }
+
     /// The loop running the current thread when it belongs to this group.
     public var current: EventLoop? {
         guard let l = EventLoop.current, loops.contains(where: { $0 === l }) else { return nil }

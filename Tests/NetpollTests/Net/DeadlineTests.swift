@@ -28,12 +28,12 @@ extension NetTests {
                 try await Task.sleep(for: .milliseconds(20))  // the handshake completed: accept could succeed
 
                 // The Listener API has no deadline setter; the FD's is Go's TCPListener.SetDeadline.
-                try listener.fd.setDeadline(Self.past, .read)
+                try listener.setDeadline(.now + Self.past)
                 try await expectNetError(.deadlineExceeded, within: .seconds(2), "accept with a past deadline") {
                     let c = try await listener.accept()
                     try? await c.close()
                 }
-                try listener.fd.setDeadline(nil, .read)
+                try listener.setDeadline(nil)
                 let conn = try await netWithin(.seconds(5), "accept after clearing the deadline") { try await listener.accept() }
                 try await conn.close()
                 raw.close()
@@ -46,7 +46,7 @@ extension NetTests {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
                 let start = ContinuousClock.now
-                try listener.fd.setDeadline(Self.soon, .read)
+                try listener.setDeadline(.now + Self.soon)
                 try await expectNetError(.deadlineExceeded, "accept with a future deadline") {
                     let c = try await listener.accept()
                     try? await c.close()
@@ -61,8 +61,8 @@ extension NetTests {
         func acceptWithPastThenClearedDeadlineBlocksUntilClose(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
-                try listener.fd.setDeadline(Self.past, .read)
-                try listener.fd.setDeadline(nil, .read)
+                try listener.setDeadline(.now + Self.past)
+                try listener.setDeadline(nil)
                 let finished = NetFlag()
                 let acceptor = Task {
                     defer { finished.set() }

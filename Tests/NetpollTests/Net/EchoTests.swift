@@ -166,6 +166,31 @@ extension NetTests {
         }
 
         @Test(arguments: netConfigs)
+        func acceptSpreadsEvenWhenDialsShareTheGroup(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
+                let port = try #require(listener.address?.port)
+                // Dial and accept alternate on one group: each takes a loop, and the
+                // accepted side must still cover more than one loop.
+                var pairs: [(TCPConn, TCPConn)] = []
+                for _ in 0..<6 {
+                    let dialed = try await netWithin(.seconds(5), "dial") {
+                        try await TCPConn.connect(host: "127.0.0.1", port: port, group: group)
+                    }
+                    let accepted = try await netWithin(.seconds(5), "accept") { try await listener.accept() }
+                    pairs.append((dialed, accepted))
+                }
+                let indices = Set(pairs.map { $0.1.loop.index })
+                #expect(indices.count == group.loops.count, "accepted connections only on loop(s) \(indices)")
+                for (d, a) in pairs {
+                    try await d.close()
+                    try await a.close()
+                }
+                try await listener.close()
+            }
+        }
+
+        @Test(arguments: netConfigs)
         func acceptSpreadsConnectionsOverTheGroupsLoops(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
