@@ -126,3 +126,18 @@ void cnp_set_thread_name(const char *name) {
 int cnp_accept4(int fd, struct sockaddr *addr, unsigned int *len) {
     return accept4(fd, addr, (socklen_t *)len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CNP_TSAN 1
+#endif
+#endif
+#ifdef CNP_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+void cnp_tsan_acquire(void *addr) { __tsan_acquire(addr); }
+void cnp_tsan_release(void *addr) { __tsan_release(addr); }
+#else
+void cnp_tsan_acquire(void *addr) { (void)addr; }
+void cnp_tsan_release(void *addr) { (void)addr; }
+#endif

@@ -108,6 +108,14 @@ struct sockaddr;
 /// Returns the descriptor or -1 with errno set (libc convention, like accept).
 int cnp_accept4(int fd, struct sockaddr *addr, unsigned int *len);
 
+// MARK: ThreadSanitizer ------------------------------------------------------------
+
+/// Happens-before annotations for ThreadSanitizer (no-ops in other builds).
+/// Synchronization.Mutex locks through the standard library, which is not built
+/// with TSan, so its ordering is invisible to it: `Mutex.locked` adds these.
+void cnp_tsan_acquire(void *addr);
+void cnp_tsan_release(void *addr);
+
 #ifdef __cplusplus
 }
 #endif

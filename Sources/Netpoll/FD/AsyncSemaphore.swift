@@ -17,7 +17,7 @@ final class AsyncSemaphore: Sendable {
     /// Takes one unit, waiting for a `release` if none is available.
     func acquire() async {
         await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-            let now = state.withLock { s -> Bool in
+            let now = state.locked { s -> Bool in
                 if s.count > 0 {
                     s.count -= 1
                     return true
@@ -27,11 +27,12 @@ final class AsyncSemaphore: Sendable {
             }
             if now { c.resume() }
         }
+        acquireFromResumer()
     }
 
     /// Adds one unit, or hands it straight to the oldest waiter.
     func release() {
-        let waiter = state.withLock { s -> UnsafeContinuation<Void, Never>? in
+        let waiter = state.locked { s -> UnsafeContinuation<Void, Never>? in
             if s.head < s.waiters.count {
                 let c = s.waiters[s.head]
                 s.head += 1
@@ -44,6 +45,7 @@ final class AsyncSemaphore: Sendable {
             s.count += 1
             return nil
         }
+        waiter?.releaseToTask()
         waiter?.resume()
     }
 }

@@ -1,3 +1,4 @@
+import CNetpoll
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -169,11 +170,15 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         if host == "localhost" {
             return [try SocketAddress(ip: "127.0.0.1", port: port), try SocketAddress(ip: "::1", port: port)]
         }
-        return try await withUnsafeThrowingContinuation { c in
+        let found: [SocketAddress] = try await withUnsafeThrowingContinuation { c in
             DispatchQueue.global().async {
-                c.resume(with: getaddrinfoBlocking(host: host, port: port))
+                let r = getaddrinfoBlocking(host: host, port: port)
+                c.releaseToTask()
+                c.resume(with: r)
             }
         }
+        acquireFromResumer()
+        return found
     }
 
     private static func getaddrinfoBlocking(host: String, port: Int) -> Result<[SocketAddress], any Error> {

@@ -169,7 +169,7 @@ public struct Backend: Sendable, Hashable, CustomStringConvertible {
     /// The backend the process environment selects; read once, then remembered.
     /// The `auto` fallback note is printed once to stderr.
     public static func fromEnvironment() throws(NetpollError) -> Backend {
-        let result = cached.withLock { slot -> Result<Backend, NetpollError> in
+        let result = cached.locked { slot -> Result<Backend, NetpollError> in
             if let r = slot { return r }
             let r: Result<Backend, NetpollError>
             do throws(NetpollError) {

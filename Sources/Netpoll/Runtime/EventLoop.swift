@@ -54,7 +54,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     private let startup = Mutex<Result<PollerFeatures, NetpollError>?>(nil)
     /// What the poller runs with (fixed once the loop has started).
     public var features: PollerFeatures {
-        if case .success(let f) = startup.withLock({ $0 }) { return f }
+        if case .success(let f) = startup.locked({ $0 }) { return f }
         return PollerFeatures(backend: backend.kind.rawValue, details: [])
     }
     /// The poller reports readiness only after `arm` (one-shot io_uring).
@@ -80,10 +80,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             throw .system("pthread_create", rc)
         }
         // Start-up is a one-off: a short sleep-poll is simpler than a condition variable.
-        var report = startup.withLock { $0 }
+        var report = startup.locked { $0 }
         while report == nil {
             usleep(50)
-            report = startup.withLock { $0 }
+            report = startup.locked { $0 }
         }
         thread = tid
         if case .failure(let e) = report {
@@ -130,15 +130,19 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     /// Runs `body` on the loop thread and returns its result.
     public func submit<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         if inEventLoop { return try body() }
-        return try await withUnsafeThrowingContinuation { c in
+        let result: T = try await withUnsafeThrowingContinuation { c in
             execute {
-                do { c.resume(returning: try body()) } catch { c.resume(throwing: error) }
+                let r = Result { try body() }
+                c.releaseToTask()
+                c.resume(with: r)
             }
         }
+        acquireFromResumer()
+        return result
     }
 
     private func sendRemote(_ work: Work) {
-        let ranInline: Work? = remote.withLock { r in
+        let ranInline: Work? = remote.locked { r in
             if r.stopped { return work }
             r.work.append(work)
             return nil
@@ -160,7 +164,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     /// the same lock before it closes the poller, so a wake can never write to a
     /// closed (and possibly reused) eventfd.
     private func wakePoller() {
-        remote.withLock { r in
+        remote.locked { r in
             guard !r.stopped, let waker = pollerWaker else { return }
             stats.wakes.wrappingAdd(1, ordering: .relaxed)
             waker.wake()
@@ -184,7 +188,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             try poller.register(fd: fd, token: pd.token)
         } catch {
             pd.evict()
-            pd.locked.withLock { $0.fd = -1 }
+            pd.locked.locked { $0.fd = -1 }
             cache.release(pd)
             throw error
         }
@@ -195,11 +199,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     /// Registers `fd` with this loop, hopping to its thread if needed.
     func open(fd: Int32) async throws -> PollDesc {
         if inEventLoop { return try openLocal(fd: fd) }
-        return try await withUnsafeThrowingContinuation { (c: UnsafeContinuation<PollDesc, any Error>) in
-            execute { [self] in
-                do throws(NetpollError) { c.resume(returning: try openLocal(fd: fd)) } catch { c.resume(throwing: error) }
-            }
-        }
+        return try await submit { [self] () throws(NetpollError) in try openLocal(fd: fd) }
     }
 
     /// Go: poll_runtime_pollClose. Deregisters (complete before returning, so the
@@ -209,7 +209,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         precondition(pd.isClosing, "netpoll: close of a descriptor that was not evicted")
         precondition(pd.rg.load(ordering: .acquiring) <= PollDesc.pdReady, "netpoll: blocked read on closing descriptor")
         precondition(pd.wg.load(ordering: .acquiring) <= PollDesc.pdReady, "netpoll: blocked write on closing descriptor")
-        let fd = pd.locked.withLock { s in
+        let fd = pd.locked.locked { s in
             let fd = s.fd
             s.fd = -1
             return fd
@@ -258,7 +258,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         }
     }
 
-    private var stopped: Bool { remote.withLock { $0.stopped } }
+    private var stopped: Bool { remote.locked { $0.stopped } }
 
     // MARK: the thread
 
@@ -268,11 +268,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         do throws(NetpollError) {
             let p = try backend.makePoller()
             poller = p
-            remote.withLock { _ in pollerWaker = p }
+            remote.locked { _ in pollerWaker = p }
             let f = p.base.features
-            startup.withLock { $0 = .success(f) }
+            startup.locked { $0 = .success(f) }
         } catch {
-            startup.withLock { $0 = .failure(error) }
+            startup.locked { $0 = .failure(error) }
             cnp_set_current_loop(nil)
             return
         }
@@ -337,7 +337,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     private func takeRemote() {
         hasRemote.store(false, ordering: .sequentiallyConsistent)
-        remote.withLock { r in
+        remote.locked { r in
             runQueue.append(contentsOf: r.work)
             r.work.removeAll(keepingCapacity: true)
         }
@@ -373,7 +373,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     private func beginStopping() {
         stopping = true
-        for pd in cache.all where pd.locked.withLock({ $0.fd >= 0 }) {
+        for pd in cache.all where pd.locked.locked({ $0.fd >= 0 }) {
             pd.evict()
         }
         timers.removeAll()
@@ -381,7 +381,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     private func finish() {
         // From here on, senders run their work themselves (see sendRemote).
-        let leftover = remote.withLock { r in
+        let leftover = remote.locked { r in
             r.stopped = true
             let w = r.work
             r.work.removeAll()

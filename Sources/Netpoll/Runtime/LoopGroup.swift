@@ -83,7 +83,7 @@ public final class LoopGroup: Sendable {
 
     /// The process-wide group, created on first use from the environment.
     public static func shared() throws -> LoopGroup {
-        try sharedGroup.withLock { g in
+        try sharedGroup.locked { g in
             if let g { return g }
             let new = try LoopGroup()
             g = new

@@ -82,7 +82,7 @@ public final class PollDesc: @unchecked Sendable {
     /// The token this descriptor is registered under now.
     var token: PollToken { PollToken(UInt64(index) << 32 | UInt64(fdseq.load(ordering: .relaxed))) }
 
-    var fd: Int32 { locked.withLock { $0.fd } }
+    var fd: Int32 { locked.locked { $0.fd } }
 }
 
 /// Go's `pollInfo`: what `netpollcheckerr` needs, readable without the lock.
@@ -203,6 +203,7 @@ extension PollDesc {
             } onCancel: {
                 self.unblock(mode, ioready: false)?.resume()
             }
+            acquireFromResumer()
         }
         let old = exchange(mode, Self.pdNil)
         precondition(old <= Self.pdWait, "netpoll: corrupted polldesc (state \(old) after wake)")
@@ -226,6 +227,7 @@ extension PollDesc {
                 let c: UnsafeContinuation<Void, Never>?
                 if mode == .read { c = rslot; rslot = nil } else { c = wslot; wslot = nil }
                 precondition(c != nil, "netpoll: parked without continuation")
+                c?.releaseToTask()
                 return c
             }
             old = now
@@ -275,7 +277,7 @@ extension PollDesc {
         var rc: UnsafeContinuation<Void, Never>?
         var wc: UnsafeContinuation<Void, Never>?
         var wakeLoop = false
-        locked.withLock { s in
+        locked.locked { s in
             if s.closing { return }
             let rd0 = s.rd, wd0 = s.wd
             let combo0 = rd0 > 0 && rd0 == wd0
@@ -330,7 +332,7 @@ extension PollDesc {
     func deadlineFired(mode: Mode, seq: UInt32) {
         var rc: UnsafeContinuation<Void, Never>?
         var wc: UnsafeContinuation<Void, Never>?
-        locked.withLock { s in
+        locked.locked { s in
             // The descriptor was reused or the deadline changed since the timer was set.
             let current = mode.reads ? s.rseq : s.wseq
             if seq != current { return }
@@ -356,7 +358,7 @@ extension PollDesc {
     func evict() {
         var rc: UnsafeContinuation<Void, Never>?
         var wc: UnsafeContinuation<Void, Never>?
-        locked.withLock { s in
+        locked.locked { s in
             if s.closing { return }
             s.closing = true
             s.rseq &+= 1
@@ -377,7 +379,7 @@ extension PollDesc {
     func reset(fd: Int32) {
         precondition(rg.load(ordering: .acquiring) <= Self.pdReady, "netpoll: blocked read on free polldesc")
         precondition(wg.load(ordering: .acquiring) <= Self.pdReady, "netpoll: blocked write on free polldesc")
-        locked.withLock { s in
+        locked.locked { s in
             s.fd = fd
             s.closing = false
             s.rseq &+= 1

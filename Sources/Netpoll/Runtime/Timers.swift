@@ -29,7 +29,7 @@ final class TimerHeap: @unchecked Sendable {
     /// Adds or moves `pd`'s timer. Returns true when it became the earliest, so a
     /// loop sleeping on a later timeout must be woken.
     func modify(_ pd: PollDesc, _ slot: PollDesc.Mode, when: Int64, mode: PollDesc.Mode, seq: UInt32) -> Bool {
-        heap.withLock { h in
+        heap.locked { h in
             let pos = slot == .read ? pd.rtimerPos : pd.wtimerPos
             if pos >= 0 {
                 h[pos].when = when
@@ -48,7 +48,7 @@ final class TimerHeap: @unchecked Sendable {
     }
 
     func stop(_ pd: PollDesc, _ slot: PollDesc.Mode) {
-        heap.withLock { h in
+        heap.locked { h in
             let pos = slot == .read ? pd.rtimerPos : pd.wtimerPos
             guard pos >= 0 else { return }
             remove(&h, at: pos)
@@ -56,12 +56,12 @@ final class TimerHeap: @unchecked Sendable {
         }
     }
 
-    var count: Int { heap.withLock { $0.count } }
+    var count: Int { heap.locked { $0.count } }
 
     /// Pops every entry due at `now` and fires it outside the lock. Returns how many fired.
     func fireExpired(now: Int64, into scratch: inout [Entry]) -> Int {
         scratch.removeAll(keepingCapacity: true)
-        heap.withLock { h in
+        heap.locked { h in
             while let first = h.first, first.when <= now {
                 scratch.append(first)
                 remove(&h, at: 0)
@@ -76,7 +76,7 @@ final class TimerHeap: @unchecked Sendable {
 
     /// Drops every entry (loop shutdown).
     func removeAll() {
-        heap.withLock { h in
+        heap.locked { h in
             for e in h { setPos(e, -1) }
             h.removeAll()
             next.store(Int64.max, ordering: .releasing)
