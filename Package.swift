@@ -11,6 +11,10 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    // Async functions run on their caller's executor (SE-0461): no hop to the generic
+    // executor — whose preferred-executor lookup takes a runtime lock — after every
+    // park on the read/write path. Measured: +30% echo requests/s on one loop.
+    .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
 ]
 
 let package = Package(
