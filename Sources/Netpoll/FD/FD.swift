@@ -167,6 +167,29 @@ public final class FD: Sendable {
         pd.setDeadline(d, mode)
     }
 
+    // MARK: the loop every operation shares
+
+    /// Go's fd_unix.go shape: run `call`; EINTR (or `alsoRetry`) → run it again;
+    /// EAGAIN → wait on the PollDesc for `mode`, then run it again. The syscall always
+    /// runs before any wait: nothing depends on readiness being reported twice.
+    @inline(__always)
+    private func retrying<R: FixedWidthInteger & SignedInteger>(
+        _ mode: PollDesc.Mode, _ name: String, alsoRetry: Int32 = EINTR, _ call: () -> R
+    ) async throws -> R {
+        while true {
+            countSyscall()
+            let r = call()
+            if r >= 0 { return r }
+            let e = errno
+            if e == EINTR || e == alsoRetry { continue }
+            if e == EAGAIN {
+                try await wait(mode)
+                continue
+            }
+            throw NetpollError.system(name, e)
+        }
+    }
+
     // MARK: read / write
 
     /// Reads up to `buffer.count` bytes; 0 means end of stream (or an empty buffer).
@@ -176,18 +199,7 @@ public final class FD: Sendable {
         guard buffer.count > 0, let base = buffer.baseAddress else { return 0 }
         try prepare(.read)
         let count = min(buffer.count, FD.maxRW)
-        while true {
-            countSyscall()
-            let n = Glibc.read(sysfd, base, count)
-            if n >= 0 { return n }
-            let e = errno
-            if e == EINTR { continue }
-            if e == EAGAIN {
-                try await wait(.read)
-                continue
-            }
-            throw NetpollError.system("read", e)
-        }
+        return try await retrying(.read, "read") { Glibc.read(sysfd, base, count) }
     }
 
     /// Writes all of `buffer`, waiting for space as needed (partial writes are
@@ -198,25 +210,18 @@ public final class FD: Sendable {
         defer { writeUnlock() }
         try prepare(.write)
         guard let base = buffer.baseAddress else { return 0 }
+        let name = isSocket ? "send" : "write"
         var done = 0
         while done < buffer.count {
             let chunk = min(buffer.count - done, FD.maxRW)
-            countSyscall()
-            let n = isSocket
-                ? Glibc.send(sysfd, base + done, chunk, Int32(MSG_NOSIGNAL))
-                : Glibc.write(sysfd, base + done, chunk)
-            if n > 0 {
-                done += n
-                continue
+            let n = try await retrying(.write, name) {
+                isSocket
+                    ? Glibc.send(sysfd, base + done, chunk, Int32(MSG_NOSIGNAL))
+                    : Glibc.write(sysfd, base + done, chunk)
             }
-            let e = n < 0 ? errno : 0
-            if e == EINTR { continue }
-            if e == EAGAIN {
-                try await wait(.write)
-                continue
-            }
-            if n == 0 { throw NetpollError.system(isSocket ? "send" : "write", EPIPE) }
-            throw NetpollError.system(isSocket ? "send" : "write", e)
+            // A zero-length result for a non-empty write: the peer can take no more.
+            if n == 0 { throw NetpollError.system(name, EPIPE) }
+            done += n
         }
         return done
     }
@@ -228,17 +233,8 @@ public final class FD: Sendable {
         let iov = buffers.prefix(FD.iovMax).map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
         if iov.allSatisfy({ $0.iov_len == 0 }) { return 0 }
         try prepare(.read)
-        while true {
-            countSyscall()
-            let n = iov.withUnsafeBufferPointer { Glibc.readv(sysfd, $0.baseAddress, Int32($0.count)) }
-            if n >= 0 { return n }
-            let e = errno
-            if e == EINTR { continue }
-            if e == EAGAIN {
-                try await wait(.read)
-                continue
-            }
-            throw NetpollError.system("readv", e)
+        return try await retrying(.read, "readv") {
+            iov.withUnsafeBufferPointer { Glibc.readv(sysfd, $0.baseAddress, Int32($0.count)) }
         }
     }
 
@@ -253,16 +249,9 @@ public final class FD: Sendable {
         var first = 0
         while first < iov.count {
             let batch = min(iov.count - first, FD.iovMax)
-            countSyscall()
-            let n = iov.withUnsafeBufferPointer { Glibc.writev(sysfd, $0.baseAddress! + first, Int32(batch)) }
-            if n < 0 {
-                let e = errno
-                if e == EINTR { continue }
-                if e == EAGAIN {
-                    try await wait(.write)
-                    continue
-                }
-                throw NetpollError.system("writev", e)
+            let start = first
+            let n = try await retrying(.write, "writev") {
+                iov.withUnsafeBufferPointer { Glibc.writev(sysfd, $0.baseAddress! + start, Int32(batch)) }
             }
             total += n
             // Consume n bytes from the front of the iovec list.
@@ -291,24 +280,12 @@ public final class FD: Sendable {
         try await readLock()
         defer { readUnlock() }
         try prepare(.read)
-        while true {
-            var addr = SocketAddressStorage()
-            countSyscall()
-            let s = addr.withMutableSockaddr { sa, len in
-                cnp_accept4(sysfd, sa, len)
-            }
-            if s >= 0 { return (s, addr) }
-            let e = errno
-            switch e {
-            case EINTR, ECONNABORTED:
-                continue
-            case EAGAIN:
-                try await wait(.read)
-                continue
-            default:
-                throw NetpollError.system("accept4", e)
-            }
+        var addr = SocketAddressStorage()
+        let s = try await retrying(.read, "accept4", alsoRetry: ECONNABORTED) {
+            addr = SocketAddressStorage()
+            return addr.withMutableSockaddr { sa, len in cnp_accept4(sysfd, sa, len) }
         }
+        return (s, addr)
     }
 
     /// Go: netFD.connect. Starts a non-blocking connect and waits for it: EINPROGRESS

@@ -38,6 +38,17 @@ enum Socket {
         return rc == 0 ? SocketAddress(s) : nil
     }
 
+    /// bind(2) then listen(2); `backlog` nil means the kernel's somaxconn.
+    static func bindAndListen(_ fd: Int32, _ address: SocketAddress, backlog: Int?) throws(NetpollError) {
+        let storage = address.storage
+        if storage.withSockaddr({ sa, len in bind(fd, sa, len) }) < 0 {
+            throw .system("bind(\(address))", errno)
+        }
+        if listen(fd, backlog.map { Int32(clamping: $0) } ?? defaultBacklog) < 0 {
+            throw .system("listen", errno)
+        }
+    }
+
     /// Go's default listen backlog: the kernel's somaxconn.
     static var defaultBacklog: Int32 {
         Int32(clamping: Backend.readSysctl("/proc/sys/net/core/somaxconn") ?? 4096)

@@ -95,13 +95,7 @@ public final class TCPListener: Listener {
             if address.family == AF_INET6 {
                 try Socket.setOption(sysfd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY")
             }
-            let storage = address.storage
-            if storage.withSockaddr({ sa, len in bind(sysfd, sa, len) }) < 0 {
-                throw NetpollError.system("bind(\(address))", errno)
-            }
-            if Glibc.listen(sysfd, backlog.map { Int32(clamping: $0) } ?? Socket.defaultBacklog) < 0 {
-                throw NetpollError.system("listen", errno)
-            }
+            try Socket.bindAndListen(sysfd, address, backlog: backlog)
         } catch {
             Glibc.close(sysfd)
             throw error

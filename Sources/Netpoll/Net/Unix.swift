@@ -36,13 +36,7 @@ public final class UnixListener: Listener {
         let address = try SocketAddress(unixPath: path)
         let sysfd = try Socket.stream(family: AF_UNIX)
         do {
-            let storage = address.storage
-            if storage.withSockaddr({ sa, len in bind(sysfd, sa, len) }) < 0 {
-                throw NetpollError.system("bind(\(address))", errno)
-            }
-            if Glibc.listen(sysfd, backlog.map { Int32(clamping: $0) } ?? Socket.defaultBacklog) < 0 {
-                throw NetpollError.system("listen", errno)
-            }
+            try Socket.bindAndListen(sysfd, address, backlog: backlog)
         } catch {
             Glibc.close(sysfd)
             throw error

@@ -7,17 +7,14 @@ import Glibc
 /// Edge-triggered epoll, registered once per descriptor, as Go's netpoll_epoll.go.
 ///
 /// - Registration: `EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET`, `data.u64` = token.
-/// - Wake: an eventfd watched level-triggered; `wake()` writes it at most once until
-///   the poll that consumes it resets `wakeSig` (Go's `netpollWakeSig`).
+/// - Wake: a ``WakeChannel`` eventfd, watched level-triggered.
 /// - Timeouts: nanoseconds through `epoll_pwait2` when the kernel has it (5.11+),
 ///   else milliseconds rounded up, so a timer never fires early.
 public final class EpollPoller: Poller, @unchecked Sendable {
     // Immutable after init.
     private let epfd: Int32
-    private let wakeFD: Int32
+    private let waker: WakeChannel
     private let capacity: Int32
-    // Accessed atomically from any thread.
-    private let wakeSig = Atomic<Bool>(false)
     // Owner thread only.
     private let events: UnsafeMutablePointer<epoll_event>
     private var hasPwait2 = true
@@ -28,22 +25,22 @@ public final class EpollPoller: Poller, @unchecked Sendable {
     public init(eventCapacity: Int = 256) throws(NetpollError) {
         let ep = epoll_create1(Int32(EPOLL_CLOEXEC))
         if ep < 0 { throw .system("epoll_create1", errno) }
-        let efd = cnp_eventfd()
-        if efd < 0 {
+        let w: WakeChannel
+        do { w = try WakeChannel() } catch {
             Glibc.close(ep)
-            throw .system("eventfd", -efd)
+            throw error
         }
         var ev = epoll_event()
         ev.events = EPOLLIN.rawValue
         ev.data.u64 = PollToken.reservedWake
-        if epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev) < 0 {
+        if epoll_ctl(ep, EPOLL_CTL_ADD, w.fd, &ev) < 0 {
             let e = errno
-            Glibc.close(efd)
+            w.close()
             Glibc.close(ep)
             throw .system("epoll_ctl(ADD eventfd)", e)
         }
         epfd = ep
-        wakeFD = efd
+        waker = w
         capacity = Int32(max(1, eventCapacity))
         events = .allocate(capacity: Int(capacity))
     }
@@ -77,11 +74,8 @@ public final class EpollPoller: Poller, @unchecked Sendable {
             let ev = events[i]
             let data = ev.data.u64
             if data == PollToken.reservedWake {
-                // Reset the eventfd before clearing the flag: a wake() after the clear
-                // then writes again and is not lost.
-                _ = cnp_eventfd_drain(wakeFD)
+                waker.consume()
                 counters.syscalls &+= 1
-                wakeSig.store(false, ordering: .releasing)
                 continue
             }
             body(PollToken(data), PollEvents(kernelMask: ev.events))
@@ -114,18 +108,12 @@ public final class EpollPoller: Poller, @unchecked Sendable {
         throw .system("epoll_wait", errno)
     }
 
-    public func wake() {
-        // Coalesce: only the first wake() since the last poll writes the eventfd.
-        guard wakeSig.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
-            return
-        }
-        _ = cnp_eventfd_signal(wakeFD)
-    }
+    public func wake() { waker.wake() }
 
     public func close() {
         guard !closed else { return }
         closed = true
-        Glibc.close(wakeFD)
+        waker.close()
         Glibc.close(epfd)
     }
 

@@ -72,12 +72,11 @@ public final class URingPoller: Poller, @unchecked Sendable {
 
     // Immutable after init.
     private let ring: OpaquePointer
-    private let wakeFD: Int32
+    private let waker: WakeChannel
     public let options: Options
     private let setupFlags: UInt32
     private let cqeCapacity: Int
     // Accessed atomically from any thread.
-    private let wakeSig = Atomic<Bool>(false)
     // Owner thread only.
     private var registrations: [UInt64: Int32] = [:]
     /// One-shot mode: which direction polls are in the kernel per token (bit 0 read,
@@ -123,13 +122,13 @@ public final class URingPoller: Poller, @unchecked Sendable {
             cnp_ring_destroy(ring)
             throw .backendUnavailable(backend: "uring", reason: "kernel lacks IORING_FEAT_EXT_ARG (needs Linux 5.11+)")
         }
-        let efd = cnp_eventfd()
-        if efd < 0 {
+        let w: WakeChannel
+        do { w = try WakeChannel() } catch {
             cnp_ring_destroy(ring)
-            throw .system("eventfd", -efd)
+            throw error
         }
         self.ring = ring
-        self.wakeFD = efd
+        self.waker = w
         self.options = options
         self.setupFlags = used
         self.cqeCapacity = Int(cnp_ring_cq_entries(ring))
@@ -278,7 +277,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
     private func armWake() {
         // The SQ is empty at init and after submit(), so this cannot stay full; the
         // loop in queuePoll only fails on a broken ring, which submit() reports.
-        try? queuePoll(fd: wakeFD, userData: PollToken.reservedWake, mask: Self.wakeMask)
+        try? queuePoll(fd: waker.fd, userData: PollToken.reservedWake, mask: Self.wakeMask)
     }
 
     private func submit() throws(NetpollError) {
@@ -370,15 +369,13 @@ public final class URingPoller: Poller, @unchecked Sendable {
                 if c.res == -EINVAL { return 0 }
             }
             if c.res > 0 {
-                // Reset the eventfd before clearing the flag so a later wake() writes again.
                 counters.syscalls &+= 1
-                _ = cnp_eventfd_drain(wakeFD)
-                wakeSig.store(false, ordering: .releasing)
+                waker.consume()
                 wokeUp = true
             }
             if ended && !closed {
                 counters.rearms &+= 1
-                try queuePoll(fd: wakeFD, userData: PollToken.reservedWake, mask: Self.wakeMask)
+                try queuePoll(fd: waker.fd, userData: PollToken.reservedWake, mask: Self.wakeMask)
             }
             return 0
         case Self.cancelRead, Self.cancelWrite:
@@ -440,23 +437,18 @@ public final class URingPoller: Poller, @unchecked Sendable {
                     : "POLL_ADD returned EINVAL")
         }
         if wakePollError < 0 { throw .system("io_uring POLL_ADD", -wakePollError) }
-        if wakeSig.load(ordering: .acquiring) {
+        if waker.isPending {
             throw .backendUnavailable(backend: "uring", reason: "POLL_ADD on an eventfd produced no completion within 1 s")
         }
     }
 
-    public func wake() {
-        guard wakeSig.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
-            return
-        }
-        _ = cnp_eventfd_signal(wakeFD)
-    }
+    public func wake() { waker.wake() }
 
     public func close() {
         guard !closed else { return }
         closed = true
         cnp_ring_destroy(ring)
-        Glibc.close(wakeFD)
+        waker.close()
     }
 
     /// Setup flags in effect, by name.
