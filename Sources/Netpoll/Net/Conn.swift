@@ -112,6 +112,14 @@ extension Listener {
     /// handler throws end only that connection. EMFILE/ENFILE/ENOBUFS/ENOMEM back
     /// off briefly and the listener goes on, as Go's http.Server does.
     public func serve(_ handler: @escaping @Sendable (Connection) async throws -> Void) async throws {
+        // The accept loop runs on the listener's own loop: its wakeups and the
+        // registration of each new descriptor then need no thread hop.
+        try await withTaskExecutorPreference(fd.loop) {
+            try await acceptLoop(handler)
+        }
+    }
+
+    private func acceptLoop(_ handler: @escaping @Sendable (Connection) async throws -> Void) async throws {
         try await withThrowingDiscardingTaskGroup { tasks in
             while true {
                 let conn: Connection
