@@ -67,7 +67,7 @@ extension NetTests {
                     try await withThrowingTaskGroup(of: Void.self) { g in
                         for i in 0..<clients {
                             g.addTask {
-                                var rng = NetSplitMix(seed: UInt64(i) &* 7919 &+ 1)
+                                var rng = SplitMix(seed: UInt64(i) &* 7919 &+ 1)
                                 let conn = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(30), group: group)
                                 connected.add()
                                 do {

@@ -104,7 +104,7 @@ extension NetTests {
                 try await withThrowingTaskGroup(of: Void.self) { g in
                     for t in 0..<tasks {
                         g.addTask {
-                            var rng = NetSplitMix(seed: UInt64(t) &+ 1)
+                            var rng = SplitMix(seed: UInt64(t) &+ 1)
                             for _ in 0..<ops {
                                 switch rng.next() % 3 {
                                 case 0:
@@ -140,15 +140,3 @@ extension NetTests {
     }
 }
 
-/// A tiny deterministic generator (SplitMix64), so failing runs can be repeated.
-struct NetSplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -35,7 +35,7 @@ final class NetPatternStream: @unchecked Sendable {  // the table is written onc
 
     /// Writes `total` bytes in chunks of varying size; returns the bytes written.
     func send(_ conn: some Conn, total: Int, chunkSeed: UInt64) async throws -> Int {
-        var rng = NetSplitMix(seed: chunkSeed)
+        var rng = SplitMix(seed: chunkSeed)
         var sent = 0
         while sent < total {
             let n = min(total - sent, Int(rng.next() % UInt64(Self.maxChunk)) + 1)
@@ -50,7 +50,7 @@ final class NetPatternStream: @unchecked Sendable {  // the table is written onc
     func receive(_ conn: some Conn, total: Int, bufferSize: Int = 65536) async throws -> (count: Int, mismatchAt: Int?) {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 16)
         defer { buf.deallocate() }
-        var rng = NetSplitMix(seed: seed ^ 0xabcdef)
+        var rng = SplitMix(seed: seed ^ 0xabcdef)
         var got = 0
         while got < total {
             // Vary the read size too, down to a single byte now and then.

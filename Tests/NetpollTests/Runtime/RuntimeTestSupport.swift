@@ -21,53 +21,7 @@ let runtimeConfigs: [PollerConfig] = PollerConfig.all.filter {
     ["epoll", "uring-multishot-defer", "uring-oneshot-defer"].contains($0.name)
 }
 
-// MARK: leak check and loop group
-
-extension RuntimeTests {
-    /// Async `withNoFDLeak`: the process must have as many descriptors after `body` as
-    /// before. Retries for up to a second to absorb descriptors a test-framework thread
-    /// may hold briefly. (Namespaced: the Net suites have a global one of their own.)
-    static func withNoFDLeakAsync<R>(
-        sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> R
-    ) async rethrows -> R {
-        // Task.sleep's first use makes the concurrency runtime (Dispatch) open a
-        // timerfd it keeps for the life of the process; make sure that happened before
-        // counting.
-        try? await Task.sleep(for: .milliseconds(2))
-        _ = await race(.milliseconds(2)) { try? await Task.sleep(for: .seconds(1)) }
-        let before = runtimeFDTable()
-        let result = try await body()
-        var after = runtimeFDTable()
-        for _ in 0..<50 where after.count != before.count {
-            try? await Task.sleep(for: .milliseconds(20))
-            after = runtimeFDTable()
-        }
-        if after.count != before.count {
-            let added = after.filter { before[$0.key] != $0.value }.sorted { $0.key < $1.key }.map { "\($0.key) → \($0.value)" }
-            let gone = before.filter { after[$0.key] != $0.value }.sorted { $0.key < $1.key }.map { "\($0.key) → \($0.value)" }
-            Issue.record(
-                "descriptor count changed: \(before.count) before, \(after.count) after; new: \(added), gone: \(gone)",
-                sourceLocation: sourceLocation)
-        }
-        return result
-    }
-}
-
-/// This process's descriptors and what they point at (readlink of /proc/self/fd/N).
-func runtimeFDTable() -> [Int32: String] {
-    guard let dir = opendir("/proc/self/fd") else { return [:] }
-    let own = dirfd(dir)
-    var table: [Int32: String] = [:]
-    while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        guard let fd = Int32(name), fd != own else { continue }
-        var buf = [CChar](repeating: 0, count: 256)
-        let n = readlink("/proc/self/fd/\(fd)", &buf, buf.count - 1)
-        table[fd] = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
-    }
-    closedir(dir)
-    return table
-}
+// MARK: loop group
 
 /// Runs `body` with a fresh `LoopGroup` of `loops` loops on `config`'s backend, inside
 /// a descriptor-leak check; shuts the group down afterwards (also when `body` throws).
@@ -81,7 +35,7 @@ func withLoopGroup(
         print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
         return
     }
-    try await RuntimeTests.withNoFDLeakAsync(sourceLocation: sourceLocation) {
+    try await withNoFDLeakAsync(sourceLocation: sourceLocation) {
         let group = try LoopGroup(loops: loops, backend: config.backend)
         defer { group.shutdown() }
         try await body(group)
@@ -275,18 +229,6 @@ func isCancellation<T>(_ r: Result<T, any Error>) -> Bool {
 
 // MARK: randomness
 
-/// SplitMix64: small, seedable, so a failing random test can be replayed.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Two decimals, without Foundation.
 func fmt2(_ x: Double) -> String {
