@@ -9,7 +9,7 @@ import Glibc
 
 extension NetTests {
     @Suite struct Cancellation {
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func cancellingABlockedReadEndsItAndTheConnStillWorks(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -50,7 +50,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func cancellingABlockedAcceptEndsIt(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)

@@ -10,7 +10,7 @@ import Glibc
 
 extension NetTests {
     @Suite struct CloseAndShutdown {
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func blockedReadEndsWithNetClosingWhenConnIsClosed(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -28,7 +28,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func blockedAcceptEndsWithNetClosingWhenListenerIsClosed(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
@@ -43,7 +43,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func closeWriteGivesPeerEOFWhileTheOtherDirectionWorks(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -72,7 +72,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func zeroByteReadReturnsZeroImmediately(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)

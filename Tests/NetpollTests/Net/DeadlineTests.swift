@@ -18,7 +18,7 @@ extension NetTests {
 
         // MARK: accept
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func acceptWithPastDeadlineFailsEvenWithAPendingConnection(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
@@ -41,7 +41,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func acceptWithFutureDeadlineFailsAfterItPasses(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
@@ -57,7 +57,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func acceptWithPastThenClearedDeadlineBlocksUntilClose(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
@@ -79,7 +79,7 @@ extension NetTests {
 
         // MARK: read
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func readWithPastDeadlineFailsEvenWithDataReady(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -105,7 +105,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func readWithFutureDeadlineFailsAfterItPasses(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -125,7 +125,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func readWithPastThenClearedDeadlineBlocksUntilClose(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -145,7 +145,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func deadlineSetFromAnotherTaskWakesABlockedRead(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -178,7 +178,7 @@ extension NetTests {
 
         // MARK: write
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func writeWithPastDeadlineFailsEvenWithBufferSpace(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -201,7 +201,7 @@ extension NetTests {
         /// A write that cannot finish: small buffers and a peer that never reads.
         private static let blockingWriteSize = 32 << 20
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func writeWithFutureDeadlineFailsAfterItPasses(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -219,7 +219,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func writeWithPastThenClearedDeadlineBlocksUntilClose(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -241,7 +241,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func deadlineSetFromAnotherTaskWakesABlockedWrite(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)

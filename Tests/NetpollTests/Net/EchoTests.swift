@@ -47,7 +47,7 @@ extension NetTests {
             return ok
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func thousandConcurrentEchoConnectionsWithRandomSizes(_ config: PollerConfig) async throws {
             let clients = 1000
             guard ensureDescriptorLimit(2 * clients + 64) else {
@@ -105,7 +105,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func ipv6LoopbackEcho(_ config: PollerConfig) async throws {
             guard Self.ipv6LoopbackUsable() else {
                 print("skipped: \(config.name): ::1 cannot be bound here (no IPv6 loopback)")
@@ -140,7 +140,7 @@ extension NetTests {
             } == 0
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func unixSocketEchoAndListenerCloseRemovesTheFile(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let path = uniqueUnixPath(config.name)
@@ -165,7 +165,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func acceptSpreadsEvenWhenDialsShareTheGroup(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
@@ -190,7 +190,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func acceptSpreadsConnectionsOverTheGroupsLoops(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)

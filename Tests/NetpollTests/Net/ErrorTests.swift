@@ -10,7 +10,7 @@ import Glibc
 
 extension NetTests {
     @Suite struct ErrorsAndDial {
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func peerResetIsECONNRESETNotATimeout(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -33,7 +33,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func writeAfterPeerResetFails(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -56,7 +56,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func dialToAClosedPortIsRefused(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let port = try closedLoopbackPort()
@@ -75,7 +75,7 @@ extension NetTests {
         /// further SYNs (tcp_conn_request: "sk_acceptq_is_full → drop", whatever
         /// tcp_syncookies says), so a new connect sees no SYN-ACK and retransmits after
         /// 1 s — a local blackhole. The dial must end with a timeout near its 200 ms.
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func dialTimeoutToAFullListenQueueIsHonoured(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, backlog: 0, group: group)

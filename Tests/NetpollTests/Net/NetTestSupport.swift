@@ -15,37 +15,14 @@ import Glibc
 /// ``withNoFDLeakAsync(sourceLocation:_:)`` are not disturbed by a sibling test.
 @Suite(.serialized) struct NetTests {}
 
-/// The backends the Net suites run over: epoll and the two io_uring setups the
-/// library is expected to be used with. An unusable one still appears as an argument
-/// and prints "skipped: why" (see ``withNetGroup(_:sourceLocation:_:)``).
-let netConfigs: [PollerConfig] = PollerConfig.all.filter {
-    ["epoll", "uring-multishot-defer", "uring-oneshot-defer"].contains($0.name)
-}
-
-// MARK: descriptor leaks
-
-
-/// Runs `body` with a fresh two-loop group on `config`'s backend, inside a leak check,
-/// and shuts the group down afterwards (also when `body` throws). An unusable
-/// backend prints "skipped: why" and returns without running `body`.
+/// Runs `body` with a fresh two-loop group on `config`'s backend (see
+/// ``withLoopGroup``): networking tests want accepted and dialled connections
+/// spread over more than one loop.
 func withNetGroup(
     _ config: PollerConfig, loops: Int = 2, sourceLocation: SourceLocation = #_sourceLocation,
     _ body: (LoopGroup) async throws -> Void
 ) async throws {
-    guard config.isUsable else {
-        print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-        return
-    }
-    try await withNoFDLeakAsync(sourceLocation: sourceLocation) {
-        let group = try LoopGroup(loops: loops, backend: config.backend)
-        do {
-            try await body(group)
-        } catch {
-            group.shutdown()
-            throw error
-        }
-        group.shutdown()
-    }
+    try await withLoopGroup(config, loops: loops, sourceLocation: sourceLocation, body)
 }
 
 // MARK: bounded waits

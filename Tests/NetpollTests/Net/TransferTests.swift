@@ -69,7 +69,7 @@ final class NetPatternStream: @unchecked Sendable {  // the table is written onc
 
 extension NetTests {
     @Suite struct Transfers {
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func sixtyFourMiBThroughSmallSocketBuffersArriveIntact(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -101,7 +101,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func concurrentReadAndWriteInBothDirections(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
@@ -146,7 +146,7 @@ extension NetTests {
             }
         }
 
-        @Test(arguments: netConfigs)
+        @Test(arguments: loopConfigs)
         func readvAndWritevRoundTrip(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)

@@ -9,7 +9,7 @@ import Glibc
 
 extension RuntimeTests {
     @Suite struct CloseAndShutdown {
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func closeWakesBlockedReaderAndWriterWithNetClosing(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
                 let loop = group.loops[0]
@@ -32,7 +32,7 @@ extension RuntimeTests {
             }
         }
 
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func shutdownEndsBlockedReadsWithNetClosingAndClosesEverything(config: PollerConfig) async throws {
             guard config.isUsable else {
                 print("skipped: \(config.name): \(config.skipReason ?? "unusable")")

@@ -14,7 +14,7 @@ private func pattern(_ i: Int, _ k: Int) -> UInt8 { UInt8(truncatingIfNeeded: k 
 
 extension RuntimeTests {
     @Suite struct Deadlines {
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func pastDeadlineFailsAtOnceEvenWhenDataIsReady(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
                 let loop = group.loops[0]
@@ -38,7 +38,7 @@ extension RuntimeTests {
             }
         }
 
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func deadlineFailsABlockedReadNoEarlierThanItsTime(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
                 let loop = group.loops[0]
@@ -57,7 +57,7 @@ extension RuntimeTests {
             }
         }
 
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func extendingADeadlineWhileBlockedDisarmsTheOldTimer(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
                 let loop = group.loops[0]
@@ -86,7 +86,7 @@ extension RuntimeTests {
             }
         }
 
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func clearingADeadlineWhileBlockedKeepsTheReaderWaitingForData(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
                 let loop = group.loops[0]
@@ -116,7 +116,7 @@ extension RuntimeTests {
         /// from loop and pool threads while readers and writers move a checked byte
         /// stream through three pipes, retrying after each timeout. Pipe writes of at
         /// most PIPE_BUF bytes are all-or-nothing, so a timed-out write wrote nothing.
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func concurrentDeadlineChangesDuringReadsAndWrites(config: PollerConfig) async throws {
             try await withLoopGroup(config, loops: 2) { group in
                 let pipes = 3, total = 96 * 1024, setters = 4, opsPerSetter = 1500

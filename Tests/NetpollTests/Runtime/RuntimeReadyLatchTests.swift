@@ -21,7 +21,7 @@ extension RuntimeTests {
             #expect(pd.readState == PollDesc.pdReady, "the latch stays set until a wait or a reset consumes it")
         }
 
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func readyIsALatchConsumedByTheNextWait(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
                 let loop = group.loops[0]
@@ -54,7 +54,7 @@ extension RuntimeTests {
             }
         }
 
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func prepareClearsAStaleReady(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
                 let loop = group.loops[0]
@@ -86,7 +86,7 @@ extension RuntimeTests {
         /// queues the second (one read waiter in the mutex, one parked in the PollDesc),
         /// and each gets its own byte. This is what keeps "double wait" unreachable
         /// from the FD layer.
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func fdMutexSerialisesConcurrentReads(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
                 let loop = group.loops[0]
@@ -119,7 +119,7 @@ extension RuntimeTests {
         /// A second waiter on the same PollDesc mode is a programming error that stops
         /// the program with "netpoll: double wait" (Go: throw("runtime: double wait")).
         /// Checked in a child process (a Swift Testing exit test).
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func doubleWaitStopsTheProgram(config: PollerConfig) async throws {
             guard config.isUsable else {
                 print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
@@ -127,7 +127,7 @@ extension RuntimeTests {
             }
             let name = config.name
             let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) { [name = name as String] in
-                let config = runtimeConfigs.first { $0.name == name }!
+                let config = loopConfigs.first { $0.name == name }!
                 let group = try LoopGroup(loops: 1, backend: config.backend)
                 let loop = group.loops[0]
                 let p = try makePipe()

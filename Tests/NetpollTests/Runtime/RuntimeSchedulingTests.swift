@@ -13,7 +13,7 @@ extension RuntimeTests {
         /// 10,000 round trips of one byte between a task on loop 0 and one on loop 1,
         /// over two pipes: every read parks, every write resumes the other side. Prints
         /// the loops' counters and the cost per round trip (for the backend comparison).
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func pingPongBetweenTwoLoopsLosesNoWakeup(config: PollerConfig) async throws {
             try await withLoopGroup(config, loops: 2) { group in
                 let rounds = 10_000
@@ -91,7 +91,7 @@ extension RuntimeTests {
                 + " ioSyscalls \(s.ioSyscalls), wakes \(s.wakes), parks \(s.parks), events \(s.events)"
         }
 
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func taskResumedOnItsLoopRunsOnTheLoopThread(config: PollerConfig) async throws {
             try await withLoopGroup(config, loops: 2) { group in
                 for loop in group.loops {
@@ -115,7 +115,7 @@ extension RuntimeTests {
             }
         }
 
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func tasksOnTheGlobalExecutorAreResumed(config: PollerConfig) async throws {
             try await withLoopGroup(config, loops: 2) { group in
                 let n = 4, rounds = 20
@@ -158,7 +158,7 @@ extension RuntimeTests {
             }
         }
 
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func cancellingABlockedReadThrowsCancellationAndLeavesTheFDUsable(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
                 let loop = group.loops[0]

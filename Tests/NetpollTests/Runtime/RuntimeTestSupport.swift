@@ -15,33 +15,6 @@ import Glibc
 /// ``withNoFDLeakAsync(sourceLocation:_:)`` are not disturbed by a sibling test.
 @Suite(.serialized) struct RuntimeTests {}
 
-/// The backends the Runtime suites run over (each appears as an argument even when
-/// unusable here; the test then prints "skipped: why").
-let runtimeConfigs: [PollerConfig] = PollerConfig.all.filter {
-    ["epoll", "uring-multishot-defer", "uring-oneshot-defer"].contains($0.name)
-}
-
-// MARK: loop group
-
-/// Runs `body` with a fresh `LoopGroup` of `loops` loops on `config`'s backend, inside
-/// a descriptor-leak check; shuts the group down afterwards (also when `body` throws).
-/// An unusable configuration prints "skipped: why" and returns.
-func withLoopGroup(
-    _ config: PollerConfig, loops: Int = 1,
-    sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: (LoopGroup) async throws -> Void
-) async throws {
-    guard config.isUsable else {
-        print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-        return
-    }
-    try await withNoFDLeakAsync(sourceLocation: sourceLocation) {
-        let group = try LoopGroup(loops: loops, backend: config.backend)
-        defer { group.shutdown() }
-        try await body(group)
-    }
-}
-
 // MARK: bounded waits
 
 struct TimedOut: Error, CustomStringConvertible {

@@ -17,7 +17,7 @@ extension RuntimeTests {
         /// Random modify/stop/fire against a model. After each step: the count and
         /// `next` match the model, every PollDesc's positions name distinct heap slots
         /// (or -1 when not in the heap), and a fire pops exactly the due entries.
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func timerHeapStaysConsistentUnderRandomOperations(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
                 let loop = group.loops[0]
@@ -98,7 +98,7 @@ extension RuntimeTests {
 
         /// PollCache on its own: a freed slot is reused, its fdseq bumped; the old
         /// token no longer resolves, the new one does; seq 0 is skipped on wrap.
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func pollCacheReuseInvalidatesTheOldToken(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
                 let loop = group.loops[0]
@@ -132,7 +132,7 @@ extension RuntimeTests {
 
         /// The same through a loop: close then reopen on the same slot gives a new
         /// token, and the poller delivers events under the new one.
-        @Test(arguments: runtimeConfigs)
+        @Test(arguments: loopConfigs)
         func reopenedSlotGetsEventsUnderItsNewToken(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
                 let loop = group.loops[0]

@@ -1,0 +1,29 @@
+import Testing
+@testable import Netpoll
+
+/// The backends every Runtime and Net test runs over: epoll and the two io_uring
+/// setups the library is expected to be used with. An unusable one still appears as
+/// an argument and prints "skipped: why" (see ``withLoopGroup``).
+let loopConfigs: [PollerConfig] = PollerConfig.all.filter {
+    ["epoll", "uring-multishot-defer", "uring-oneshot-defer"].contains($0.name)
+}
+
+/// Runs `body` with a fresh `LoopGroup` of `loops` loops on `config`'s backend, inside
+/// a descriptor-leak check; shuts the group down afterwards (also when `body` throws).
+/// An unusable configuration prints "skipped: why" and returns.
+func withLoopGroup(
+    _ config: PollerConfig, loops: Int = 1,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: (LoopGroup) async throws -> Void
+) async throws {
+    guard config.isUsable else {
+        print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
+        return
+    }
+    try await withNoFDLeakAsync(sourceLocation: sourceLocation) {
+        let group = try LoopGroup(loops: loops, backend: config.backend)
+        defer { group.shutdown() }
+        try await body(group)
+    }
+}
+
