@@ -89,10 +89,6 @@ int cnp_seccomp_deny_io_uring(int errno_value) {
     return 0;
 }
 
-int cnp_io_uring_setup_probe(void) {
-    long rc = syscall(__NR_io_uring_setup, 0, NULL);
-    return rc < 0 ? -errno : (int)rc;
-}
 
 static __thread void *cnp_loop_tls;
 void *cnp_current_loop(void) { return cnp_loop_tls; }

@@ -93,29 +93,3 @@ public enum NetpollError: Error, Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
-
-/// The one entry point from a raw C result to a typed error.
-///
-/// `-1` + `errno` (libc convention) and `-errno` (liburing/CQE convention) both
-/// end here, so every failure names its system call.
-@usableFromInline
-enum Sys {
-    /// Runs `body` until it does not fail with EINTR. Returns the non-negative result.
-    @inline(__always)
-    static func retrying<T: BinaryInteger>(_ name: String, _ body: () -> T) throws(NetpollError) -> T {
-        while true {
-            let rc = body()
-            if rc >= 0 { return rc }
-            let e = Glibc.errno
-            if e == EINTR { continue }
-            throw .system(name, e)
-        }
-    }
-
-    /// Turns a liburing-style `-errno` result into a typed error.
-    @inline(__always)
-    static func check(_ name: String, negatedErrno rc: Int32) throws(NetpollError) -> Int32 {
-        if rc >= 0 { return rc }
-        throw .system(name, -rc)
-    }
-}

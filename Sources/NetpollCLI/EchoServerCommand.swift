@@ -39,9 +39,10 @@ struct EchoServerCommand: AsyncParsableCommand {
         let group = try LoopGroup(loops: loops, backend: chosen)
         let listener = try await TCPListener.listen(host: host, port: port, group: group)
         let address = listener.address.map { "\($0)" } ?? "\(host):\(port)"
-        CLIOutput.line("listening on \(address)")
 
         let accepted = Atomic<UInt64>(0)
+        // Installed before the `listening` line, so a parent that signals right after
+        // reading it still gets the statistics.
         let stop = SignalWaiter(signals: [SIGINT, SIGTERM]) {
             let stats = group.statistics
             var json = stats.json
@@ -51,7 +52,7 @@ struct EchoServerCommand: AsyncParsableCommand {
                     + json)
             Glibc.exit(0)
         }
-        _ = stop
+        CLIOutput.line("listening on \(address)")
         let size = max(1, bufferSize)
         try await listener.serve { conn in
             accepted.wrappingAdd(1, ordering: .relaxed)
@@ -63,6 +64,9 @@ struct EchoServerCommand: AsyncParsableCommand {
                 try await conn.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
             }
         }
+        // The signal sources must outlive the server: a released DispatchSource stops
+        // delivering, and SIGTERM would then kill the process without its statistics.
+        withExtendedLifetime(stop) {}
     }
 }
 
@@ -71,21 +75,11 @@ struct EchoServerCommand: AsyncParsableCommand {
 enum CLIBackend {
     static func resolve(flag: String?) throws -> Backend {
         guard let flag else { return try Backend.fromEnvironment() }
-        var env = ProcessEnvironment.netpollVariables
+        var env = Backend.processEnvironment
         env["NETPOLL_BACKEND"] = flag
         let (backend, note) = try Backend.resolve(environment: env)
         if let note { CLIOutput.error("netpoll: \(note)") }
         return backend
-    }
-}
-
-enum ProcessEnvironment {
-    static var netpollVariables: [String: String] {
-        var env: [String: String] = [:]
-        for key in ["NETPOLL_BACKEND", "NETPOLL_URING_MODE", "NETPOLL_URING_SETUP", "NETPOLL_URING_ENTRIES"] {
-            if let v = getenv(key) { env[key] = String(cString: v) }
-        }
-        return env
     }
 }
 

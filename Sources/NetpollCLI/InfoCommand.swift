@@ -40,7 +40,7 @@ private struct BackendRow {
 
 private struct MachineReport {
     var kernel: String
-    var cpus: Int?
+    var cpus: Int
     var ioUringDisabled: String
     var rows: [BackendRow]
     var selected: String?
@@ -77,14 +77,8 @@ private struct MachineReport {
             out.append(BackendRow(name: name, backend: backend, availability: availability, features: features, featureError: featureError))
         }
 
-        var env: [(String, String)] = []
-        var dict: [String: String] = [:]
-        for key in ["NETPOLL_BACKEND", "NETPOLL_URING_MODE", "NETPOLL_URING_SETUP", "NETPOLL_URING_ENTRIES", "NETPOLL_LOOPS"] {
-            if let v = getenv(key) {
-                env.append((key, String(cString: v)))
-                dict[key] = String(cString: v)
-            }
-        }
+        let dict = Backend.processEnvironment
+        let env = Backend.environmentKeys.compactMap { key in dict[key].map { (key, $0) } }
         var selected: String?, note: String?, selectionError: String?
         do {
             let r = try Backend.resolve(environment: dict)
@@ -96,7 +90,7 @@ private struct MachineReport {
 
         return MachineReport(
             kernel: kernelVersion(),
-            cpus: allowedCPUs(),
+            cpus: LoopGroup.availableCPUs,
             ioUringDisabled: readFirstLine("/proc/sys/kernel/io_uring_disabled") ?? "absent",
             rows: out,
             selected: selected,
@@ -111,7 +105,7 @@ private struct MachineReport {
             lines.append(key.padding(toLength: 26, withPad: " ", startingAt: 0) + value)
         }
         row("kernel", kernel)
-        row("cpus (affinity)", cpus.map(String.init) ?? "unknown")
+        row("cpus (affinity)", String(cpus))
         row("kernel.io_uring_disabled", ioUringDisabled)
         lines.append("")
         lines.append("backend".padding(toLength: 18, withPad: " ", startingAt: 0) + "usable  details")
@@ -170,7 +164,7 @@ private struct MachineReport {
         }
         return .object([
             ("kernel", .string(kernel)),
-            ("cpus", cpus.map(JSONValue.int) ?? .null),
+            ("cpus", .int(cpus)),
             ("ioUringDisabled", .string(ioUringDisabled)),
             ("backends", .array(backends)),
             ("selection", .object(selection)),
@@ -185,30 +179,6 @@ private func kernelVersion() -> String {
         withUnsafeBytes(of: value) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     }
     return "\(field(u.sysname)) \(field(u.release)) \(field(u.machine))"
-}
-
-/// CPUs this process may run on: the population count of the affinity mask that
-/// sched_getaffinity(2) returns, read from /proc/self/status ("Cpus_allowed", the
-/// same mask; glibc's wrapper is not visible to Swift without _GNU_SOURCE).
-private func allowedCPUs() -> Int? {
-    let fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        bytes += buf[0..<n]
-    }
-    let text = String(decoding: bytes, as: UTF8.self)
-    guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else { return nil }
-    var count = 0
-    for ch in line.dropFirst("Cpus_allowed:".count) {
-        guard let digit = ch.hexDigitValue else { continue }
-        count += digit.nonzeroBitCount
-    }
-    return count
 }
 
 private func readFirstLine(_ path: String) -> String? {

@@ -85,9 +85,6 @@ int cnp_eventfd_drain(int fd);
 /// prove backend selection explains a forbidden io_uring.
 int cnp_seccomp_deny_io_uring(int errno_value);
 
-/// io_uring_setup(2) called directly with zero entries in a probe of whether the
-/// syscall exists and is permitted: returns -errno (-EINVAL means it is there).
-int cnp_io_uring_setup_probe(void);
 
 // MARK: thread identity ---------------------------------------------------------
 

@@ -173,7 +173,7 @@ public struct Backend: Sendable, Hashable, CustomStringConvertible {
             if let r = slot { return r }
             let r: Result<Backend, NetpollError>
             do throws(NetpollError) {
-                let (b, note) = try resolve(environment: processEnvironment())
+                let (b, note) = try resolve(environment: processEnvironment)
                 if let note { printToStderr("netpoll: \(note)") }
                 r = .success(b)
             } catch {
@@ -185,9 +185,16 @@ public struct Backend: Sendable, Hashable, CustomStringConvertible {
         return try result.get()
     }
 
-    static func processEnvironment() -> [String: String] {
+    /// The variables Netpoll reads, in the order `netpoll info` shows them.
+    public static let environmentKeys = [
+        "NETPOLL_BACKEND", "NETPOLL_URING_MODE", "NETPOLL_URING_SETUP", "NETPOLL_URING_ENTRIES", "NETPOLL_LOOPS",
+    ]
+
+    /// Those of ``environmentKeys`` set in this process (read now, not cached), for
+    /// ``resolve(environment:)`` — e.g. with `NETPOLL_BACKEND` replaced by a flag.
+    public static var processEnvironment: [String: String] {
         var env: [String: String] = [:]
-        for key in ["NETPOLL_BACKEND", "NETPOLL_URING_MODE", "NETPOLL_URING_SETUP", "NETPOLL_URING_ENTRIES", "NETPOLL_LOOPS"] {
+        for key in environmentKeys {
             if let v = getenv(key) { env[key] = String(cString: v) }
         }
         return env

@@ -33,9 +33,12 @@ public final class LoopGroup: Sendable {
         self.backend = b
     }
 
+    /// CPUs this process may run on (sched_getaffinity): the default group size.
+    public static var availableCPUs: Int { Int(cnp_cpu_count()) }
+
     static func loopsFromEnvironment() throws(NetpollError) -> Int {
         guard let raw = getenv("NETPOLL_LOOPS").map({ String(cString: $0) }), !raw.isEmpty else {
-            return Int(cnp_cpu_count())
+            return availableCPUs
         }
         guard let n = Int(raw), n >= 1, n <= 1024 else {
             throw .invalidAddress("NETPOLL_LOOPS must be a number from 1 to 1024, got \"\(raw)\"")

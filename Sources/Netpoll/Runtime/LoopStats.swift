@@ -29,33 +29,27 @@ public struct LoopStats: Sendable, Equatable {
     public var pollCalls: UInt64 { pollCallsBlocking + pollCallsNonblocking }
     public var syscalls: UInt64 { pollSyscalls + ioSyscalls + wakes }
 
+    /// Every counter with its JSON name: the one list `+` and `json` work from.
+    /// (Key paths are not Sendable; this array is immutable after initialisation.)
+    nonisolated(unsafe) static let counters: [(name: String, path: WritableKeyPath<LoopStats, UInt64>)] = [
+        ("poll_calls_blocking", \.pollCallsBlocking), ("poll_calls_nonblocking", \.pollCallsNonblocking),
+        ("poll_syscalls", \.pollSyscalls), ("io_syscalls", \.ioSyscalls), ("events", \.events),
+        ("stale_events", \.staleEvents), ("parks", \.parks), ("wakes", \.wakes),
+        ("timers_fired", \.timersFired), ("descriptors_open", \.descriptorsOpen),
+        ("jobs_run", \.jobsRun), ("rearms", \.rearms),
+    ]
+
     public static func + (a: LoopStats, b: LoopStats) -> LoopStats {
-        var s = LoopStats()
-        s.pollCallsBlocking = a.pollCallsBlocking + b.pollCallsBlocking
-        s.pollCallsNonblocking = a.pollCallsNonblocking + b.pollCallsNonblocking
-        s.pollSyscalls = a.pollSyscalls + b.pollSyscalls
-        s.ioSyscalls = a.ioSyscalls + b.ioSyscalls
-        s.events = a.events + b.events
-        s.staleEvents = a.staleEvents + b.staleEvents
-        s.parks = a.parks + b.parks
-        s.wakes = a.wakes + b.wakes
-        s.timersFired = a.timersFired + b.timersFired
-        s.descriptorsOpen = a.descriptorsOpen + b.descriptorsOpen
-        s.jobsRun = a.jobsRun + b.jobsRun
-        s.rearms = a.rearms + b.rearms
+        var s = a
+        for c in counters { s[keyPath: c.path] &+= b[keyPath: c.path] }
         return s
     }
 
-    /// One JSON object, snake_case keys (the echo server's exit line).
+    /// One JSON object, snake_case keys (the echo server's exit line), with the
+    /// derived totals `poll_calls` and `syscalls` first.
     public var json: String {
-        let fields: [(String, UInt64)] = [
-            ("poll_calls", pollCalls), ("poll_calls_blocking", pollCallsBlocking),
-            ("poll_calls_nonblocking", pollCallsNonblocking), ("poll_syscalls", pollSyscalls),
-            ("io_syscalls", ioSyscalls), ("syscalls", syscalls), ("events", events),
-            ("stale_events", staleEvents), ("parks", parks), ("wakes", wakes),
-            ("timers_fired", timersFired), ("descriptors_open", descriptorsOpen),
-            ("jobs_run", jobsRun), ("rearms", rearms),
-        ]
+        let fields = [("poll_calls", pollCalls), ("syscalls", syscalls)]
+            + Self.counters.map { ($0.name, self[keyPath: $0.path]) }
         return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
     }
 }

@@ -169,9 +169,9 @@ extension PollDesc {
     }
 
     /// Go: netpollblock. Returns true if I/O is ready, false if woken for another
-    /// reason (deadline, close, cancellation). `waitio` ignores errors (unused by
-    /// the FD layer; kept for parity with Go).
-    func block(_ mode: Mode, waitio: Bool = false) async -> Bool {
+    /// reason (deadline, close, cancellation). (Go's `waitio` flag is left out: no
+    /// caller here waits for I/O regardless of errors.)
+    func block(_ mode: Mode) async -> Bool {
         // Set the word to wait, or consume a pending ready.
         while true {
             if cas(mode, Self.pdReady, Self.pdNil).exchanged { return true }
@@ -184,7 +184,7 @@ extension PollDesc {
         // Re-check errors after publishing `wait`: a close or deadline that happened
         // before would otherwise leave us parked with nobody to wake us. Cancellation
         // gets the same treatment (its handler may have run before we set `wait`).
-        if waitio || (checkErr(mode) == .ok && !Task.isCancelled) {
+        if checkErr(mode) == .ok && !Task.isCancelled {
             loop.stats.parks.wrappingAdd(1, ordering: .relaxed)
             // One-shot pollers report a direction only after it is armed again. Arming
             // after `wait` is published is safe: readiness that came meanwhile is seen
