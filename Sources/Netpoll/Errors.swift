@@ -13,6 +13,7 @@ import Glibc
 /// | ``noDeadline`` | `poll.ErrNoDeadline` |
 /// | ``tooManyConcurrentOperations`` | the `fdMutex` overflow panic, as an error |
 /// | ``system(_:_:)`` | a failed system call: which one, and its errno |
+/// | ``invalidSetting(name:value:allowed:)`` | a `NETPOLL_*` variable, option or parameter outside its rules (``Settings``) |
 public enum NetpollError: Error, Hashable, Sendable, CustomStringConvertible {
     case netClosing
     case fileClosing
@@ -24,8 +25,11 @@ public enum NetpollError: Error, Hashable, Sendable, CustomStringConvertible {
     case system(_ syscall: String, _ errno: Int32)
     /// An address or host that does not parse or resolve.
     case invalidAddress(String)
-    /// `NETPOLL_BACKEND` (or a backend name given in code) is not one we know.
-    case unknownBackend(String)
+    /// A setting outside its rules: `name` is the variable, option or parameter
+    /// (`NETPOLL_LOOPS`, `--loops`, `loops`), `value` what was given and `allowed`
+    /// what it may be ("must be a whole number from 1 to 1024"). The rules live in
+    /// ``Settings``.
+    case invalidSetting(name: String, value: String, allowed: String)
     /// The backend asked for cannot be used on this machine; `reason` says why.
     case backendUnavailable(backend: String, reason: String)
 
@@ -48,8 +52,8 @@ public enum NetpollError: Error, Hashable, Sendable, CustomStringConvertible {
         case .tooManyConcurrentOperations: return "too many concurrent operations on a single file or socket (max 1048575)"
         case .system(let call, let e): return "\(call): \(NetpollError.errnoName(e)) (\(NetpollError.strerror(e)))"
         case .invalidAddress(let what): return "invalid address: \(what)"
-        case .unknownBackend(let v):
-            return "unknown netpoll backend \"\(v)\": valid values are \(Backend.Choice.validNames)"
+        case .invalidSetting(let name, let value, let allowed):
+            return "invalid \(name) \(value.debugDescription): \(allowed)"
         case .backendUnavailable(let b, let reason): return "backend \(b) is unavailable: \(reason)"
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Netpoll
 import NetpollTools
 
 /// `netpoll bench`: both backends (and any peers) against the same load, one
@@ -18,31 +19,37 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Small smoke run: connections 1,64, size 64, 1 s, warmup 0.5 s, 1 repeat, 1000 idle.")
     var quick = false
 
-    @Option(help: "Our echo-server backends to measure (comma-separated; empty for peers only).")
+    @Option(help: "Our echo-server backends to measure: epoll, uring, auto (comma-separated; empty for peers only). Default epoll,uring.",
+            transform: { text in _ = try OptionRules.backendList(text); return text })
     var backends: String = "epoll,uring"
 
-    @Option(help: "Connection counts (comma-separated). Default 1,64,512 (quick: 1,64).")
-    var connections: String?
+    @Option(help: "Connection counts (comma-separated), each 1...\(LoadOptions.maxConnections). Default 1,64,512 (quick: 1,64).",
+            transform: OptionRules.countList(BenchCommand.connectionsRule))
+    var connections: [Int]?
 
-    @Option(help: "Message sizes in bytes (comma-separated). Default 64,4096 (quick: 64).")
-    var sizes: String?
+    @Option(help: "Message sizes in bytes (comma-separated), each \(LoadOptions.sizeRule.range). Default 64,4096 (quick: 64).",
+            transform: OptionRules.countList(LoadOptions.sizeRule))
+    var sizes: [Int]?
 
-    @Option(help: "Measured seconds per run. Default 3 (quick: 1).")
+    @Option(parsing: .unconditional, help: "Measured seconds per run. Default 3 (quick: 1).", transform: OptionRules.number(LoadOptions.durationRule))
     var duration: Double?
 
-    @Option(help: "Warmup seconds per run. Default 1 (quick: 0.5).")
+    @Option(parsing: .unconditional, help: "Warmup seconds per run. Default 1 (quick: 0.5).", transform: OptionRules.number(LoadOptions.warmupRule))
     var warmup: Double?
 
-    @Option(name: .customLong("repeat"), help: "Runs per server and cell; medians are reported. Default 3 (quick: 1).")
+    @Option(name: .customLong("repeat"), parsing: .unconditional,
+            help: "Runs per server and cell, \(OptionRules.repeats); medians are reported. Default 3 (quick: 1).",
+            transform: OptionRules.wholeNumber(OptionRules.repeats))
     var repeats: Int?
 
-    @Option(help: "EventLoops of our echo-server.")
+    @Option(parsing: .unconditional, help: "EventLoops of our echo-server, 1...\(Settings.maxLoops). Default 1.", transform: OptionRules.loops)
     var loops: Int = 1
 
-    @Option(help: "Scenarios: echo, churn, idle (comma-separated).")
+    @Option(help: "Scenarios: echo, churn, idle (comma-separated). Default all three.", transform: BenchCommand.scenarioList)
     var scenarios: String = "echo,churn,idle"
 
-    @Option(help: "Idle connections in the idle scenario. Default 10000 (quick: 1000).")
+    @Option(parsing: .unconditional, help: "Idle connections in the idle scenario, 1...\(LoadOptions.maxConnections). Default 10000 (quick: 1000).",
+            transform: OptionRules.count(BenchCommand.connectionsRule))
     var idleConnections: Int?
 
     @Option(parsing: .singleValue, help: "Extra server NAME=COMMAND (repeatable); `--host 127.0.0.1 --port 0` is appended.")
@@ -57,23 +64,36 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also write the rows as CSV to this file.")
     var csv: String?
 
+    /// A bench's connection counts (and idle connections) are `netpoll load`'s, at least 1.
+    static let connectionsRule = WholeNumberRule(1...LoadOptions.maxConnections)
+
+    static let scenarioList: OptionRules.Parse<String> = { text in
+        let scenarios: [BenchPlan.Scenario]
+        do throws(BenchError) { scenarios = try parseScenarios(text) } catch {
+            throw OptionRules.NotAllowed(description: error.description)
+        }
+        if scenarios.isEmpty {
+            let valid = BenchPlan.Scenario.allCases.map(\.rawValue).joined(separator: ", ")
+            throw OptionRules.NotAllowed(description: "must name at least one of \(valid)")
+        }
+        return text
+    }
+
     func run() throws {
         var plan = quick ? BenchPlan.quick() : BenchPlan()
         do {
-            if let connections { plan.connections = try parseIntList(connections, flag: "--connections") }
-            if let sizes { plan.sizes = try parseIntList(sizes, flag: "--sizes") }
+            if let connections { plan.connections = connections }
+            if let sizes { plan.sizes = sizes }
             if let duration { plan.durationSeconds = duration }
             if let warmup { plan.warmupSeconds = warmup }
             if let repeats { plan.repeats = repeats }
             if let idleConnections { plan.idleConnections = idleConnections }
             plan.scenarios = try parseScenarios(scenarios)
-            let backendList = backends.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            try plan.addServers(selfPath: currentExecutablePath(), backends: backendList, loops: loops, peers: peer)
+            try plan.addServers(selfPath: currentExecutablePath(), backends: try OptionRules.backendList(backends).map(\.rawValue), loops: loops, peers: peer)
             try plan.validate()
         } catch {
-            throw ValidationError(error.description)
+            throw ValidationError("\(error)")
         }
-        if loops < 1 { throw ValidationError("--loops must be ≥ 1") }
         if plan.servers.contains(where: { $0.name == baseline }) {
             plan.baseline = baseline
         } else {

@@ -19,20 +19,30 @@ struct EchoServerCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Backend: epoll, uring or auto (overrides NETPOLL_BACKEND).")
-    var backend: String?
+    @Option(help: "Backend: epoll, uring or auto (overrides NETPOLL_BACKEND).", transform: OptionRules.backend)
+    var backend: Backend.Choice?
 
-    @Option(help: "Address to listen on.")
+    @Option(help: "Address to listen on (0.0.0.0 or :: for every interface). Default 127.0.0.1.", transform: OptionRules.host)
     var host = "127.0.0.1"
 
-    @Option(help: "Port (0: any free port).")
+    @Option(parsing: .unconditional, help: "Port, 0...65535 (0, the default: any free port).", transform: OptionRules.wholeNumber(OptionRules.port))
     var port = 0
 
-    @Option(help: "Event loops (default: NETPOLL_LOOPS, else the CPU count).")
+    @Option(parsing: .unconditional, help: "Event loops, 1...\(Settings.maxLoops) (default: NETPOLL_LOOPS, else the CPU count).",
+            transform: OptionRules.loops)
     var loops: Int?
 
-    @Option(help: "Per-connection buffer size in bytes.")
+    @Option(parsing: .unconditional, help: "Per-connection buffer size in bytes, 1...\(OptionRules.maxBufferSize). Default 65536.",
+            transform: OptionRules.wholeNumber(OptionRules.bufferSize))
     var bufferSize = 65536
+
+    @Option(parsing: .unconditional, help: "Close a connection after this many seconds without a byte read (0, the default: never).",
+            transform: OptionRules.number(OptionRules.timeout))
+    var idleTimeout = 0.0
+
+    @Option(parsing: .unconditional, help: "Close a connection whose write cannot finish in this many seconds (0, the default: never).",
+            transform: OptionRules.number(OptionRules.timeout))
+    var writeTimeout = 0.0
 
     func run() async throws {
         let chosen = try CLIBackend.resolve(flag: backend)
@@ -53,14 +63,20 @@ struct EchoServerCommand: AsyncParsableCommand {
             Glibc.exit(0)
         }
         CLIOutput.line("listening on \(address)")
-        let size = max(1, bufferSize)
+        let size = bufferSize
+        // Go's http.Server IdleTimeout / WriteTimeout, with the deadline API: a
+        // deadline that passes ends the handler, and serve closes the connection.
+        let idle: Duration? = idleTimeout > 0 ? .seconds(idleTimeout) : nil
+        let writeLimit: Duration? = writeTimeout > 0 ? .seconds(writeTimeout) : nil
         try await listener.serve { conn in
             accepted.wrappingAdd(1, ordering: .relaxed)
             let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
             defer { buf.deallocate() }
             while true {
+                if let idle { try conn.setReadDeadline(.now + idle) }
                 let n = try await conn.read(into: buf)
                 if n == 0 { return }
+                if let writeLimit { try conn.setWriteDeadline(.now + writeLimit) }
                 try await conn.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
             }
         }
@@ -73,10 +89,10 @@ struct EchoServerCommand: AsyncParsableCommand {
 /// Backend selection for commands with a `--backend` flag: the flag wins over
 /// NETPOLL_BACKEND; the io_uring tuning variables still apply.
 enum CLIBackend {
-    static func resolve(flag: String?) throws -> Backend {
+    static func resolve(flag: Backend.Choice?) throws -> Backend {
         guard let flag else { return try Backend.fromEnvironment() }
         var env = Backend.processEnvironment
-        env["NETPOLL_BACKEND"] = flag
+        env["NETPOLL_BACKEND"] = flag.rawValue
         let (backend, note) = try Backend.resolve(environment: env)
         if let note { CLIOutput.error("netpoll: \(note)") }
         return backend

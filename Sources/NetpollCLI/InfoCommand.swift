@@ -6,8 +6,8 @@ import Glibc
 #endif
 
 /// `netpoll info`: what this machine offers the two backends, and what the
-/// environment would select. Exits non-zero when NETPOLL_BACKEND (or another
-/// NETPOLL_* variable) is invalid.
+/// environment would select. Exits non-zero, with the error on stderr, when any
+/// NETPOLL_* variable is invalid.
 struct InfoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info",
@@ -26,7 +26,10 @@ struct InfoCommand: AsyncParsableCommand {
         } else {
             print(report.table)
         }
-        if report.selectionError != nil { throw ExitCode(2) }
+        if let error = report.selectionError {
+            CLIOutput.error("netpoll info: \(error)")
+            throw ExitCode(2)
+        }
     }
 }
 
@@ -47,12 +50,40 @@ private struct MachineReport {
     var selectionNote: String?
     var selectionError: String?
     var environment: [(String, String)]
+    /// Event loops a group started without a count would have, and from where.
+    var loops: Int
+    var loopsSource: String
+    /// The ring size asked for (NETPOLL_URING_ENTRIES or the default), and what
+    /// the kernel made of it (from a probed ring; nil where io_uring is unusable).
+    var uringEntries: UInt32
+    var uringEntriesFromEnvironment: Bool
+    var ringSizes: (sq: String, cq: String)?
 
     static func collect() -> MachineReport {
+        // Every NETPOLL_* variable is checked first; the rings probed below use the
+        // environment's size and setup (the defaults where it is invalid).
+        let dict = Backend.processEnvironment
+        let env = Backend.environmentKeys.compactMap { key in dict[key].map { (key, $0) } }
+        var settings = Settings.Environment()
+        var selected: String?, note: String?, selectionError: String?
+        do throws(NetpollError) {
+            settings = try Settings.Environment(parsing: dict)
+            let r = try Backend.resolve(settings.backend, uring: settings.uring)
+            selected = r.backend.description
+            note = r.note
+        } catch {
+            selectionError = error.description
+        }
+
+        func ring(_ mode: URingPoller.Mode) -> Backend {
+            var options = settings.uring
+            options.mode = mode
+            return .uring(options)
+        }
         let rows: [(String, Backend)] = [
             ("epoll", .epoll),
-            ("uring multishot", .uring(.init(mode: .multishot))),
-            ("uring oneshot", .uring(.init(mode: .oneshot))),
+            ("uring multishot", ring(.multishot)),
+            ("uring oneshot", ring(.oneshot)),
         ]
         var out: [BackendRow] = []
         for (name, backend) in rows {
@@ -77,15 +108,11 @@ private struct MachineReport {
             out.append(BackendRow(name: name, backend: backend, availability: availability, features: features, featureError: featureError))
         }
 
-        let dict = Backend.processEnvironment
-        let env = Backend.environmentKeys.compactMap { key in dict[key].map { (key, $0) } }
-        var selected: String?, note: String?, selectionError: String?
-        do {
-            let r = try Backend.resolve(environment: dict)
-            selected = r.backend.description
-            note = r.note
-        } catch {
-            selectionError = error.description
+        let ringFeatures = out.first { $0.backend.kind == .uring && $0.features != nil }?.features
+        let ringSizes = ringFeatures.flatMap { f -> (sq: String, cq: String)? in
+            let d = Dictionary(f.details, uniquingKeysWith: { a, _ in a })
+            guard let sq = d["sq_entries"], let cq = d["cq_entries"] else { return nil }
+            return (sq, cq)
         }
 
         return MachineReport(
@@ -96,7 +123,20 @@ private struct MachineReport {
             selected: selected,
             selectionNote: note,
             selectionError: selectionError,
-            environment: env)
+            environment: env,
+            loops: settings.loopCount,
+            loopsSource: settings.loops == nil ? "the CPUs this process may run on" : "NETPOLL_LOOPS",
+            uringEntries: settings.uring.entries,
+            uringEntriesFromEnvironment: !(dict["NETPOLL_URING_ENTRIES"] ?? "").isEmpty,
+            ringSizes: ringSizes)
+    }
+
+    /// "sq_entries=256 cq_entries=512 (NETPOLL_URING_ENTRIES=200)"; the kernel rounds
+    /// up to a power of two and gives the CQ twice the SQ.
+    var ringText: String {
+        let asked = uringEntriesFromEnvironment ? "NETPOLL_URING_ENTRIES=\(uringEntries)" : "default size \(uringEntries)"
+        guard let ringSizes else { return "\(asked); io_uring unusable here" }
+        return "sq_entries=\(ringSizes.sq) cq_entries=\(ringSizes.cq) (\(asked))"
     }
 
     var table: String {
@@ -133,6 +173,8 @@ private struct MachineReport {
         } else {
             row("selected backend", selected ?? "?")
             if let selectionNote { row("note", selectionNote) }
+            row("event loops", "\(loops) (\(loopsSource))")
+            row("io_uring ring", ringText)
         }
         return lines.joined(separator: "\n")
     }
@@ -161,6 +203,10 @@ private struct MachineReport {
         } else {
             selection.append(("backend", selected.map(JSONValue.string) ?? .null))
             selection.append(("note", selectionNote.map(JSONValue.string) ?? .null))
+            selection.append(("loops", .int(loops)))
+            selection.append(("uringEntries", .int(Int(uringEntries))))
+            selection.append(("sqEntries", ringSizes.flatMap { Int($0.sq) }.map(JSONValue.int) ?? .null))
+            selection.append(("cqEntries", ringSizes.flatMap { Int($0.cq) }.map(JSONValue.int) ?? .null))
         }
         return .object([
             ("kernel", .string(kernel)),

@@ -16,34 +16,38 @@ struct LoadCommand: ParsableCommand {
             """
     )
 
-    @Option(help: "Server address: HOST:PORT, [IPv6]:PORT or unix:/path.")
+    @Option(help: "Server address: HOST:PORT, [IPv6]:PORT or unix:/path.", transform: OptionRules.target)
     var target: String
 
-    @Option(help: "Concurrent connections (in --churn mode: concurrent connect/echo/close loops).")
+    @Option(parsing: .unconditional,
+            help: "Concurrent connections, \(LoadOptions.connectionsRule.range) (0 only with --idle; in --churn mode: concurrent connect/echo/close loops). Default 1.",
+            transform: OptionRules.count(LoadOptions.connectionsRule))
     var connections: Int = 1
 
-    @Option(help: "Message size in bytes.")
+    @Option(parsing: .unconditional, help: "Message size in bytes, \(LoadOptions.sizeRule.range). Default 64.", transform: OptionRules.count(LoadOptions.sizeRule))
     var size: Int = 64
 
-    @Option(help: "Measured seconds.")
+    @Option(parsing: .unconditional, help: "Measured seconds. Default 5.", transform: OptionRules.number(LoadOptions.durationRule))
     var duration: Double = 5
 
-    @Option(help: "Seconds of traffic before measuring (not recorded).")
+    @Option(parsing: .unconditional, help: "Seconds of traffic before measuring (not recorded). Default 1.", transform: OptionRules.number(LoadOptions.warmupRule))
     var warmup: Double = 1
 
-    @Option(help: "Open loop: total messages per second across all connections.")
+    @Option(parsing: .unconditional, help: "Open loop: total messages per second across all connections.", transform: OptionRules.number(LoadOptions.rateRule))
     var rate: Double?
 
-    @Option(help: "Client threads, each with its own epoll loop; connections are spread over them.")
+    @Option(parsing: .unconditional, help: "Client threads, \(LoadOptions.threadsRule.range), each with its own epoll loop; connections are spread over them. Default 1.",
+            transform: OptionRules.count(LoadOptions.threadsRule))
     var threads: Int = 1
 
     @Flag(help: "Connection churn: connect, echo once, close, repeat; reports connections/s.")
     var churn = false
 
-    @Option(help: "Also hold this many idle connections open for the run (idle-scale scenario).")
+    @Option(parsing: .unconditional, help: "Also hold this many idle connections open for the run (idle-scale scenario), \(LoadOptions.idleRule.range). Default 0.",
+            transform: OptionRules.count(LoadOptions.idleRule))
     var idle: Int = 0
 
-    @Option(help: "Seconds to wait for a connection to be established.")
+    @Option(parsing: .unconditional, help: "Seconds to wait for a connection to be established. Default 5.", transform: OptionRules.number(LoadOptions.connectTimeoutRule))
     var connectTimeout: Double = 5
 
     @Flag(help: "Print exactly one JSON object on stdout.")
@@ -70,6 +74,8 @@ struct LoadCommand: ParsableCommand {
             })
         } catch .badArgument(let text) {
             throw ValidationError(text)
+        } catch .invalidOption(let name, let value, let allowed) {
+            throw ValidationError(LoadError.invalidOption(name: name, value: value, allowed: allowed).description)
         } catch {
             FileHandle.standardError.write(Data("netpoll load: \(error.description)\n".utf8))
             throw ExitCode(2)

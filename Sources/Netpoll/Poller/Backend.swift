@@ -11,10 +11,14 @@ import Glibc
 /// | variable | values | default |
 /// |---|---|---|
 /// | `NETPOLL_BACKEND` | `epoll`, `uring`, `auto` | `epoll` (Go's behaviour) |
+/// | `NETPOLL_LOOPS` | event loops of a group, 1...1024 (read by ``LoopGroup``) | CPUs this process may run on |
 /// | `NETPOLL_URING_MODE` | `multishot`, `oneshot` | `multishot` |
 /// | `NETPOLL_URING_SETUP` | `defer`, `coop`, `plain` | `defer` |
-/// | `NETPOLL_URING_ENTRIES` | SQ size | 256 |
+/// | `NETPOLL_URING_ENTRIES` | ring size: SQ entries, 1...32768 (the kernel rounds up to a power of two; the CQ has twice as many) | 256 |
 ///
+/// Every variable is checked, whichever backend is chosen; a bad value is
+/// ``NetpollError/invalidSetting(name:value:allowed:)`` naming the variable, the
+/// value and what is allowed (the rules: ``Settings``).
 /// A program may also pass a `Backend` in code (``LoopGroup/init(loops:backend:)``).
 public struct Backend: Sendable, Hashable, CustomStringConvertible {
     public enum Kind: String, Sendable, Hashable, CaseIterable {
@@ -24,12 +28,12 @@ public struct Backend: Sendable, Hashable, CustomStringConvertible {
     /// What a user may ask for.
     public enum Choice: String, Sendable, CaseIterable {
         case epoll, uring, auto
-        static let validNames = "epoll, uring, auto"
 
-        /// Parses a `NETPOLL_BACKEND` value; unknown → ``NetpollError/unknownBackend(_:)``.
-        public init(parsing value: String) throws(NetpollError) {
-            guard let c = Choice(rawValue: value.lowercased()) else { throw .unknownBackend(value) }
-            self = c
+        /// Parses a backend name (any case); an unknown one is
+        /// ``NetpollError/invalidSetting(name:value:allowed:)`` naming `name` and the
+        /// valid values.
+        public init(parsing value: String, name: String = "NETPOLL_BACKEND") throws(NetpollError) {
+            self = try Settings.choice(value, name: name)
         }
     }
 
@@ -140,28 +144,11 @@ public struct Backend: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Resolves the backend from an environment (a dictionary, so tests can pass one).
+    /// Every `NETPOLL_*` variable is checked first (``Settings/Environment``), so a
+    /// bad one is reported by name even when it would not be used.
     public static func resolve(environment env: [String: String]) throws(NetpollError) -> (backend: Backend, note: String?) {
-        let choice = try Choice(parsing: env["NETPOLL_BACKEND"].flatMap { $0.isEmpty ? nil : $0 } ?? "epoll")
-        var options = URingPoller.Options()
-        if let m = env["NETPOLL_URING_MODE"], !m.isEmpty {
-            guard let mode = URingPoller.Mode(rawValue: m) else {
-                throw .backendUnavailable(backend: "uring", reason: "unknown NETPOLL_URING_MODE \"\(m)\": valid values are multishot, oneshot")
-            }
-            options.mode = mode
-        }
-        if let s = env["NETPOLL_URING_SETUP"], !s.isEmpty {
-            guard let setup = URingPoller.Setup(rawValue: s) else {
-                throw .backendUnavailable(backend: "uring", reason: "unknown NETPOLL_URING_SETUP \"\(s)\": valid values are defer, coop, plain")
-            }
-            options.setup = setup
-        }
-        if let e = env["NETPOLL_URING_ENTRIES"], !e.isEmpty {
-            guard let n = UInt32(e), n > 0, n <= 32768 else {
-                throw .backendUnavailable(backend: "uring", reason: "NETPOLL_URING_ENTRIES must be 1...32768, got \"\(e)\"")
-            }
-            options.entries = n
-        }
-        return try resolve(choice, uring: options)
+        let settings = try Settings.Environment(parsing: env)
+        return try resolve(settings.backend, uring: settings.uring)
     }
 
     private static let cached = Mutex<Result<Backend, NetpollError>?>(nil)

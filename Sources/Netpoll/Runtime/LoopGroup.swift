@@ -17,10 +17,14 @@ public final class LoopGroup: Sendable {
 
     /// Starts `loops` event loops (nil: `NETPOLL_LOOPS`, else the CPU count) on
     /// `backend` (nil: `NETPOLL_BACKEND`, read once per process).
+    ///
+    /// A count outside ``Settings/loops`` (1...1024), or a bad `NETPOLL_*` variable
+    /// when one is read, throws ``NetpollError/invalidSetting(name:value:allowed:)``
+    /// naming `loops` or the variable.
     public init(loops: Int? = nil, backend: Backend? = nil) throws {
+        let n = try loops.map { n throws(NetpollError) in try Settings.check(n, name: "loops", in: Settings.loops) }
+            ?? LoopGroup.loopsFromEnvironment()
         let b = try backend ?? Backend.fromEnvironment()
-        let n = try loops ?? LoopGroup.loopsFromEnvironment()
-        precondition(n >= 1, "netpoll: a loop group needs at least one loop")
         var started: [EventLoop] = []
         do {
             for i in 0..<n { started.append(try EventLoop(index: i, backend: b)) }
@@ -36,14 +40,10 @@ public final class LoopGroup: Sendable {
     /// CPUs this process may run on (sched_getaffinity): the default group size.
     public static var availableCPUs: Int { Int(cnp_cpu_count()) }
 
+    /// `NETPOLL_LOOPS` (checked with the other `NETPOLL_*` variables, from
+    /// ``Backend/processEnvironment``), else the CPU count.
     static func loopsFromEnvironment() throws(NetpollError) -> Int {
-        guard let raw = getenv("NETPOLL_LOOPS").map({ String(cString: $0) }), !raw.isEmpty else {
-            return availableCPUs
-        }
-        guard let n = Int(raw), n >= 1, n <= 1024 else {
-            throw .invalidAddress("NETPOLL_LOOPS must be a number from 1 to 1024, got \"\(raw)\"")
-        }
-        return n
+        try Settings.Environment(parsing: Backend.processEnvironment).loopCount
     }
 
     /// The next loop, round-robin.

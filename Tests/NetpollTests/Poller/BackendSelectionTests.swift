@@ -9,14 +9,82 @@ extension PollerTests {
     /// NETPOLL_BACKEND parsing, the default, and explanations when io_uring is forbidden.
     @Suite struct BackendSelection {
         @Test func anUnknownBackendNameIsRejectedNamingTheValidOnes() {
-            #expect(throws: NetpollError.unknownBackend("bogus")) { try Backend.Choice(parsing: "bogus") }
+            let expected = NetpollError.invalidSetting(name: "NETPOLL_BACKEND", value: "bogus", allowed: "must be one of epoll, uring, auto")
+            #expect(throws: expected) { try Backend.Choice(parsing: "bogus") }
+            #expect(throws: NetpollError.invalidSetting(name: "--backend", value: "x", allowed: "must be one of epoll, uring, auto")) {
+                try Backend.Choice(parsing: "x", name: "--backend")
+            }
             do throws(NetpollError) {
                 _ = try Backend.resolve(environment: ["NETPOLL_BACKEND": "bogus"])
                 Issue.record("resolve accepted NETPOLL_BACKEND=bogus")
             } catch {
-                #expect(error == .unknownBackend("bogus"))
-                #expect(error.description.contains("epoll, uring, auto"), "\(error)")
+                #expect(error == expected)
+                #expect(error.description == #"invalid NETPOLL_BACKEND "bogus": must be one of epoll, uring, auto"#)
             }
+        }
+
+        /// Every NETPOLL_* variable, through the one parser: the error names the
+        /// variable, the value and what is allowed.
+        @Test(arguments: [
+            ("NETPOLL_BACKEND", "bogus", "must be one of epoll, uring, auto"),
+            ("NETPOLL_LOOPS", "abc", "must be a whole number from 1 to 1024"),
+            ("NETPOLL_LOOPS", "0", "must be a whole number from 1 to 1024"),
+            ("NETPOLL_LOOPS", "-1", "must be a whole number from 1 to 1024"),
+            ("NETPOLL_LOOPS", "1025", "must be a whole number from 1 to 1024"),
+            ("NETPOLL_LOOPS", "99999999999999999999", "must be a whole number from 1 to 1024"),
+            ("NETPOLL_URING_MODE", "bogus", "must be one of multishot, oneshot"),
+            ("NETPOLL_URING_SETUP", "fast", "must be one of defer, coop, plain"),
+            ("NETPOLL_URING_ENTRIES", "0", "must be a whole number from 1 to 32768"),
+            ("NETPOLL_URING_ENTRIES", "32769", "must be a whole number from 1 to 32768"),
+            ("NETPOLL_URING_ENTRIES", "many", "must be a whole number from 1 to 32768"),
+        ])
+        func eachBadVariableIsNamedWithItsValueAndWhatIsAllowed(_ name: String, _ value: String, _ allowed: String) {
+            let expected = NetpollError.invalidSetting(name: name, value: value, allowed: allowed)
+            #expect(throws: expected) { try Settings.Environment(parsing: [name: value]) }
+            // Whichever backend is asked for: the variable is checked even when it
+            // would not be used (a uring variable under epoll).
+            for backend in ["epoll", "auto", "uring"] where name != "NETPOLL_BACKEND" {
+                #expect(throws: expected) { try Backend.resolve(environment: ["NETPOLL_BACKEND": backend, name: value]) }
+            }
+            #expect(expected.description == "invalid \(name) \"\(value)\": \(allowed)")
+        }
+
+        /// Issue 8: under epoll, a bad NETPOLL_URING_MODE said "backend uring is unavailable".
+        @Test func aBadURingVariableUnderEpollNamesTheVariableNotTheBackend() {
+            do throws(NetpollError) {
+                _ = try Backend.resolve(environment: ["NETPOLL_BACKEND": "epoll", "NETPOLL_URING_MODE": "bogus"])
+                Issue.record("epoll accepted NETPOLL_URING_MODE=bogus")
+            } catch {
+                guard case .invalidSetting(let name, let value, _) = error else {
+                    Issue.record("expected .invalidSetting, got \(error)")
+                    return
+                }
+                #expect(name == "NETPOLL_URING_MODE" && value == "bogus")
+                #expect(!error.description.contains("unavailable"), "\(error)")
+            }
+        }
+
+        @Test func goodValuesAreParsedAndEmptyOnesIgnored() throws {
+            let s = try Settings.Environment(parsing: [
+                "NETPOLL_BACKEND": "EPOLL", "NETPOLL_URING_MODE": "OneShot", "NETPOLL_URING_SETUP": "coop",
+                "NETPOLL_URING_ENTRIES": "2", "NETPOLL_LOOPS": "1024",
+            ])
+            #expect(s.backend == .epoll)
+            #expect(s.uring == URingPoller.Options(entries: 2, mode: .oneshot, setup: .coopTaskrun))
+            #expect(s.loops == 1024 && s.loopCount == 1024)
+
+            let empty = try Settings.Environment(parsing: [
+                "NETPOLL_BACKEND": "", "NETPOLL_URING_MODE": "", "NETPOLL_URING_SETUP": "", "NETPOLL_URING_ENTRIES": "", "NETPOLL_LOOPS": "",
+            ])
+            #expect(empty == Settings.Environment())
+            #expect(Settings.loops.contains(empty.loopCount))
+        }
+
+        /// Issue 8: `LoopGroup(loops: 0)` was a precondition crash; 5000 started 5000 threads.
+        @Test(arguments: [0, -1, Settings.maxLoops + 1, 5000])
+        func aLoopCountOutsideTheRuleIsAnErrorNamingLoops(_ loops: Int) {
+            let expected = NetpollError.invalidSetting(name: "loops", value: String(loops), allowed: "must be a whole number from 1 to 1024")
+            #expect(throws: expected) { try LoopGroup(loops: loops, backend: .epoll) }
         }
 
         @Test func theEnvironmentCanSelectEpoll() throws {
