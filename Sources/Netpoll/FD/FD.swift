@@ -275,7 +275,8 @@ public final class FD: Sendable {
     /// Go: FD.Accept. Returns a new non-blocking, close-on-exec descriptor (not yet
     /// registered) and the peer address bytes. ECONNABORTED (a connection reset
     /// while queued) is skipped; EMFILE/ENFILE are returned and the listener keeps
-    /// working.
+    /// working. A connection that would land in ``DescriptorLimit/reserve`` is
+    /// closed at once and reported as EMFILE.
     func accept() async throws -> (Int32, SocketAddressStorage) {
         try await readLock()
         defer { readUnlock() }
@@ -285,7 +286,8 @@ public final class FD: Sendable {
             addr = SocketAddressStorage()
             return addr.withMutableSockaddr { sa, len in cnp_accept4(sysfd, sa, len) }
         }
-        return (s, addr)
+        // Never keep a connection in the descriptors reserved for the runtime.
+        return (try DescriptorLimit.admit(s, from: "accept4"), addr)
     }
 
     /// Go: netFD.connect. Starts a non-blocking connect and waits for it: EINPROGRESS
