@@ -31,9 +31,28 @@ extension Conn {
         return Array(buf[0..<n])
     }
 
-    /// Writes every byte of `buffer` (waiting for space as needed).
+    /// Reads into a buffer lent by the connection's loop and runs `body` on the bytes
+    /// read (valid only during `body`; empty means end of stream). A connection
+    /// waiting here holds no read buffer: thousands of idle connections cost no
+    /// buffer memory, and the few buffers in use are reused rather than allocated
+    /// per connection. Reads at most `maxCount` bytes (and at most 64 KiB).
+    public func readBorrowed<R>(
+        upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
+    ) async throws -> R {
+        try await fd.readBorrowed(upTo: maxCount, body)
+    }
+
+    /// Writes every byte of `buffer` (waiting for space as needed). If it throws,
+    /// part of `buffer` may have been sent: use ``write(_:written:)`` to know how much.
     public func write(_ buffer: UnsafeRawBufferPointer) async throws {
         try await fd.write(buffer)
+    }
+
+    /// Writes every byte of `buffer`, keeping `written` equal to the bytes sent so far,
+    /// also when it throws (Go's `n, err` from `Write`): after a write deadline or a
+    /// cancellation, resume with `buffer[written...]`.
+    public func write(_ buffer: UnsafeRawBufferPointer, written: inout Int) async throws {
+        try await fd.write(buffer, written: &written)
     }
 
     public func write(_ bytes: some Collection<UInt8> & Sendable) async throws {
