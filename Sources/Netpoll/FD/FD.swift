@@ -202,28 +202,78 @@ public final class FD: Sendable {
         return try await retrying(.read, "read") { Glibc.read(sysfd, base, count) }
     }
 
+    /// Reads into a buffer lent by the loop (see ``ReadBufferPool``) and runs `body`
+    /// on the bytes read, which are valid only during `body`; an empty buffer means
+    /// end of stream. Nothing is held while the descriptor waits for data, so an
+    /// idle connection costs no buffer. At most `maxCount` bytes (and at most
+    /// ``ReadBufferPool/bufferSize``) are read. The read lock is released before
+    /// `body` runs, so `body` may itself read (or write) this descriptor.
+    public func readBorrowed<R>(
+        upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
+    ) async throws -> R {
+        let (buffer, n) = try await readIntoLoopBuffer(max(0, min(maxCount, ReadBufferPool.bufferSize)))
+        defer { if let buffer { pd.loop.readBuffers.give(buffer, onLoopThread: pd.loop.inEventLoop) } }
+        return try await body(UnsafeRawBufferPointer(start: buffer, count: n))
+    }
+
+    /// The read of ``readBorrowed(upTo:_:)``: the buffer is taken for each attempt and
+    /// given back before any wait, so a parked reader holds none.
+    private func readIntoLoopBuffer(_ count: Int) async throws -> (UnsafeMutableRawPointer?, Int) {
+        try await readLock()
+        defer { readUnlock() }
+        guard count > 0 else { return (nil, 0) }
+        try prepare(.read)
+        let pool = pd.loop.readBuffers
+        while true {
+            let onLoop = pd.loop.inEventLoop
+            let buffer = pool.take(onLoopThread: onLoop)
+            countSyscall()
+            let r = Glibc.read(sysfd, buffer, count)
+            if r >= 0 { return (buffer, r) }
+            let e = errno
+            pool.give(buffer, onLoopThread: onLoop)
+            if e == EINTR { continue }
+            if e == EAGAIN {
+                try await wait(.read)
+                continue
+            }
+            throw NetpollError.system("read", e)
+        }
+    }
+
     /// Writes all of `buffer`, waiting for space as needed (partial writes are
-    /// accumulated; chunks of at most 1 GiB). Returns `buffer.count`.
+    /// accumulated; chunks of at most 1 GiB). Returns `buffer.count`. When it throws,
+    /// some bytes may already have gone out: ``write(_:written:)`` tells how many.
     @discardableResult
     public func write(_ buffer: UnsafeRawBufferPointer) async throws -> Int {
+        var written = 0
+        try await write(buffer, written: &written)
+        return written
+    }
+
+    /// Go's `Write` contract (n, err): writes all of `buffer` and keeps `written` equal
+    /// to the bytes that went out, also when it throws (a deadline, cancellation, a
+    /// reset peer), so a caller can resume a write that timed out from
+    /// `buffer[written...]`.
+    public func write(_ buffer: UnsafeRawBufferPointer, written: inout Int) async throws {
+        written = 0
         try await writeLock()
         defer { writeUnlock() }
         try prepare(.write)
-        guard let base = buffer.baseAddress else { return 0 }
+        guard let base = buffer.baseAddress else { return }
         let name = isSocket ? "send" : "write"
-        var done = 0
-        while done < buffer.count {
-            let chunk = min(buffer.count - done, FD.maxRW)
+        while written < buffer.count {
+            let chunk = min(buffer.count - written, FD.maxRW)
+            let from = base + written
             let n = try await retrying(.write, name) {
                 isSocket
-                    ? Glibc.send(sysfd, base + done, chunk, Int32(MSG_NOSIGNAL))
-                    : Glibc.write(sysfd, base + done, chunk)
+                    ? Glibc.send(sysfd, from, chunk, Int32(MSG_NOSIGNAL))
+                    : Glibc.write(sysfd, from, chunk)
             }
             // A zero-length result for a non-empty write: the peer can take no more.
             if n == 0 { throw NetpollError.system(name, EPIPE) }
-            done += n
+            written += n
         }
-        return done
     }
 
     /// Scatter read (readv): fills `buffers` in order; returns bytes read, 0 at EOF.
@@ -241,11 +291,19 @@ public final class FD: Sendable {
     /// Gather write (writev): writes every byte of `buffers`, in order.
     @discardableResult
     public func writev(_ buffers: [UnsafeRawBufferPointer]) async throws -> Int {
+        var written = 0
+        try await writev(buffers, written: &written)
+        return written
+    }
+
+    /// ``writev(_:)`` keeping `written` equal to the bytes that went out, also when it
+    /// throws (see ``write(_:written:)``).
+    public func writev(_ buffers: [UnsafeRawBufferPointer], written: inout Int) async throws {
+        written = 0
         try await writeLock()
         defer { writeUnlock() }
         try prepare(.write)
         var iov = buffers.filter { $0.count > 0 }.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
-        var total = 0
         var first = 0
         while first < iov.count {
             let batch = min(iov.count - first, FD.iovMax)
@@ -253,7 +311,7 @@ public final class FD: Sendable {
             let n = try await retrying(.write, "writev") {
                 iov.withUnsafeBufferPointer { Glibc.writev(sysfd, $0.baseAddress! + start, Int32(batch)) }
             }
-            total += n
+            written += n
             // Consume n bytes from the front of the iovec list.
             var left = n
             while left > 0 && first < iov.count {
@@ -267,7 +325,6 @@ public final class FD: Sendable {
                 }
             }
         }
-        return total
     }
 
     // MARK: accept / connect
@@ -275,7 +332,8 @@ public final class FD: Sendable {
     /// Go: FD.Accept. Returns a new non-blocking, close-on-exec descriptor (not yet
     /// registered) and the peer address bytes. ECONNABORTED (a connection reset
     /// while queued) is skipped; EMFILE/ENFILE are returned and the listener keeps
-    /// working.
+    /// working. A connection that would land in ``DescriptorLimit/reserve`` is
+    /// closed at once and reported as EMFILE.
     func accept() async throws -> (Int32, SocketAddressStorage) {
         try await readLock()
         defer { readUnlock() }
@@ -285,7 +343,8 @@ public final class FD: Sendable {
             addr = SocketAddressStorage()
             return addr.withMutableSockaddr { sa, len in cnp_accept4(sysfd, sa, len) }
         }
-        return (s, addr)
+        // Never keep a connection in the descriptors reserved for the runtime.
+        return (try DescriptorLimit.admit(s, from: "accept4"), addr)
     }
 
     /// Go: netFD.connect. Starts a non-blocking connect and waits for it: EINPROGRESS

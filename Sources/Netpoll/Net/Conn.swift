@@ -31,9 +31,28 @@ extension Conn {
         return Array(buf[0..<n])
     }
 
-    /// Writes every byte of `buffer` (waiting for space as needed).
+    /// Reads into a buffer lent by the connection's loop and runs `body` on the bytes
+    /// read (valid only during `body`; empty means end of stream). A connection
+    /// waiting here holds no read buffer: thousands of idle connections cost no
+    /// buffer memory, and the few buffers in use are reused rather than allocated
+    /// per connection. Reads at most `maxCount` bytes (and at most 64 KiB).
+    public func readBorrowed<R>(
+        upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
+    ) async throws -> R {
+        try await fd.readBorrowed(upTo: maxCount, body)
+    }
+
+    /// Writes every byte of `buffer` (waiting for space as needed). If it throws,
+    /// part of `buffer` may have been sent: use ``write(_:written:)`` to know how much.
     public func write(_ buffer: UnsafeRawBufferPointer) async throws {
         try await fd.write(buffer)
+    }
+
+    /// Writes every byte of `buffer`, keeping `written` equal to the bytes sent so far,
+    /// also when it throws (Go's `n, err` from `Write`): after a write deadline or a
+    /// cancellation, resume with `buffer[written...]`.
+    public func write(_ buffer: UnsafeRawBufferPointer, written: inout Int) async throws {
+        try await fd.write(buffer, written: &written)
     }
 
     public func write(_ bytes: some Collection<UInt8> & Sendable) async throws {
@@ -109,8 +128,30 @@ extension Listener {
     /// Accepts connections until the listener is closed or the task cancelled, and
     /// runs `handler` for each on that connection's own loop (so its wakeups never
     /// hop threads). The connection is closed when the handler returns. Errors a
-    /// handler throws end only that connection. EMFILE/ENFILE/ENOBUFS/ENOMEM back
-    /// off briefly and the listener goes on, as Go's http.Server does.
+    /// handler throws end only that connection.
+    ///
+    /// Running out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) is
+    /// temporary, as Go's http.Server treats it: the loop backs off (5 ms, doubling
+    /// to 100 ms) and goes on. While descriptors are short it does not take
+    /// connections from the backlog at all: it asks the kernel for the lowest free
+    /// descriptor number (see ``DescriptorLimit``) and accepts again only when that is
+    /// below the reserve line, so queued clients are served as others close instead
+    /// of being accepted and dropped.
+    ///
+    /// Timeouts for stalled peers are the handler's, with the deadline API, as in
+    /// Go's `http.Server` (`IdleTimeout`, `WriteTimeout`):
+    ///
+    /// ```swift
+    /// try await listener.serve { conn in
+    ///     while true {
+    ///         try conn.setReadDeadline(.now + .seconds(30))   // idle timeout
+    ///         let n = try await conn.read(into: buf)
+    ///         if n == 0 { return }
+    ///         try conn.setWriteDeadline(.now + .seconds(10))  // write timeout
+    ///         try await conn.write(UnsafeRawBufferPointer(rebasing: buf[..<n]))
+    ///     }
+    /// }
+    /// ```
     public func serve(_ handler: @escaping @Sendable (Connection) async throws -> Void) async throws {
         // The accept loop runs on the listener's own loop: its wakeups and the
         // registration of each new descriptor then need no thread hop.
@@ -120,23 +161,51 @@ extension Listener {
     }
 
     private func acceptLoop(_ handler: @escaping @Sendable (Connection) async throws -> Void) async throws {
+        var backoff = AcceptBackoff()
         try await withThrowingDiscardingTaskGroup { tasks in
             while true {
+                if backoff.isActive && !DescriptorLimit.hasRoom(probing: fd.sysfd) {
+                    try await Task.sleep(for: backoff.next())
+                    continue
+                }
                 let conn: Connection
                 do {
                     conn = try await accept()
-                } catch let e as NetpollError where [EMFILE, ENFILE, ENOBUFS, ENOMEM].contains(e.errno ?? 0) {
-                    // Out of descriptors or memory: temporary, as Go's http.Server treats it.
-                    try await Task.sleep(for: .milliseconds(5))
+                } catch let e as NetpollError where AcceptBackoff.isTemporary(e) {
+                    try await Task.sleep(for: backoff.next())
                     continue
                 } catch NetpollError.netClosing {
                     return
                 }
+                backoff.reset()
                 tasks.addTask(executorPreference: conn.loop) {
                     do { try await handler(conn) } catch {}
                     try? await conn.close()
                 }
             }
         }
+    }
+}
+
+/// Go's http.Server accept back-off: 5 ms, doubling, capped (100 ms here, so a
+/// freed descriptor is taken up quickly); reset by the next successful accept.
+struct AcceptBackoff {
+    static let first: Duration = .milliseconds(5)
+    static let cap: Duration = .milliseconds(100)
+    private var delay: Duration = .zero
+
+    var isActive: Bool { delay > .zero }
+
+    mutating func next() -> Duration {
+        delay = delay == .zero ? Self.first : min(delay * 2, Self.cap)
+        return delay
+    }
+
+    mutating func reset() { delay = .zero }
+
+    /// Resource shortages an accept loop waits out rather than ends on.
+    static func isTemporary(_ e: NetpollError) -> Bool {
+        guard let errno = e.errno else { return false }
+        return errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM
     }
 }

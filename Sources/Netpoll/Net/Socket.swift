@@ -9,7 +9,7 @@ enum Socket {
     static func stream(family: Int32) throws(NetpollError) -> Int32 {
         let fd = socket(family, Int32(SOCK_STREAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
         if fd < 0 { throw .system("socket", errno) }
-        return fd
+        return try DescriptorLimit.admit(fd, from: "socket")
     }
 
     static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ what: String) throws(NetpollError) {

@@ -28,6 +28,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     public let backend: Backend
     let timers = TimerHeap()
     let stats = LoopStatsStorage()
+    /// Buffers lent to borrowed reads; its free list is touched on this thread only.
+    let readBuffers = ReadBufferPool()
 
     // Loop thread only.
     private var poller: AnyPoller?
