@@ -32,9 +32,12 @@ struct EchoServerCommand: AsyncParsableCommand {
             transform: OptionRules.loops)
     var loops: Int?
 
-    @Option(parsing: .unconditional, help: "Per-connection buffer size in bytes, 1...\(OptionRules.maxBufferSize). Default 65536.",
+    @Option(parsing: .unconditional, help: "Largest read in bytes, 1...\(OptionRules.maxBufferSize). Reads borrow one of the loop's 64 KiB buffers, so at most 65536 are read at once unless --own-buffer is given. Default 65536.",
             transform: OptionRules.wholeNumber(OptionRules.bufferSize))
     var bufferSize = 65536
+
+    @Flag(help: "Give every connection a buffer of its own (--buffer-size bytes, held while it waits) instead of borrowing the loop's: the way before borrowed reads, kept for comparison.")
+    var ownBuffer = false
 
     @Option(parsing: .unconditional, help: "Close a connection after this many seconds without a byte read (0, the default: never).",
             transform: OptionRules.number(OptionRules.timeout))
@@ -45,6 +48,11 @@ struct EchoServerCommand: AsyncParsableCommand {
     var writeTimeout = 0.0
 
     func run() async throws {
+        // Go raises the soft descriptor limit to the hard one at start-up; a server
+        // binary owns that policy (the library only offers the call).
+        do { try DescriptorLimit.raiseToHardLimit() } catch {
+            CLIOutput.error("netpoll: could not raise the descriptor limit: \(error)")
+        }
         let chosen = try CLIBackend.resolve(flag: backend)
         let group = try LoopGroup(loops: loops, backend: chosen)
         let listener = try await TCPListener.listen(host: host, port: port, group: group)
@@ -70,19 +78,41 @@ struct EchoServerCommand: AsyncParsableCommand {
         let writeLimit: Duration? = writeTimeout > 0 ? .seconds(writeTimeout) : nil
         try await listener.serve { conn in
             accepted.wrappingAdd(1, ordering: .relaxed)
-            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
-            defer { buf.deallocate() }
+            if ownBuffer {
+                try await Self.echoWithOwnBuffer(conn, size: size, idle: idle, writeLimit: writeLimit)
+                return
+            }
+            // A connection waiting for data holds no buffer: idle connections cost
+            // only their descriptor, task and PollDesc, and the heap does not grow
+            // across waves of connections.
             while true {
                 if let idle { try conn.setReadDeadline(.now + idle) }
-                let n = try await conn.read(into: buf)
-                if n == 0 { return }
-                if let writeLimit { try conn.setWriteDeadline(.now + writeLimit) }
-                try await conn.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+                let open = try await conn.readBorrowed(upTo: size) { bytes in
+                    if bytes.isEmpty { return false }
+                    if let writeLimit { try conn.setWriteDeadline(.now + writeLimit) }
+                    try await conn.write(bytes)
+                    return true
+                }
+                if !open { return }
             }
         }
         // The signal sources must outlive the server: a released DispatchSource stops
         // delivering, and SIGTERM would then kill the process without its statistics.
         withExtendedLifetime(stop) {}
+    }
+}
+
+extension EchoServerCommand {
+    static func echoWithOwnBuffer(_ conn: TCPConn, size: Int, idle: Duration?, writeLimit: Duration?) async throws {
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
+        defer { buf.deallocate() }
+        while true {
+            if let idle { try conn.setReadDeadline(.now + idle) }
+            let n = try await conn.read(into: buf)
+            if n == 0 { return }
+            if let writeLimit { try conn.setWriteDeadline(.now + writeLimit) }
+            try await conn.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+        }
     }
 }
 

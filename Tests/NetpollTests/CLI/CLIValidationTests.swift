@@ -63,14 +63,14 @@ import Glibc
 
     @Test(arguments: badInputs)
     func aBadInputIsAnErrorNamingIt(_ input: BadInput) throws {
-        let run = try CLIChild.run(input.arguments, environment: input.environment)
+        let run = try NetpollProcess.run(input.arguments, environment: input.environment)
         switch run.status {
         case .exited(let code):
             #expect(code != 0, "\(input.testDescription) exited 0")
         case .signalled(let signal):
             Issue.record("\(input.testDescription) died of signal \(signal); stderr: \(run.stderr)")
-        case .killedAfterLimit:
-            Issue.record("\(input.testDescription) was still running after \(CLIChild.limit) (killed): the input was accepted")
+        case .stillRunning:
+            Issue.record("\(input.testDescription) was still running after 10 s (killed): the input was accepted")
         }
         for text in input.mentions {
             #expect(run.stderr.contains(text), "stderr lacks \(text.debugDescription): \(run.stderr)")
@@ -78,7 +78,7 @@ import Glibc
     }
 
     @Test func infoShowsTheRingSizeAskedForByNetpollURingEntries() throws {
-        let run = try CLIChild.run(["info"], environment: ["NETPOLL_URING_ENTRIES": "2"])
+        let run = try NetpollProcess.run(["info"], environment: ["NETPOLL_URING_ENTRIES": "2"])
         #expect(run.status == .exited(0), "netpoll info: \(run.status); stderr: \(run.stderr)")
         let line = run.stdout.split(separator: "\n").first { $0.hasPrefix("io_uring ring") }
         let ring = try #require(line, "no io_uring ring line in: \(run.stdout)")
@@ -125,206 +125,12 @@ import Glibc
     /// Starts an echo server on a free loopback port with `options`, runs `body`
     /// with its port, and stops it (SIGTERM; SIGKILL after 10 s).
     static func withServer(_ options: [String], _ body: (UInt16) throws -> Void) throws {
-        let server = try CLIChild(["echo-server", "--loops", "1", "--port", "0"] + options, environment: [:])
-        defer { server.stop() }
-        let line = try #require(server.firstLine(), "no `listening on` line within \(CLIChild.limit); stderr: \(server.stderrText)")
-        let port = try #require(line.hasPrefix("listening on ") ? line.split(separator: ":").last.flatMap { UInt16($0) } : nil,
-                                "unexpected first line \(line.debugDescription)")
-        try body(port)
-    }
-}
-
-// MARK: the child process
-
-/// `netpoll` run as a child (posix_spawn) with stdout and stderr on pipes (socket
-/// pairs), stdin
-/// from /dev/null, and the runner's environment minus its NETPOLL_* variables
-/// plus the test's own. Every wait is bounded by ``limit``.
-private final class CLIChild {
-    static let limit: Duration = .seconds(10)
-
-    enum Status: Equatable, CustomStringConvertible {
-        case exited(Int32)
-        case signalled(Int32)
-        /// Still running at ``limit``, then killed.
-        case killedAfterLimit
-
-        var description: String {
-            switch self {
-            case .exited(let code): return "exited with status \(code)"
-            case .signalled(let signal): return "killed by signal \(signal)"
-            case .killedAfterLimit: return "still running after \(CLIChild.limit), killed"
-            }
-        }
-    }
-
-    struct Run {
-        var status: Status
-        var stdout: String
-        var stderr: String
-    }
-
-    struct SpawnError: Error, CustomStringConvertible {
-        let description: String
-    }
-
-    let pid: pid_t
-    private let out: Int32
-    private let err: Int32
-    private var outBytes: [UInt8] = []
-    private var errBytes: [UInt8] = []
-    private var reaped = false
-
-    var stderrText: String { String(decoding: errBytes, as: UTF8.self) }
-
-    /// `netpoll` next to the test binary (this process: /proc/self/exe, or
-    /// argv[0]); a clear failure when it was not built.
-    static func binary() throws -> String {
-        var dirs: [String] = []
-        for path in ["/proc/self/exe", CommandLine.arguments.first ?? ""] where path.contains("/") {
-            guard let real = realpath(path, nil) else { continue }
-            let resolved = String(cString: real)
-            free(real)
-            if let slash = resolved.lastIndex(of: "/") { dirs.append(String(resolved[..<slash])) }
-        }
-        let candidates = dirs.map { $0 + "/netpoll" }
-        guard let found = candidates.first(where: { access($0, X_OK) == 0 }) else {
-            throw SpawnError(description: "the netpoll executable was not found beside the test binary "
-                + "(looked for \(candidates)); build it with `swift build --build-tests`")
-        }
-        return found
-    }
-
-    init(_ arguments: [String], environment: [String: String]) throws {
-        let path = try Self.binary()
-        // Socket pairs rather than pipes: created close-on-exec atomically (Glibc's
-        // module has no pipe2), so a child another test spawns meanwhile cannot
-        // inherit our write ends and keep them open.
-        var outPipe: [Int32] = [-1, -1]
-        var errPipe: [Int32] = [-1, -1]
-        let kind = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-        guard socketpair(AF_UNIX, kind, 0, &outPipe) == 0 else { throw SpawnError(description: "socketpair: errno \(errno)") }
-        guard socketpair(AF_UNIX, kind, 0, &errPipe) == 0 else {
-            close(outPipe[0])
-            close(outPipe[1])
-            throw SpawnError(description: "socketpair: errno \(errno)")
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
-
-        var env: [String] = []
-        var entry = environ
-        while let e = entry.pointee {
-            let s = String(cString: e)
-            if !s.hasPrefix("NETPOLL_") { env.append(s) }
-            entry += 1
-        }
-        env += environment.map { "\($0.key)=\($0.value)" }
-        let argv = ([path] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup($0) } + [nil]
+        let server = try NetpollProcess(["echo-server", "--loops", "1", "--port", "0"] + options)
         defer {
-            for a in argv { free(a) }
-            for e in envp { free(e) }
+            server.signal(SIGTERM)
+            if server.wait(timeout: .seconds(10)) == .stillRunning { server.signal(SIGKILL) }
         }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, path, &actions, nil, argv, envp)
-        close(outPipe[1])
-        close(errPipe[1])
-        guard rc == 0 else {
-            close(outPipe[0])
-            close(errPipe[0])
-            throw SpawnError(description: "posix_spawn \(path): errno \(rc)")
-        }
-        self.pid = pid
-        self.out = outPipe[0]
-        self.err = errPipe[0]
-    }
-
-    deinit {
-        stop()
-        close(out)
-        close(err)
-    }
-
-    /// Runs `netpoll arguments…` to its end: output until both pipes close, then
-    /// the status; killed with SIGKILL when that takes longer than ``limit``.
-    static func run(_ arguments: [String], environment: [String: String]) throws -> Run {
-        let child = try CLIChild(arguments, environment: environment)
-        let deadline = ContinuousClock.now + limit
-        var open: Set<Int32> = [child.out, child.err]
-        while !open.isEmpty && ContinuousClock.now < deadline {
-            for fd in child.readable(open, until: deadline) where !child.drain(fd) { open.remove(fd) }
-        }
-        var status: Status
-        if open.isEmpty {
-            status = child.reap()
-        } else {
-            kill(child.pid, SIGKILL)
-            _ = child.reap()
-            status = .killedAfterLimit
-        }
-        return Run(status: status, stdout: String(decoding: child.outBytes, as: UTF8.self), stderr: child.stderrText)
-    }
-
-    /// The first line on stdout, waited for at most ``limit``; nil if none came.
-    func firstLine() -> String? {
-        let deadline = ContinuousClock.now + Self.limit
-        var open: Set<Int32> = [out, err]
-        while ContinuousClock.now < deadline {
-            if let newline = outBytes.firstIndex(of: UInt8(ascii: "\n")) {
-                return String(decoding: outBytes[..<newline], as: UTF8.self)
-            }
-            guard open.contains(out) else { return nil }
-            for fd in readable(open, until: deadline) where !drain(fd) { open.remove(fd) }
-        }
-        return nil
-    }
-
-    /// SIGTERM, then SIGKILL if the child is still there after ``limit``.
-    func stop() {
-        guard !reaped else { return }
-        kill(pid, SIGTERM)
-        let deadline = ContinuousClock.now + Self.limit
-        var status: Int32 = 0
-        while ContinuousClock.now < deadline {
-            if waitpid(pid, &status, WNOHANG) == pid {
-                reaped = true
-                return
-            }
-            usleep(10_000)
-        }
-        kill(pid, SIGKILL)
-        _ = reap()
-    }
-
-    private func reap() -> Status {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        reaped = true
-        let signal = status & 0x7f
-        return signal == 0 ? .exited((status >> 8) & 0xff) : .signalled(signal)
-    }
-
-    private func readable(_ fds: Set<Int32>, until deadline: ContinuousClock.Instant) -> [Int32] {
-        var polls = fds.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-        let left = deadline - .now
-        let ms = Int32(clamping: max(0, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1))
-        guard poll(&polls, nfds_t(polls.count), ms) > 0 else { return [] }
-        return polls.filter { $0.revents != 0 }.map(\.fd)
-    }
-
-    /// Reads what is there; false at end of file.
-    private func drain(_ fd: Int32) -> Bool {
-        var buf = [UInt8](repeating: 0, count: 4096)
-        let n = read(fd, &buf, buf.count)
-        if n < 0 && errno == EINTR { return true }
-        guard n > 0 else { return false }
-        if fd == out { outBytes += buf[0..<n] } else { errBytes += buf[0..<n] }
-        return true
+        try body(UInt16(try server.listeningPort()))
     }
 }
 

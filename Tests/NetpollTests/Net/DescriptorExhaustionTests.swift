@@ -71,8 +71,7 @@ extension NetTests {
             let server = try NetpollProcess(
                 ["echo-server", "--loops", "2", "--buffer-size", "512"],
                 environment: config.environment, fileLimit: Self.limit)
-            let listening = try #require(server.readLine(timeout: .seconds(10)), "no `listening on` line; stderr: \(server.stderrText())")
-            let port = try #require(Int(listening.split(separator: ":").last ?? ""), "bad first line: \(listening)")
+            let port = try server.listeningPort()
 
             try await withNetGroup(config) { group in
                 var conns: [TCPConn] = []

@@ -47,18 +47,17 @@ extension NetTests {
             }
             let server = try NetpollProcess(
                 ["echo-server", "--loops", "2", "--buffer-size", "4096"], environment: config.environment)
-            let listening = try #require(server.readLine(timeout: .seconds(10)), "no `listening on` line; stderr: \(server.stderrText())")
-            let port = try #require(Int(listening.split(separator: ":").last ?? ""))
+            let port = try server.listeningPort()
 
             try await withNetGroup(config) { group in
                 let conns = Mutex<[TCPConn?]>(Array(repeating: nil, count: Self.connections))
                 try await netWithin(.seconds(120), "\(Self.connections) connections dialled") {
                     try await Self.forEach(Array(0..<Self.connections), width: 256) { i in
                         let c = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(10), group: group)
-                        conns.withLock { $0[i] = c }
+                        conns.locked { $0[i] = c }
                     }
                 }
-                let all = conns.withLock { $0.compactMap { $0 } }
+                let all = conns.locked { $0.compactMap { $0 } }
                 #expect(all.count == Self.connections)
                 // Every connection is open at once; now each echoes a message of its own.
                 let echoed = NetCounter()
@@ -106,10 +105,10 @@ extension NetTests {
                 try await netWithin(.seconds(60), "\(clients) connections dialled through a 1-entry ring") {
                     try await Self.forEach(Array(0..<clients), width: 64) { _ in
                         let c = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(10), group: group)
-                        conns.withLock { $0.append(c) }
+                        conns.locked { $0.append(c) }
                     }
                 }
-                let all = conns.withLock { $0 }
+                let all = conns.locked { $0 }
                 // All write first, so the server sees hundreds of readable sockets at once.
                 for (i, c) in all.enumerated() { try await c.write((0..<256).map { patternByte(UInt64(i), $0) }) }
                 let echoed = NetCounter()

@@ -50,7 +50,8 @@ final class NetpollProcess {
         return nil
     }
 
-    /// Starts `netpoll arguments…` with `environment` added to ours and, when given,
+    /// Starts `netpoll arguments…` with `environment` added to ours (less our own
+    /// NETPOLL_* variables) and, when given,
     /// a soft and hard `RLIMIT_NOFILE` of `fileLimit` (set by `/bin/sh`'s `ulimit`
     /// before it execs the binary, since posix_spawn cannot set limits).
     init(
@@ -69,7 +70,11 @@ final class NetpollProcess {
         var p = environ
         while let entry = p.pointee {
             let s = String(cString: entry)
-            if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+            // The runner's own NETPOLL_* settings would make a child's backend depend on
+            // how the suite was started: children see only what the test passes.
+            if let eq = s.firstIndex(of: "="), !s.hasPrefix("NETPOLL_") {
+                env[String(s[..<eq])] = String(s[s.index(after: eq)...])
+            }
             p += 1
         }
         for (k, v) in environment { env[k] = v }
@@ -104,7 +109,52 @@ final class NetpollProcess {
         pid = child
         stdoutFD = out[0]
         stderrFD = err[0]
-        _ = fcntl(stderrFD, F_SETFL, fcntl(stderrFD, F_GETFL) | O_NONBLOCK)
+        for fd in [stdoutFD, stderrFD] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+    }
+
+    /// What a command that runs to completion left behind.
+    struct Run {
+        /// `.stillRunning` means it was still running after the limit and was killed.
+        let status: Status
+        let stdout: String
+        let stderr: String
+    }
+
+    /// Runs `netpoll arguments…` to completion, killing it after `limit`.
+    static func run(
+        _ arguments: [String], environment: [String: String] = [:], limit: Duration = .seconds(10),
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Run {
+        let child = try NetpollProcess(arguments, environment: environment, sourceLocation: sourceLocation)
+        var out: [UInt8] = []
+        let deadline = ContinuousClock.now + limit
+        while child.reap() == .stillRunning && ContinuousClock.now < deadline {
+            child.drainStdout(into: &out)
+            usleep(5_000)
+        }
+        let status = child.status
+        if status == .stillRunning { child.signal(SIGKILL) }
+        child.drainStdout(into: &out)
+        return Run(status: status, stdout: String(decoding: out, as: UTF8.self), stderr: child.stderrText())
+    }
+
+    private func drainStdout(into out: inout [UInt8]) {
+        out += stdoutBuffer
+        stdoutBuffer.removeAll()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(stdoutFD, $0.baseAddress, $0.count) }
+            if n <= 0 { return }
+            out += chunk[0..<n]
+        }
+    }
+
+    /// The port of a server's first line, `listening on HOST:PORT`, waited for at most
+    /// `timeout`.
+    func listeningPort(timeout: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
+        let line = try #require(readLine(timeout: timeout), "no `listening on` line; stderr: \(stderrText())", sourceLocation: sourceLocation)
+        let port = line.hasPrefix("listening on ") ? line.split(separator: ":").last.flatMap { Int($0) } : nil
+        return try #require(port, "unexpected first line \(line.debugDescription)", sourceLocation: sourceLocation)
     }
 
     enum ProcessError: Error {
@@ -137,6 +187,7 @@ final class NetpollProcess {
             if Glibc.poll(&pfd, 1, ms) <= 0 { continue }
             var chunk = [UInt8](repeating: 0, count: 4096)
             let n = chunk.withUnsafeMutableBytes { read(stdoutFD, $0.baseAddress, $0.count) }
+            if n < 0 && (errno == EAGAIN || errno == EINTR) { continue }
             if n <= 0 { return nil }
             stdoutBuffer.append(contentsOf: chunk[0..<n])
         }
