@@ -93,15 +93,17 @@ extension RuntimeTests {
                 let p = try makePipe()
                 defer { close(p.w) }
                 let fd = try await FD.open(p.r, loop: loop, isSocket: false)
-                try fd.setDeadline(.milliseconds(50), .read)
+                // Long enough that a loaded machine (ThreadSanitizer, a parallel build)
+                // still clears it before it fires; cleared as soon as the reader parks.
+                try fd.setDeadline(.milliseconds(500), .read)
                 let done = Flag()
                 let reader = Task(executorPreference: loop) {
                     defer { done.set() }
                     return try await fd.readSome()
                 }
-                try await Task.sleep(for: .milliseconds(20))
+                await waitUntil("reader parked") { fd.pd.readParked }
                 try fd.setDeadline(nil, .read)
-                try await Task.sleep(for: .milliseconds(200))
+                try await Task.sleep(for: .milliseconds(700))
                 #expect(!done.isSet, "the cleared deadline still failed the read")
                 #expect(fd.pd.readParked)
                 #expect(writeBytes(p.w, [4, 2]) == 2)
