@@ -92,11 +92,7 @@ private struct MachineReport {
             var featureError: String?
             if availability == .usable {
                 do {
-                    let poller: any Poller
-                    switch backend.kind {
-                    case .epoll: poller = try EpollPoller()
-                    case .uring: poller = try URingPoller(options: backend.uring)
-                    }
+                    let poller = try backend.makePoller()
                     // One timed poll so epoll learns whether epoll_pwait2 exists.
                     _ = try poller.poll(timeout: .zero) { _, _ in }
                     features = poller.features

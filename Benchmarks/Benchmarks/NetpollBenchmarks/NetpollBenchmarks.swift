@@ -82,8 +82,8 @@ private func fail(_ benchmark: Benchmark, _ what: String, _ error: any Error) ->
 // MARK: raw poller benchmarks (run on the benchmark thread: create, use, close there)
 
 /// register + deregister of the read end of an empty pipe.
-private func registerDeregister<P: Poller>(_ benchmark: Benchmark, _ make: () throws(NetpollError) -> P) {
-    let poller: P
+private func registerDeregister(_ benchmark: Benchmark, _ make: () throws(NetpollError) -> any Poller) {
+    let poller: any Poller
     do { poller = try make() } catch { fail(benchmark, "poller", error) }
     defer { poller.close() }
     let (r, w) = makePipe()
@@ -107,8 +107,8 @@ private func registerDeregister<P: Poller>(_ benchmark: Benchmark, _ make: () th
 }
 
 /// poll(timeout: .zero) with one idle descriptor registered and nothing ready.
-private func pollEmpty<P: Poller>(_ benchmark: Benchmark, _ make: () throws(NetpollError) -> P) {
-    let poller: P
+private func pollEmpty(_ benchmark: Benchmark, _ make: () throws(NetpollError) -> any Poller) {
+    let poller: any Poller
     do { poller = try make() } catch { fail(benchmark, "poller", error) }
     defer { poller.close() }
     let (r, w) = makePipe()
@@ -136,22 +136,12 @@ private func pollEmpty<P: Poller>(_ benchmark: Benchmark, _ make: () throws(Netp
 
 private func rawBenchmarks(_ c: BackendCase) {
     let cfg = config([pollerSyscalls])
-    switch c.backend.kind {
-    case .epoll:
-        Benchmark("register+deregister [\(c.name)]", configuration: cfg) { b in
-            registerDeregister(b) { () throws(NetpollError) in try EpollPoller() }
-        }
-        Benchmark("poll(.zero) empty [\(c.name)]", configuration: cfg) { b in
-            pollEmpty(b) { () throws(NetpollError) in try EpollPoller() }
-        }
-    case .uring:
-        let options = c.backend.uring
-        Benchmark("register+deregister [\(c.name)]", configuration: cfg) { b in
-            registerDeregister(b) { () throws(NetpollError) in try URingPoller(options: options) }
-        }
-        Benchmark("poll(.zero) empty [\(c.name)]", configuration: cfg) { b in
-            pollEmpty(b) { () throws(NetpollError) in try URingPoller(options: options) }
-        }
+    let backend = c.backend
+    Benchmark("register+deregister [\(c.name)]", configuration: cfg) { b in
+        registerDeregister(b) { () throws(NetpollError) in try backend.makePoller() }
+    }
+    Benchmark("poll(.zero) empty [\(c.name)]", configuration: cfg) { b in
+        pollEmpty(b) { () throws(NetpollError) in try backend.makePoller() }
     }
 }
 

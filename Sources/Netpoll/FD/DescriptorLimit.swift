@@ -46,10 +46,10 @@ public enum DescriptorLimit {
     @discardableResult
     public static func raiseToHardLimit() throws(NetpollError) -> Int {
         var rl = rlimit()
-        guard getrlimit(nofile, &rl) == 0 else { throw .system("getrlimit(RLIMIT_NOFILE)", errno) }
+        try NetpollError.check("getrlimit(RLIMIT_NOFILE)") { getrlimit(nofile, &rl) }
         if rl.rlim_cur < rl.rlim_max {
             rl.rlim_cur = rl.rlim_max
-            guard setrlimit(nofile, &rl) == 0 else { throw .system("setrlimit(RLIMIT_NOFILE)", errno) }
+            try NetpollError.check("setrlimit(RLIMIT_NOFILE)") { setrlimit(nofile, &rl) }
         }
         refresh()
         return current

@@ -144,7 +144,7 @@ public final class FD: Sendable {
     public func shutdown(_ how: Int32) throws {
         try incref()
         defer { decref() }
-        if Glibc.shutdown(sysfd, how) < 0 { throw NetpollError.system("shutdown", errno) }
+        try NetpollError.check("shutdown") { Glibc.shutdown(sysfd, how) }
     }
 
     // MARK: deadlines
@@ -354,12 +354,10 @@ public final class FD: Sendable {
         try await writeLock()
         defer { writeUnlock() }
         countSyscall()
-        var rc = address.withSockaddr { sa, len in Glibc.connect(sysfd, sa, len) }
+        let rc = address.withSockaddr { sa, len in Glibc.connect(sysfd, sa, len) }
         var e = rc < 0 ? errno : 0
-        while e == EINTR {
-            // An interrupted connect continues in the background; wait for it below.
-            e = EINPROGRESS
-        }
+        // An interrupted connect continues in the background; wait for it below.
+        if e == EINTR { e = EINPROGRESS }
         switch e {
         case 0, EISCONN:
             return
@@ -376,8 +374,7 @@ public final class FD: Sendable {
             try await wait(.write)
             var soerr: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)
-            rc = getsockopt(sysfd, SOL_SOCKET, SO_ERROR, &soerr, &len)
-            if rc < 0 { throw NetpollError.system("getsockopt(SO_ERROR)", errno) }
+            try NetpollError.check("getsockopt(SO_ERROR)") { getsockopt(sysfd, SOL_SOCKET, SO_ERROR, &soerr, &len) }
             switch soerr {
             case EINPROGRESS, EALREADY, EINTR:
                 continue

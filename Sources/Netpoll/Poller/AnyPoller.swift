@@ -1,28 +1,27 @@
 /// The EventLoop's poller: an enum over the concrete backends, so calls on the hot
-/// path are direct (and specialised) rather than through an existential.
+/// path are direct (and specialised) rather than through an existential. A poller
+/// of another type (a program's own ``Poller``) still works, through the existential.
 enum AnyPoller {
     case epoll(EpollPoller)
     case uring(URingPoller)
+    case other(any Poller)
+
+    init(_ poller: any Poller) {
+        if let p = poller as? EpollPoller {
+            self = .epoll(p)
+        } else if let p = poller as? URingPoller {
+            self = .uring(p)
+        } else {
+            self = .other(poller)
+        }
+    }
 
     @inline(__always)
     func poll(timeout: Duration?, _ body: (PollToken, PollEvents) -> Void) throws(NetpollError) -> Int {
         switch self {
         case .epoll(let p): return try p.poll(timeout: timeout, body)
         case .uring(let p): return try p.poll(timeout: timeout, body)
-        }
-    }
-
-    var counters: PollerCounters {
-        switch self {
-        case .epoll(let p): return p.counters
-        case .uring(let p): return p.counters
-        }
-    }
-
-    var base: any Poller {
-        switch self {
-        case .epoll(let p): return p
-        case .uring(let p): return p
+        case .other(let p): return try p.poll(timeout: timeout, body)
         }
     }
 
@@ -30,6 +29,7 @@ enum AnyPoller {
         switch self {
         case .epoll(let p): try p.register(fd: fd, token: token)
         case .uring(let p): try p.register(fd: fd, token: token)
+        case .other(let p): try p.register(fd: fd, token: token)
         }
     }
 
@@ -37,22 +37,56 @@ enum AnyPoller {
         switch self {
         case .epoll(let p): try p.deregister(fd: fd, token: token)
         case .uring(let p): try p.deregister(fd: fd, token: token)
+        case .other(let p): try p.deregister(fd: fd, token: token)
         }
     }
 
+    @inline(__always)
     func arm(token: PollToken, events: PollEvents) throws(NetpollError) {
-        if case .uring(let p) = self { try p.arm(token: token, events: events) }
+        switch self {
+        case .epoll: return
+        case .uring(let p): try p.arm(token: token, events: events)
+        case .other(let p): try p.arm(token: token, events: events)
+        }
     }
 
     var armsOnDemand: Bool {
-        if case .uring(let p) = self { return p.armsOnDemand }
-        return false
+        switch self {
+        case .epoll(let p): return p.armsOnDemand
+        case .uring(let p): return p.armsOnDemand
+        case .other(let p): return p.armsOnDemand
+        }
     }
 
     func wake() {
         switch self {
         case .epoll(let p): p.wake()
         case .uring(let p): p.wake()
+        case .other(let p): p.wake()
+        }
+    }
+
+    func close() {
+        switch self {
+        case .epoll(let p): p.close()
+        case .uring(let p): p.close()
+        case .other(let p): p.close()
+        }
+    }
+
+    var counters: PollerCounters {
+        switch self {
+        case .epoll(let p): return p.counters
+        case .uring(let p): return p.counters
+        case .other(let p): return p.counters
+        }
+    }
+
+    var features: PollerFeatures {
+        switch self {
+        case .epoll(let p): return p.features
+        case .uring(let p): return p.features
+        case .other(let p): return p.features
         }
     }
 }

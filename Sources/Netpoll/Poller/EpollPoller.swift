@@ -21,10 +21,15 @@ public final class EpollPoller: Poller, @unchecked Sendable {
     private var closed = false
     public private(set) var counters = PollerCounters()
 
-    /// `eventCapacity`: events taken per kernel call (Go uses 128).
-    public init(eventCapacity: Int = 256) throws(NetpollError) {
-        let ep = epoll_create1(Int32(EPOLL_CLOEXEC))
-        if ep < 0 { throw .system("epoll_create1", errno) }
+    public struct Options: Sendable, Hashable {
+        /// Events taken per kernel call (Go uses 128).
+        public var eventCapacity: Int
+        public init(eventCapacity: Int = 256) { self.eventCapacity = eventCapacity }
+    }
+
+    public init(options: Options = Options()) throws(NetpollError) {
+        let eventCapacity = options.eventCapacity
+        let ep = try NetpollError.check("epoll_create1") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
         let w: WakeChannel
         do { w = try WakeChannel() } catch {
             Glibc.close(ep)
@@ -33,11 +38,12 @@ public final class EpollPoller: Poller, @unchecked Sendable {
         var ev = epoll_event()
         ev.events = EPOLLIN.rawValue
         ev.data.u64 = PollToken.reservedWake
-        if epoll_ctl(ep, EPOLL_CTL_ADD, w.fd, &ev) < 0 {
-            let e = errno
+        do {
+            try NetpollError.check("epoll_ctl(ADD eventfd)") { epoll_ctl(ep, EPOLL_CTL_ADD, w.fd, &ev) }
+        } catch {
             w.close()
             Glibc.close(ep)
-            throw .system("epoll_ctl(ADD eventfd)", e)
+            throw error
         }
         epfd = ep
         waker = w
@@ -54,13 +60,13 @@ public final class EpollPoller: Poller, @unchecked Sendable {
         var ev = epoll_event()
         ev.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
         ev.data.u64 = token.rawValue
-        if epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 { throw .system("epoll_ctl(ADD)", errno) }
+        try NetpollError.check("epoll_ctl(ADD)") { epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) }
     }
 
     public func deregister(fd: Int32, token: PollToken) throws(NetpollError) {
         // Kernels before 2.6.9 wanted a non-nil event even for DEL.
         var ev = epoll_event()
-        if epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &ev) < 0 { throw .system("epoll_ctl(DEL)", errno) }
+        try NetpollError.check("epoll_ctl(DEL)") { epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &ev) }
     }
 
     /// Edge-triggered: registration watches both directions for good.
@@ -88,10 +94,10 @@ public final class EpollPoller: Poller, @unchecked Sendable {
         counters.syscalls &+= 1
         if hasPwait2 {
             let ns: Int64 = timeout.map { $0.saturatingNanoseconds } ?? -1
-            let rc = cnp_epoll_pwait2(epfd, events, capacity, ns)
+            // EINTR: report nothing, the loop polls again; ENOSYS: a kernel before 5.11.
+            let rc = try NetpollError.checkNegated("epoll_pwait2", cnp_epoll_pwait2(epfd, events, capacity, ns), tolerating: [EINTR, ENOSYS])
             if rc >= 0 { return rc }
             if rc == -EINTR { return 0 }
-            if rc != -ENOSYS { throw .system("epoll_pwait2", -rc) }
             hasPwait2 = false
         }
         let ms: Int32
@@ -102,10 +108,11 @@ public final class EpollPoller: Poller, @unchecked Sendable {
         } else {
             ms = -1
         }
-        let rc = epoll_wait(epfd, events, capacity, ms)
-        if rc >= 0 { return rc }
-        if errno == EINTR { return 0 }
-        throw .system("epoll_wait", errno)
+        // An interrupted wait reports nothing; the loop polls again.
+        return try NetpollError.check("epoll_wait", retryOnInterrupt: false) {
+            let rc = epoll_wait(epfd, events, capacity, ms)
+            return rc < 0 && errno == EINTR ? 0 : rc
+        }
     }
 
     public func wake() { waker.wake() }

@@ -23,27 +23,6 @@ import Glibc
 // Threading: register, deregister, poll and close belong to the thread that owns the
 // poller (the EventLoop's thread); only `wake()` may be called from anywhere.
 
-/// The 64-bit value a registration carries and readiness comes back with.
-///
-/// The runtime packs a PollCache slot index (high 32 bits) and a sequence number
-/// (low 32 bits) into it, so late events for a reused slot can be recognised and
-/// dropped. Values whose high 32 bits are all ones are reserved for the pollers'
-/// own bookkeeping (wake channel, removals).
-public struct PollToken: Hashable, Sendable, CustomStringConvertible {
-    public let rawValue: UInt64
-
-    public init(_ rawValue: UInt64) {
-        precondition(rawValue >> 32 != 0xFFFF_FFFF, "netpoll: reserved poll token \(rawValue)")
-        self.rawValue = rawValue
-    }
-
-    /// Pollers' own user_data values; never handed out by `init`.
-    static let reservedWake = UInt64(0xFFFF_FFFF_FFFF_FFFE)
-    static let reservedRemove = UInt64(0xFFFF_FFFF_FFFF_FFFD)
-
-    public var description: String { "token(\(rawValue >> 32):\(rawValue & 0xFFFF_FFFF))" }
-}
-
 /// Readiness reported for a token, already in Go's terms.
 ///
 /// Both backends see the same kernel poll mask (epoll's `EPOLL*` and poll's `POLL*`
@@ -132,14 +111,4 @@ public protocol Poller: AnyObject {
     func close()
     var counters: PollerCounters { get }
     var features: PollerFeatures { get }
-}
-
-extension Duration {
-    /// Whole nanoseconds, saturating; negative durations become 0.
-    var saturatingNanoseconds: Int64 {
-        let (s, atto) = components
-        if s < 0 { return 0 }
-        if s >= Int64.max / 1_000_000_000 { return Int64.max }
-        return s * 1_000_000_000 + atto / 1_000_000_000
-    }
 }

@@ -35,7 +35,8 @@ public final class URingPoller: Poller, @unchecked Sendable {
     public enum Mode: String, Sendable, CaseIterable {
         /// `IORING_POLL_ADD_MULTI`: armed once, re-armed only when the kernel ends it.
         case multishot
-        /// Re-armed after every event (kernels before 5.13; and for comparison).
+        /// One poll per direction, armed when a task is about to wait on it
+        /// (``arm(token:events:)``): kernels before 5.13, and for comparison.
         case oneshot
     }
 
@@ -76,12 +77,10 @@ public final class URingPoller: Poller, @unchecked Sendable {
     public let options: Options
     private let setupFlags: UInt32
     private let cqeCapacity: Int
-    // Accessed atomically from any thread.
     // Owner thread only.
     private var registrations: [UInt64: Int32] = [:]
-    /// One-shot mode: which direction polls are in the kernel per token (bit 0 read,
-    /// bit 1 write).
-    private var armed: [UInt64: UInt8] = [:]
+    /// One-shot mode: which direction polls are in the kernel, per token.
+    private var armed: [UInt64: ArmedPolls] = [:]
     private let cqes: UnsafeMutablePointer<cnp_cqe>
     /// CQEs reaped while a deregistration waited; delivered first by the next poll.
     private var backlog: [cnp_cqe] = []
@@ -100,9 +99,8 @@ public final class URingPoller: Poller, @unchecked Sendable {
     private static let pollMask = PollEvents.kernelMaskWanted
     private static let readMask = UInt32(EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
     private static let writeMask = UInt32(EPOLLOUT.rawValue)
-    /// Marks a one-shot write-direction poll's user_data. Tokens stay below it: the
-    /// PollCache index (high 32 bits) is below 2^31 - 1.
-    static let writeBit = UInt64(1) << 63
+    /// Marks a one-shot write-direction poll's user_data (``PollToken`` keeps bit 63 free).
+    static let writeBit = PollToken.uringWriteBit
     private var oneshot: Bool { options.mode == .oneshot }
     private static let wakeMask = UInt32(EPOLLIN.rawValue)
 
@@ -141,6 +139,13 @@ public final class URingPoller: Poller, @unchecked Sendable {
         cqes.deallocate()
     }
 
+    /// The one-shot polls of a descriptor that are in the kernel.
+    struct ArmedPolls: OptionSet {
+        let rawValue: UInt8
+        static let read = ArmedPolls(rawValue: 1 << 0)
+        static let write = ArmedPolls(rawValue: 1 << 1)
+    }
+
     // MARK: registration
 
     public func register(fd: Int32, token: PollToken) throws(NetpollError) {
@@ -150,7 +155,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
         }
         if oneshot {
             // Both directions once, so the initial state is reported as with epoll.
-            armed[token.rawValue] = 0
+            armed[token.rawValue] = []
             try arm(token: token, events: [.read, .write])
         } else {
             try queuePoll(fd: fd, userData: token.rawValue, mask: Self.pollMask)
@@ -161,15 +166,15 @@ public final class URingPoller: Poller, @unchecked Sendable {
     /// direction already in the kernel). Multishot: nothing to do.
     public func arm(token: PollToken, events: PollEvents) throws(NetpollError) {
         guard oneshot, let fd = registrations[token.rawValue] else { return }
-        let have = armed[token.rawValue] ?? 0
+        let have = armed[token.rawValue] ?? []
         var now = have
-        if events.contains(.read) && have & 1 == 0 {
+        if events.contains(.read) && !have.contains(.read) {
             try queuePoll(fd: fd, userData: token.rawValue, mask: Self.readMask)
-            now |= 1
+            now.insert(.read)
         }
-        if events.contains(.write) && have & 2 == 0 {
+        if events.contains(.write) && !have.contains(.write) {
             try queuePoll(fd: fd, userData: token.rawValue | Self.writeBit, mask: Self.writeMask)
-            now |= 2
+            now.insert(.write)
         }
         if now != have {
             counters.rearms &+= 1
@@ -188,9 +193,9 @@ public final class URingPoller: Poller, @unchecked Sendable {
         // cancel carries its slot's tag, so its answer names its target.
         var slots = (CancelSlot(tag: Self.cancelRead), CancelSlot(tag: Self.cancelWrite))
         if oneshot {
-            let bits = armed.removeValue(forKey: token.rawValue) ?? 0
-            if bits & 1 != 0 { slots.0.target = token.rawValue }
-            if bits & 2 != 0 { slots.1.target = token.rawValue | Self.writeBit }
+            let inKernel = armed.removeValue(forKey: token.rawValue) ?? []
+            if inKernel.contains(.read) { slots.0.target = token.rawValue }
+            if inKernel.contains(.write) { slots.1.target = token.rawValue | Self.writeBit }
         } else {
             slots.0.target = token.rawValue
         }
@@ -201,10 +206,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
         var waited = 0
         while slots.0.target != nil || slots.1.target != nil {
             counters.syscalls &+= 1
-            let rc = cnp_ring_submit_and_wait(ring, 100_000_000)
-            if rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN {
-                throw .system("io_uring_enter", -rc)
-            }
+            let rc = try entered(cnp_ring_submit_and_wait(ring, 100_000_000))
             let n = reapRaw()
             for i in 0..<n {
                 let c = cqes[i]
@@ -280,11 +282,21 @@ public final class URingPoller: Poller, @unchecked Sendable {
         try? queuePoll(fd: waker.fd, userData: PollToken.reservedWake, mask: Self.wakeMask)
     }
 
+    /// io_uring_enter's transient answers: EINTR (a signal), EBUSY and EAGAIN (the
+    /// kernel wants completions reaped first: CQ overflow on older kernels) and ETIME
+    /// (a timed wait that ran out). The caller reaps and goes on; anything else is
+    /// a broken ring.
+    private static let transientEnterResults: Set<Int32> = [EINTR, EBUSY, EAGAIN, ETIME]
+
+    @inline(__always)
+    @discardableResult
+    private func entered(_ rc: Int32) throws(NetpollError) -> Int32 {
+        try NetpollError.checkNegated("io_uring_enter", rc, tolerating: Self.transientEnterResults)
+    }
+
     private func submit() throws(NetpollError) {
         counters.syscalls &+= 1
-        let rc = cnp_ring_submit(ring, false)
-        // EBUSY/EAGAIN: the kernel wants us to reap first (old kernels on CQ overflow).
-        if rc < 0 && rc != -EBUSY && rc != -EAGAIN && rc != -EINTR { throw .system("io_uring_enter", -rc) }
+        try entered(cnp_ring_submit(ring, false))
     }
 
     // MARK: polling
@@ -305,8 +317,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
             // the kernel holds back; otherwise this was a pure memory read.
             if pending || cnp_ring_needs_enter(ring) {
                 counters.syscalls &+= 1
-                let rc = cnp_ring_submit(ring, true)
-                if rc < 0 && rc != -EBUSY && rc != -EAGAIN && rc != -EINTR { throw .system("io_uring_enter", -rc) }
+                try entered(cnp_ring_submit(ring, true))
                 delivered += try drainRing(body)
                 try queueRearms()
             }
@@ -314,10 +325,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
         }
         counters.syscalls &+= 1
         let ns: Int64 = timeout.map { $0.saturatingNanoseconds } ?? -1
-        let rc = cnp_ring_submit_and_wait(ring, ns)
-        if rc < 0 && rc != -ETIME && rc != -EINTR && rc != -EBUSY && rc != -EAGAIN {
-            throw .system("io_uring_enter", -rc)
-        }
+        try entered(cnp_ring_submit_and_wait(ring, ns))
         delivered += try drainRing(body)
         try queueRearms()
         return delivered
@@ -326,9 +334,9 @@ public final class URingPoller: Poller, @unchecked Sendable {
     /// Re-arms ended polls, but only while the kernel holds no overflowed CQEs and at
     /// most half a CQ ring at a time. A poll armed on a ready descriptor completes at
     /// once; while the overflow list is non-empty the kernel cannot post that as a
-    /// multishot CQE, so the poll ends again. Re-arming immediately (as this did) kept
-    /// the overflow list at a constant size for ever once more descriptors were ready
-    /// than the CQ holds: a livelock inside `drainRing`. The queued SQEs go to the
+    /// multishot CQE, so the poll ends again. Re-arming immediately would keep the
+    /// overflow list at a constant size for ever once more descriptors are ready than
+    /// the CQ holds: a livelock inside `drainRing`. The queued SQEs go to the
     /// kernel with the next poll's enter.
     private func queueRearms() throws(NetpollError) {
         guard !rearms.isEmpty, !cnp_ring_needs_enter(ring) else { return }
@@ -395,7 +403,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
             if oneshot, ended {
                 let isWrite = c.user_data & Self.writeBit != 0
                 direction = isWrite ? .write : .read
-                armed[token, default: 0] &= isWrite ? ~2 : ~1
+                armed[token, default: []].remove(isWrite ? .write : .read)
             }
             var delivered = 0
             if c.res >= 0 {

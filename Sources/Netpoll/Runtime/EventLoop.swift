@@ -60,14 +60,15 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         return PollerFeatures(backend: backend.kind.rawValue, details: [])
     }
     /// The poller reports readiness only after `arm` (one-shot io_uring).
-    let armsOnDemand: Bool
+    /// Set from the poller before `init` returns (the start-up hand-over orders it
+    /// before any other thread can see this loop); constant afterwards.
+    private(set) var armsOnDemand = false
 
     /// Starts the loop's thread and its poller. Throws if the poller cannot be
     /// created (e.g. io_uring forbidden); no thread is left behind then.
     public init(index: Int = 0, backend: Backend) throws(NetpollError) {
         self.index = index
         self.backend = backend
-        self.armsOnDemand = backend.kind == .uring && backend.uring.mode == .oneshot
         runQueue.reserveCapacity(256)
         running.reserveCapacity(256)
         let box = Unmanaged.passRetained(self)
@@ -268,10 +269,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         cnp_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
         cnp_set_thread_name("netpoll-\(index)")
         do throws(NetpollError) {
-            let p = try backend.makePoller()
+            let p = AnyPoller(try backend.makePoller())
             poller = p
+            armsOnDemand = p.armsOnDemand
             remote.locked { _ in pollerWaker = p }
-            let f = p.base.features
+            let f = p.features
             startup.locked { $0 = .success(f) }
         } catch {
             startup.locked { $0 = .failure(error) }
@@ -290,7 +292,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
                 return
             }
             stats.events.wrappingAdd(1, ordering: .relaxed)
-            pd.setEventErr(events.contains(.error), seq: UInt32(truncatingIfNeeded: token.rawValue))
+            pd.setEventErr(events.contains(.error), seq: token.seq)
             pd.ready(events)
         }
         while true {
@@ -397,7 +399,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         }
         runQueue.removeAll()
         if let poller { publishPollerCounters(poller) }
-        poller?.base.close()
+        poller?.close()
         // PollDescs still held by open FDs keep this loop alive (PollDesc.loop is a
         // strong reference); dropping the cache breaks the loop → cache → PollDesc
         // cycle so a finished loop is freed with its last descriptor.

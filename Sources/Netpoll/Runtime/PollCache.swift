@@ -1,5 +1,5 @@
 /// Go's `pollcache`: a loop's slab of PollDescs. Slots are type-stable and never
-/// freed while the loop lives, so a token (slot index << 32 | fdseq) taken from a
+/// freed while the loop lives, so a token (``PollToken``: slot index and fdseq) taken from a
 /// late event or timer always names a valid object; `free` bumps `fdseq`, so that
 /// token no longer matches and the event is dropped.
 ///
@@ -13,8 +13,7 @@ struct PollCache {
     mutating func alloc(loop: EventLoop) -> PollDesc {
         live += 1
         if let pd = free.popLast() { return pd }
-        // Index < 2^31 - 1: the io_uring poller marks write-direction polls with bit 63.
-        precondition(all.count < Int(Int32.max - 1), "netpoll: poll cache exhausted")
+        precondition(all.count < Int(PollToken.slotLimit), "netpoll: poll cache exhausted")
         let pd = PollDesc(loop: loop, index: UInt32(all.count))
         all.append(pd)
         return pd
@@ -33,10 +32,10 @@ struct PollCache {
     /// The PollDesc a token names, if the token is still current.
     @inline(__always)
     func lookup(_ token: PollToken) -> PollDesc? {
-        let idx = Int(token.rawValue >> 32)
+        let idx = Int(token.slot)
         guard idx < all.count else { return nil }
         let pd = all[idx]
-        guard pd.fdseq.load(ordering: .relaxed) == UInt32(truncatingIfNeeded: token.rawValue) else { return nil }
+        guard pd.fdseq.load(ordering: .relaxed) == token.seq else { return nil }
         return pd
     }
 }

@@ -80,7 +80,7 @@ public final class PollDesc: @unchecked Sendable {
     }
 
     /// The token this descriptor is registered under now.
-    var token: PollToken { PollToken(UInt64(index) << 32 | UInt64(fdseq.load(ordering: .relaxed))) }
+    var token: PollToken { PollToken(slot: index, seq: fdseq.load(ordering: .relaxed)) }
 
     var fd: Int32 { locked.locked { $0.fd } }
 }

@@ -41,14 +41,12 @@ struct PollerConfig: Sendable, CustomTestStringConvertible {
     /// A poller for this configuration, created on (and to be used only on) the calling
     /// thread. `capacity` bounds the epoll event array or the ring's SQ entries.
     func makePoller(capacity: Int? = nil) throws -> any Poller {
-        switch backend.kind {
-        case .epoll:
-            return try EpollPoller(eventCapacity: capacity ?? 256)
-        case .uring:
-            var options = backend.uring
-            if let capacity { options.entries = UInt32(capacity) }
-            return try URingPoller(options: options)
+        var b = backend
+        if let capacity {
+            b.epoll.eventCapacity = capacity
+            b.uring.entries = UInt32(capacity)
         }
+        return try b.makePoller()
     }
 
     static let all: [PollerConfig] = {
@@ -158,7 +156,7 @@ func expectNoEvents(
 
 /// A token as the runtime makes them: PollCache slot (high 32 bits) and seq (low).
 func token(slot: UInt32, seq: UInt32 = 1) -> PollToken {
-    PollToken(UInt64(slot) << 32 | UInt64(seq))
+    PollToken(slot: slot, seq: seq)
 }
 
 // MARK: descriptors

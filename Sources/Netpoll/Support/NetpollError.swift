@@ -10,7 +10,6 @@ import Glibc
 /// | ``fileClosing`` | `poll.ErrFileClosing`: "use of closed file" |
 /// | ``deadlineExceeded`` | `os.ErrDeadlineExceeded` (``isTimeout`` is true) |
 /// | ``notPollable`` | `poll.ErrNotPollable` |
-/// | ``noDeadline`` | `poll.ErrNoDeadline` |
 /// | ``tooManyConcurrentOperations`` | the `fdMutex` overflow panic, as an error |
 /// | ``system(_:_:)`` | a failed system call: which one, and its errno |
 /// | ``invalidSetting(name:value:allowed:)`` | a `NETPOLL_*` variable, option or parameter outside its rules (``Settings``) |
@@ -19,7 +18,6 @@ public enum NetpollError: Error, Hashable, Sendable, CustomStringConvertible {
     case fileClosing
     case deadlineExceeded
     case notPollable
-    case noDeadline
     case tooManyConcurrentOperations
     /// A system call failed. `errno` is the raw value (`ECONNRESET`, `ECONNREFUSED`, …).
     case system(_ syscall: String, _ errno: Int32)
@@ -48,7 +46,6 @@ public enum NetpollError: Error, Hashable, Sendable, CustomStringConvertible {
         case .fileClosing: return "use of closed file"
         case .deadlineExceeded: return "i/o timeout"
         case .notPollable: return "not pollable"
-        case .noDeadline: return "file type does not support deadline"
         case .tooManyConcurrentOperations: return "too many concurrent operations on a single file or socket (max 1048575)"
         case .system(let call, let e): return "\(call): \(NetpollError.errnoName(e)) (\(NetpollError.strerror(e)))"
         case .invalidAddress(let what): return "invalid address: \(what)"

@@ -1,0 +1,129 @@
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Choosing a backend: probing what this machine allows, and reading the
+// environment (once per process). The rules for each variable are in Settings.swift.
+extension Backend {
+    // MARK: availability
+
+    /// Whether a backend can be used here, and if not, why.
+    public enum Availability: Sendable, Equatable {
+        case usable
+        case unusable(reason: String)
+    }
+
+    /// Probes io_uring with these options: the sysctl, io_uring_setup itself (EPERM
+    /// from a seccomp profile or the sysctl, ENOSYS), the ring features, and a real
+    /// poll through the ring (multishot support). Not cached: the answer can differ
+    /// per thread under a per-thread seccomp filter.
+    public static func probeURing(_ options: URingPoller.Options = .init()) -> Availability {
+        let sysctl = Sysctl.read("/proc/sys/kernel/io_uring_disabled")
+        if sysctl == 2 {
+            return .unusable(reason: "io_uring is disabled by sysctl kernel.io_uring_disabled=2")
+        }
+        do {
+            let p = try URingPoller(options: options)
+            defer { p.close() }
+            try p.selfTest()
+            return .usable
+        } catch let error {
+            switch error {
+            case .system(_, EPERM), .system(_, EACCES):
+                if sysctl == 1 {
+                    return .unusable(reason: "io_uring_setup returned EPERM: sysctl kernel.io_uring_disabled=1 and this process is not in kernel.io_uring_group")
+                }
+                return .unusable(reason: "io_uring_setup returned EPERM: forbidden by a seccomp profile (such as Docker's default) or a security module")
+            case .system(_, ENOSYS):
+                return .unusable(reason: "io_uring_setup returned ENOSYS: the kernel has no io_uring (CONFIG_IO_URING) or a filter hides it")
+            case .backendUnavailable(_, let reason):
+                return .unusable(reason: reason)
+            default:
+                return .unusable(reason: "io_uring could not be set up: \(error)")
+            }
+        }
+    }
+
+    public static func probe(_ backend: Backend) -> Availability {
+        switch backend.kind {
+        case .epoll:
+            do {
+                let p = try EpollPoller(options: .init(eventCapacity: 1))
+                p.close()
+                return .usable
+            } catch {
+                return .unusable(reason: "\(error)")
+            }
+        case .uring:
+            return probeURing(backend.uring)
+        }
+    }
+
+    // MARK: selection
+
+    /// Turns a choice into a backend. `uring` that cannot be used throws an error that
+    /// says why; `auto` falls back to epoll and returns the reason as `note`.
+    public static func resolve(_ choice: Choice, uring options: URingPoller.Options = .init())
+        throws(NetpollError) -> (backend: Backend, note: String?)
+    {
+        switch choice {
+        case .epoll:
+            return (.epoll, nil)
+        case .uring:
+            if case .unusable(let reason) = probeURing(options) {
+                throw .backendUnavailable(backend: "uring", reason: reason)
+            }
+            return (.uring(options), nil)
+        case .auto:
+            if case .unusable(let reason) = probeURing(options) {
+                return (.epoll, "NETPOLL_BACKEND=auto: io_uring unusable (\(reason)); using epoll")
+            }
+            return (.uring(options), nil)
+        }
+    }
+
+    /// Resolves the backend from an environment (a dictionary, so tests can pass one).
+    /// Every `NETPOLL_*` variable is checked first (``Settings/Environment``), so a
+    /// bad one is reported by name even when it would not be used.
+    public static func resolve(environment env: [String: String]) throws(NetpollError) -> (backend: Backend, note: String?) {
+        let settings = try Settings.Environment(parsing: env)
+        return try resolve(settings.backend, uring: settings.uring)
+    }
+
+    private static let cached = Mutex<Result<Backend, NetpollError>?>(nil)
+
+    /// The backend the process environment selects; read once, then remembered.
+    /// The `auto` fallback note is printed once to stderr.
+    public static func fromEnvironment() throws(NetpollError) -> Backend {
+        let result = cached.locked { slot -> Result<Backend, NetpollError> in
+            if let r = slot { return r }
+            let r: Result<Backend, NetpollError>
+            do throws(NetpollError) {
+                let (b, note) = try resolve(environment: processEnvironment)
+                if let note { printToStderr("netpoll: \(note)") }
+                r = .success(b)
+            } catch {
+                r = .failure(error)
+            }
+            slot = r
+            return r
+        }
+        return try result.get()
+    }
+
+    /// The variables Netpoll reads, in the order `netpoll info` shows them.
+    public static let environmentKeys = [
+        "NETPOLL_BACKEND", "NETPOLL_URING_MODE", "NETPOLL_URING_SETUP", "NETPOLL_URING_ENTRIES", "NETPOLL_LOOPS",
+    ]
+
+    /// Those of ``environmentKeys`` set in this process (read now, not cached), for
+    /// ``resolve(environment:)`` — e.g. with `NETPOLL_BACKEND` replaced by a flag.
+    public static var processEnvironment: [String: String] {
+        var env: [String: String] = [:]
+        for key in environmentKeys {
+            if let v = getenv(key) { env[key] = String(cString: v) }
+        }
+        return env
+    }
+}
