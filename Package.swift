@@ -36,6 +36,7 @@ let package = Package(
         .target(
             name: "Netpoll",
             dependencies: ["CNetpoll"],
+            exclude: ["Runtime/PollDesc.pml"],
             swiftSettings: strict
         ),
         // Load generator and benchmark orchestration used by the CLI. Independent of

@@ -229,6 +229,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     /// One-shot pollers: watch `mode` of `pd` once more. On the loop thread the SQE
     /// goes out with the next poll; from elsewhere it is sent to the loop.
     func arm(_ pd: PollDesc, _ mode: PollDesc.Mode) {
+        // model: LOOP_ARM (asked for by PollDesc.block at BLOCK_ARM)
         let events: PollEvents = mode == .read ? .read : .write
         if inEventLoop {
             armLocal(pd.token, events)
@@ -293,7 +294,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             }
             stats.events.wrappingAdd(1, ordering: .relaxed)
             pd.setEventErr(events.contains(.error), seq: token.seq)
-            pd.ready(events)
+            pd.ready(events)  // model: NETPOLLREADY_RD / NETPOLLREADY_WR
         }
         while true {
             if hasRemote.load(ordering: .relaxed) { takeRemote() }

@@ -21,6 +21,11 @@ import Synchronization
 /// the commit fails, and the waiter resumes at once (Go's `netpollblockcommit`).
 /// The unblocker CASes `parked → ready/nil` and only then reads the slot, so it
 /// resumes each continuation exactly once.
+///
+/// This protocol is model-checked: `PollDesc.pml` beside this file is a Promela
+/// model of it (block, commit, unblock, ready, deadlines, evict, prepare, the
+/// one-shot arm), checked with spin by `scripts/check-model`. A `// model: NAME`
+/// comment marks the model step a line stands for; the model names the functions.
 public final class PollDesc: @unchecked Sendable {
     enum Mode: UInt8 {
         case read = 1
@@ -174,8 +179,8 @@ extension PollDesc {
     func block(_ mode: Mode) async -> Bool {
         // Set the word to wait, or consume a pending ready.
         while true {
-            if cas(mode, Self.pdReady, Self.pdNil).exchanged { return true }
-            let (set, v) = cas(mode, Self.pdNil, Self.pdWait)
+            if cas(mode, Self.pdReady, Self.pdNil).exchanged { return true }  // model: BLOCK_TAKE_READY
+            let (set, v) = cas(mode, Self.pdNil, Self.pdWait)  // model: BLOCK_SET_WAIT
             if set { break }
             if v != Self.pdReady && v != Self.pdNil {
                 preconditionFailure("netpoll: double wait (mode \(mode), state \(v))")
@@ -184,16 +189,19 @@ extension PollDesc {
         // Re-check errors after publishing `wait`: a close or deadline that happened
         // before would otherwise leave us parked with nobody to wake us. Cancellation
         // gets the same treatment (its handler may have run before we set `wait`).
+        // model: BLOCK_RECHECK
         if checkErr(mode) == .ok && !Task.isCancelled {
             loop.stats.parks.wrappingAdd(1, ordering: .relaxed)
             // One-shot pollers report a direction only after it is armed again. Arming
             // after `wait` is published is safe: readiness that came meanwhile is seen
             // by the arm itself (POLL_ADD checks the current state).
-            if loop.armsOnDemand { loop.arm(self, mode) }
+            if loop.armsOnDemand { loop.arm(self, mode) }  // model: BLOCK_ARM
+            // model: end_BLOCK_SUSPENDED (the await)
             await withTaskCancellationHandler {
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-                    if mode == .read { rslot = c } else { wslot = c }
+                    if mode == .read { rslot = c } else { wslot = c }  // model: BLOCK_STORE_SLOT
                     // Go: netpollblockcommit.
+                    // model: BLOCK_COMMIT
                     if !self.cas(mode, Self.pdWait, Self.pdParked).exchanged {
                         // Notified between setting `wait` and now: do not park.
                         if mode == .read { rslot = nil } else { wslot = nil }
@@ -205,7 +213,7 @@ extension PollDesc {
             }
             acquireFromResumer()
         }
-        let old = exchange(mode, Self.pdNil)
+        let old = exchange(mode, Self.pdNil)  // model: BLOCK_WOKEN
         precondition(old <= Self.pdWait, "netpoll: corrupted polldesc (state \(old) after wake)")
         return old == Self.pdReady
     }
@@ -213,7 +221,7 @@ extension PollDesc {
     /// Go: netpollunblock. Moves the word to `ready` (I/O) or `nil` and returns the
     /// parked continuation, if any, for the caller to resume *outside* any lock.
     func unblock(_ mode: Mode, ioready: Bool) -> UnsafeContinuation<Void, Never>? {
-        var old = load(mode)
+        var old = load(mode)  // model: UNBLOCK_LOAD
         while true {
             if old == Self.pdReady { return nil }
             if old == Self.pdNil && !ioready {
@@ -221,9 +229,10 @@ extension PollDesc {
                 return nil
             }
             let new = ioready ? Self.pdReady : Self.pdNil
-            let (done, now) = cas(mode, old, new)
+            let (done, now) = cas(mode, old, new)  // model: UNBLOCK_CAS
             if done {
                 guard old == Self.pdParked else { return nil }
+                // model: UNBLOCK_TAKE_SLOT
                 let c: UnsafeContinuation<Void, Never>?
                 if mode == .read { c = rslot; rslot = nil } else { c = wslot; wslot = nil }
                 precondition(c != nil, "netpoll: parked without continuation")
@@ -237,6 +246,7 @@ extension PollDesc {
     /// Go: netpollready. Called by the loop for an event on this descriptor.
     @inline(__always)
     func ready(_ events: PollEvents) {
+        // model: NETPOLLREADY_RD / NETPOLLREADY_WR (unblock, then RESUME)
         var r: UnsafeContinuation<Void, Never>?
         var w: UnsafeContinuation<Void, Never>?
         if events.contains(.read) { r = unblock(.read, ioready: true) }
@@ -250,6 +260,7 @@ extension PollDesc {
     /// Go: poll_runtime_pollReset. Clears a stale `ready` before an operation, after
     /// checking errors.
     func prepare(_ mode: Mode) -> PollCheck {
+        // model: PREPARE
         let e = checkErr(mode)
         if e != .ok { return e }
         _ = cas(mode, Self.pdReady, Self.pdNil)
@@ -259,9 +270,9 @@ extension PollDesc {
     /// Go: poll_runtime_pollWait. Returns `.ok` when the caller should retry its
     /// syscall; otherwise why not. Cancellation surfaces as `nil`.
     func wait(_ mode: Mode) async -> PollCheck? {
-        var e = checkErr(mode)
+        var e = checkErr(mode)  // model: WAIT_CHECK
         if e != .ok { return e }
-        while !(await block(mode)) {
+        while !(await block(mode)) {  // model: WAIT_RESULT
             e = checkErr(mode)
             if e != .ok { return e }
             if Task.isCancelled { return nil }
@@ -320,6 +331,7 @@ extension PollDesc {
                 }
             }
             // A deadline in the past fails the pending wait at once.
+            // model: DEADLINE_FIRED (d < 0), DEADLINE_CLEAR (d == 0)
             if s.rd < 0 { rc = unblock(.read, ioready: false) }
             if s.wd < 0 { wc = unblock(.write, ioready: false) }
         }
@@ -330,6 +342,7 @@ extension PollDesc {
 
     /// Go: netpolldeadlineimpl. Called by the loop when a timer fires.
     func deadlineFired(mode: Mode, seq: UInt32) {
+        // model: DEADLINE_FIRED (then RESUME outside the lock)
         var rc: UnsafeContinuation<Void, Never>?
         var wc: UnsafeContinuation<Void, Never>?
         locked.locked { s in
@@ -356,6 +369,7 @@ extension PollDesc {
     /// Go: poll_runtime_pollUnblock (the "evict" step of Close): marks the descriptor
     /// closing and wakes both waiters, which then see the closed error.
     func evict() {
+        // model: EVICT (then RESUME outside the lock)
         var rc: UnsafeContinuation<Void, Never>?
         var wc: UnsafeContinuation<Void, Never>?
         locked.locked { s in
