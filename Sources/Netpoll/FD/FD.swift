@@ -24,12 +24,11 @@ public final class FD: Sendable {
     let fdmu = FDMutex()
     /// Close waits here for `destroy` (Go: csema).
     private let csema = AsyncSemaphore()
-    /// Sockets write with send(MSG_NOSIGNAL): a peer that went away must give EPIPE,
-    /// not kill the process with SIGPIPE.
+    /// A socket, or another pollable file (a pipe, a tty). Sockets write with
+    /// send(MSG_NOSIGNAL): a peer that went away must give EPIPE, not kill the
+    /// process with SIGPIPE. Closed errors say "use of closed network connection"
+    /// for sockets and "use of closed file" otherwise (Go: isFile).
     let isSocket: Bool
-    /// What closed errors say: sockets "use of closed network connection", files
-    /// "use of closed file" (Go: isFile).
-    let isFile: Bool
 
     /// Largest single read/write (Go: maxRW, 1 GiB), so huge buffers are cut into
     /// chunks and the kernel never sees a length it would truncate.
@@ -53,23 +52,22 @@ public final class FD: Sendable {
         self.sysfd = sysfd
         self.pd = pd
         self.isSocket = isSocket
-        self.isFile = !isSocket
     }
 
     public var loop: EventLoop { pd.loop }
 
     // MARK: errors
 
-    private var closingError: NetpollError { isFile ? .fileClosing : .netClosing }
+    private var closingError: NetpollError { isSocket ? .netClosing : .fileClosing }
 
     /// Maps a PollDesc check to the error the caller sees.
-    private func error(for check: PollCheck?) -> any Error {
+    private func error(for check: PollCheck) -> any Error {
         switch check {
         case .closing: return closingError
         case .timeout: return NetpollError.deadlineExceeded
         case .notPollable: return NetpollError.notPollable
         case .ok: preconditionFailure("netpoll: error(for: .ok)")
-        case nil: return CancellationError()
+        case .cancelled: return CancellationError()
         }
     }
 

@@ -1,3 +1,5 @@
+import CNetpoll
+
 /// The rules for every setting Netpoll takes, in one place: the `NETPOLL_*`
 /// variables (``Environment``), the parameters of ``LoopGroup`` and the `netpoll`
 /// CLI's options that map to them all go through these helpers, so a value is
@@ -105,7 +107,7 @@ public enum Settings {
         /// The size of a group started without an explicit count: `NETPOLL_LOOPS`,
         /// else the CPUs this process may run on (at most ``Settings/maxLoops``).
         public var loopCount: Int {
-            loops ?? min(max(1, LoopGroup.availableCPUs), Settings.maxLoops)
+            loops ?? min(max(1, Int(cnp_cpu_count())), Settings.maxLoops)
         }
     }
 }

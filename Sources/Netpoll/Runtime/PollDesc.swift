@@ -102,8 +102,19 @@ struct PollInfo {
 
 /// Why a wait cannot proceed (Go: pollNoError, pollErrClosing, pollErrTimeout,
 /// pollErrNotPollable).
+/// What `prepare` and `wait` tell the FD loop (Go: netpollcheckerr's codes, plus
+/// cancellation, which Go's goroutines do not have).
 enum PollCheck {
-    case ok, closing, timeout, notPollable
+    /// Retry the system call.
+    case ok
+    /// The descriptor is being closed (Go: pollErrClosing).
+    case closing
+    /// The deadline for this mode has passed (Go: pollErrTimeout).
+    case timeout
+    /// An event error was reported (Go: pollErrNotPollable).
+    case notPollable
+    /// The waiting task was cancelled (``wait(_:)`` only).
+    case cancelled
 }
 
 extension PollDesc {
@@ -268,14 +279,14 @@ extension PollDesc {
     }
 
     /// Go: poll_runtime_pollWait. Returns `.ok` when the caller should retry its
-    /// syscall; otherwise why not. Cancellation surfaces as `nil`.
-    func wait(_ mode: Mode) async -> PollCheck? {
+    /// syscall; otherwise why not.
+    func wait(_ mode: Mode) async -> PollCheck {
         var e = checkErr(mode)  // model: WAIT_CHECK
         if e != .ok { return e }
         while !(await block(mode)) {  // model: WAIT_RESULT
             e = checkErr(mode)
             if e != .ok { return e }
-            if Task.isCancelled { return nil }
+            if Task.isCancelled { return .cancelled }
             // Woken with nothing ready and no error (e.g. a deadline set in the past
             // then cleared): park again, as Go does.
         }
