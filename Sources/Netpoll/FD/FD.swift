@@ -29,6 +29,34 @@ public final class FD: Sendable {
     /// process with SIGPIPE. Closed errors say "use of closed network connection"
     /// for sockets and "use of closed file" otherwise (Go: isFile).
     let isSocket: Bool
+    /// A stream socket (TCP, Unix stream): the only kind for which a short read
+    /// proves the receive queue was empty (see ``receiveQueueDrained``).
+    let isStream: Bool
+    /// Set by a read that returned fewer bytes than asked on a stream socket: the
+    /// receive queue was empty at that moment, so the next read waits for the
+    /// next arrival's event instead of first calling read(2) only to get EAGAIN —
+    /// one system call of the three an echoed message costs. Why that loses no
+    /// wakeup, on every backend:
+    ///
+    /// - tcp_recvmsg (and unix_stream_read_generic) stops short of the buffer only
+    ///   when the receive queue *and* the socket backlog are empty; every later
+    ///   arrival runs `sk_data_ready`, which wakes the socket's wait queue.
+    /// - epoll (EPOLLET) puts the descriptor back on its ready list on every such
+    ///   wakeup after it was reported; multishot POLL_ADD posts a CQE for it; a
+    ///   one-shot POLL_ADD is armed when the reader parks (`PollDesc.block`) and
+    ///   checks the current state as it is armed.
+    /// - The next read does *not* clear a latched `ready` (no `prepare`/pollReset):
+    ///   an event that arrived since the short read is exactly the one to consume.
+    ///   A stale `ready` only costs what skipping saved (read, EAGAIN, park).
+    /// - Except at the end: a read stops short *before* a queued FIN (or a pending
+    ///   error), which then produces no new event. So once the poller has reported
+    ///   a hang-up or an error (`PollDesc.peerGone`) it is never set. If that event
+    ///   comes after the short read, its `ready` is latched and taken by the wait.
+    /// - Datagram sockets, pipes and files never set it: a short datagram says
+    ///   nothing about the queue behind it.
+    /// Written and read only by the holder of the read lock; atomic (relaxed) only
+    /// because successive readers may run on different threads, ordered by FDMutex.
+    let receiveQueueDrained = Atomic<Bool>(false)
 
     /// Largest single read/write (Go: maxRW, 1 GiB), so huge buffers are cut into
     /// chunks and the kernel never sees a length it would truncate.
@@ -41,20 +69,27 @@ public final class FD: Sendable {
     public static func open(_ fd: Int32, loop: EventLoop, isSocket: Bool = true) async throws -> FD {
         do {
             let pd = try await loop.open(fd: fd)
-            return FD(sysfd: fd, pd: pd, isSocket: isSocket)
+            return FD(sysfd: fd, pd: pd, isSocket: isSocket, isStream: isSocket && Self.isStreamSocket(fd))
         } catch {
             Glibc.close(fd)
             throw error
         }
     }
 
-    private init(sysfd: Int32, pd: PollDesc, isSocket: Bool) {
+    private init(sysfd: Int32, pd: PollDesc, isSocket: Bool, isStream: Bool) {
         self.sysfd = sysfd
         self.pd = pd
         self.isSocket = isSocket
+        self.isStream = isStream
     }
 
     public var loop: EventLoop { pd.loop }
+
+    private static func isStreamSocket(_ fd: Int32) -> Bool {
+        var type: Int32 = 0
+        var len = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == Int32(SOCK_STREAM.rawValue)
+    }
 
     // MARK: errors
 
@@ -195,9 +230,29 @@ public final class FD: Sendable {
         try await readLock()
         defer { readUnlock() }
         guard buffer.count > 0, let base = buffer.baseAddress else { return 0 }
-        try prepare(.read)
+        try await prepareRead()
         let count = min(buffer.count, FD.maxRW)
-        return try await retrying(.read, "read") { Glibc.read(sysfd, base, count) }
+        let n = try await retrying(.read, "read") { Glibc.read(sysfd, base, count) }
+        noteRead(n, of: count)
+        return n
+    }
+
+    /// The start of every read: Go's prepareRead, or — when the last read drained
+    /// the receive queue — straight to the wait (see ``receiveQueueDrained``).
+    @inline(__always)
+    private func prepareRead() async throws {
+        if isStream && receiveQueueDrained.exchange(false, ordering: .relaxed) {
+            try await wait(.read)
+        } else {
+            try prepare(.read)
+        }
+    }
+
+    @inline(__always)
+    private func noteRead(_ n: Int, of count: Int) {
+        if isStream && n > 0 && n < count && !pd.peerGone.load(ordering: .relaxed) {
+            receiveQueueDrained.store(true, ordering: .relaxed)
+        }
     }
 
     /// Reads into a buffer lent by the loop (see ``ReadBufferPool``) and runs `body`
@@ -220,14 +275,17 @@ public final class FD: Sendable {
         try await readLock()
         defer { readUnlock() }
         guard count > 0 else { return (nil, 0) }
-        try prepare(.read)
+        try await prepareRead()
         let pool = pd.loop.readBuffers
         while true {
             let onLoop = pd.loop.inEventLoop
             let buffer = pool.take(onLoopThread: onLoop)
             countSyscall()
             let r = Glibc.read(sysfd, buffer, count)
-            if r >= 0 { return (buffer, r) }
+            if r >= 0 {
+                noteRead(r, of: count)
+                return (buffer, r)
+            }
             let e = errno
             pool.give(buffer, onLoopThread: onLoop)
             if e == EINTR { continue }

@@ -25,6 +25,7 @@ struct PollCache {
         var next = pd.fdseq.load(ordering: .relaxed) &+ 1
         if next == 0 { next = 1 }
         pd.fdseq.store(next, ordering: .releasing)
+        pd.peerGone.store(false, ordering: .relaxed)
         live -= 1
         free.append(pd)
     }
