@@ -28,7 +28,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
-        // C shim: liburing's static inline API, eventfd, epoll_pwait2, seccomp.
+        // C shim: liburing's static inline API, eventfd, epoll_pwait2, accept4.
         .target(
             name: "CNetpoll",
             linkerSettings: [.linkedLibrary("uring")]
@@ -54,9 +54,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // C the tests need and the library must not ship (a seccomp filter).
+        .target(name: "CNetpollTestSupport"),
         .testTarget(
             name: "NetpollTests",
-            dependencies: ["Netpoll", "CNetpoll"],
+            dependencies: ["Netpoll", "CNetpoll", "CNetpollTestSupport"],
             swiftSettings: strict
         ),
         // Pure logic of the load client and the bench (parsing, patterns, reports).
