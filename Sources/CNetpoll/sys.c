@@ -79,7 +79,8 @@ void cnp_set_thread_name(const char *name) {
 }
 
 int cnp_accept4(int fd, struct sockaddr *addr, unsigned int *len) {
-    return accept4(fd, addr, (socklen_t *)len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int s = accept4(fd, addr, (socklen_t *)len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return s < 0 ? -errno : s;
 }
 
 #if defined(__has_feature)

@@ -95,7 +95,7 @@ void cnp_set_thread_name(const char *name);
 
 struct sockaddr;
 /// accept4(SOCK_NONBLOCK|SOCK_CLOEXEC): glibc declares it only under _GNU_SOURCE.
-/// Returns the descriptor or -1 with errno set (libc convention, like accept).
+/// Returns the descriptor or -errno.
 int cnp_accept4(int fd, struct sockaddr *addr, unsigned int *len);
 
 // MARK: ThreadSanitizer ------------------------------------------------------------
