@@ -38,11 +38,14 @@ let package = Package(
             dependencies: ["CNetpoll"],
             swiftSettings: strict
         ),
+        // The load client's epoll calls in C (Glibc does not import <sys/epoll.h>);
+        // its own, not CNetpoll, for the reason below.
+        .target(name: "CLoadSys"),
         // Load generator and benchmark orchestration used by the CLI. Independent of
-        // Netpoll on purpose: the load client must not share the code it measures.
+        // Netpoll and CNetpoll on purpose: the load client must not share the code it measures.
         .target(
             name: "NetpollTools",
-            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["CLoadSys", .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: strict
         ),
         .executableTarget(
