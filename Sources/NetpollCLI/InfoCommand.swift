@@ -22,12 +22,12 @@ struct InfoCommand: AsyncParsableCommand {
         // lives on a single thread (SINGLE_ISSUER).
         let report = MachineReport.collect()
         if json {
-            print(report.json.serialized())
+            StandardStream.output.line(report.json.serialized())
         } else {
-            print(report.table)
+            StandardStream.output.line(report.table)
         }
         if let error = report.selectionError {
-            CLIOutput.error("netpoll info: \(error)")
+            StandardStream.error.line("netpoll info: \(error)")
             throw ExitCode(2)
         }
     }
