@@ -28,7 +28,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
-        // C shim: liburing's static inline API, eventfd, epoll_pwait2, seccomp.
+        // C shim: liburing's static inline API, eventfd, epoll_pwait2, accept4.
         .target(
             name: "CNetpoll",
             linkerSettings: [.linkedLibrary("uring")]
@@ -39,11 +39,14 @@ let package = Package(
             exclude: ["Runtime/PollDesc.pml"],
             swiftSettings: strict
         ),
+        // The load client's epoll calls in C (Glibc does not import <sys/epoll.h>);
+        // its own, not CNetpoll, for the reason below.
+        .target(name: "CLoadSys"),
         // Load generator and benchmark orchestration used by the CLI. Independent of
-        // Netpoll on purpose: the load client must not share the code it measures.
+        // Netpoll and CNetpoll on purpose: the load client must not share the code it measures.
         .target(
             name: "NetpollTools",
-            dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")],
+            dependencies: ["CLoadSys", .product(name: "Histogram", package: "hdrhistogram-swift")],
             swiftSettings: strict
         ),
         .executableTarget(
@@ -55,9 +58,11 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // C the tests need and the library must not ship (a seccomp filter).
+        .target(name: "CNetpollTestSupport"),
         .testTarget(
             name: "NetpollTests",
-            dependencies: ["Netpoll", "CNetpoll"],
+            dependencies: ["Netpoll", "CNetpoll", "CNetpollTestSupport"],
             swiftSettings: strict
         ),
         // Pure logic of the load client and the bench (parsing, patterns, reports).

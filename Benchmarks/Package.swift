@@ -3,19 +3,11 @@
 // Benchmarks for swift-netpoll, kept out of the root package so that library users
 // never fetch SwiftNIO or package-benchmark.
 //
-// - nio-echo-server: a SwiftNIO peer for `netpoll bench` (see scripts/bench-peers).
-// - package-benchmark micro-benchmarks of Netpoll go in Benchmarks/<Name>/<Name>.swift
-//   as executable targets, run with `swift package --disable-sandbox benchmark`:
-//
-//     .executableTarget(
-//         name: "PollerBenchmarks",
-//         dependencies: [
-//             .product(name: "Netpoll", package: "swift-netpoll"),
-//             .product(name: "Benchmark", package: "package-benchmark"),
-//         ],
-//         path: "Benchmarks/PollerBenchmarks",
-//         plugins: [.plugin(name: "BenchmarkPlugin", package: "package-benchmark")]
-//     ),
+// - NIOEchoServer (product nio-echo-server, Sources/NIOEchoServer): a SwiftNIO peer
+//   for `netpoll bench` (see scripts/bench-peers).
+// - NetpollBenchmarks (Benchmarks/NetpollBenchmarks): package-benchmark
+//   micro-benchmarks of Netpoll, every backend in one run: `bash scripts/bench-micro`,
+//   or `swift package --disable-sandbox benchmark --target NetpollBenchmarks` here.
 import PackageDescription
 
 let package = Package(
@@ -42,8 +34,6 @@ let package = Package(
             ],
             path: "Sources/NIOEchoServer"
         ),
-        // Micro-benchmarks of Netpoll, every backend in one run (issue 5):
-        // scripts/bench-micro, or `swift package --disable-sandbox benchmark --target NetpollBenchmarks`.
         .executableTarget(
             name: "NetpollBenchmarks",
             dependencies: [

@@ -1,25 +1,19 @@
-// Raw system calls and macros Swift cannot reach: epoll_pwait2, eventfd, seccomp.
+// Raw system calls and macros Swift cannot reach: epoll_pwait2, eventfd, accept4,
+// thread-local state, CPU affinity, thread names.
 #define _GNU_SOURCE
 #include "cnetpoll.h"
 
 #include <errno.h>
-#include <stddef.h>
+#include <pthread.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 
 #ifndef __NR_epoll_pwait2
 #define __NR_epoll_pwait2 441
-#endif
-#ifndef __NR_io_uring_setup
-#define __NR_io_uring_setup 425
-#define __NR_io_uring_enter 426
-#define __NR_io_uring_register 427
 #endif
 
 int cnp_epoll_pwait2(int epfd, void *events, int maxevents, int64_t timeout_ns) {
@@ -58,38 +52,6 @@ int cnp_eventfd_drain(int fd) {
     }
 }
 
-#if defined(__x86_64__)
-#define CNP_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define CNP_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-int cnp_seccomp_deny_io_uring(int errno_value) {
-    unsigned ret_errno = SECCOMP_RET_ERRNO | ((unsigned)errno_value & SECCOMP_RET_DATA);
-    struct sock_filter filter[] = {
-#ifdef CNP_AUDIT_ARCH
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CNP_AUDIT_ARCH, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-#endif
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 3, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_enter, 2, 0),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_register, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_RET | BPF_K, ret_errno),
-    };
-    struct sock_fprog prog = {
-        .len = (unsigned short)(sizeof(filter) / sizeof(filter[0])),
-        .filter = filter,
-    };
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -errno;
-    // Plain prctl (not seccomp(2) with TSYNC): the filter binds this thread only.
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) return -errno;
-    return 0;
-}
-
-
 static __thread void *cnp_loop_tls;
 void *cnp_current_loop(void) { return cnp_loop_tls; }
 void cnp_set_current_loop(void *loop) { cnp_loop_tls = loop; }
@@ -100,8 +62,6 @@ int64_t cnp_nanotime(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-#include <sched.h>
-#include <pthread.h>
 int cnp_cpu_count(void) {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -118,9 +78,9 @@ void cnp_set_thread_name(const char *name) {
     pthread_setname_np(pthread_self(), buf);
 }
 
-#include <sys/socket.h>
 int cnp_accept4(int fd, struct sockaddr *addr, unsigned int *len) {
-    return accept4(fd, addr, (socklen_t *)len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int s = accept4(fd, addr, (socklen_t *)len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    return s < 0 ? -errno : s;
 }
 
 #if defined(__has_feature)

@@ -99,25 +99,25 @@ struct BenchCommand: ParsableCommand {
         } else {
             let fallback = plan.servers[0].name
             if baseline != "epoll" || plan.servers.count > 1 {
-                FileHandle.standardError.write(Data("netpoll bench: baseline \(baseline) is not among the servers; using \(fallback)\n".utf8))
+                StandardStream.error.line("netpoll bench: baseline \(baseline) is not among the servers; using \(fallback)")
             }
             plan.baseline = fallback
         }
 
         let runner = BenchRunner(plan: plan, selfPath: currentExecutablePath())
         let report = BenchReport(plan: plan, results: runner.run())
-        print(report.table())
+        StandardStream.output.line(report.table())
         do {
             if let json { try report.json().write(toFile: json, atomically: true, encoding: .utf8) }
             if let csv { try report.csv().write(toFile: csv, atomically: true, encoding: .utf8) }
         } catch {
-            FileHandle.standardError.write(Data("netpoll bench: cannot write results: \(error)\n".utf8))
+            StandardStream.error.line("netpoll bench: cannot write results: \(error)")
             throw ExitCode(1)
         }
         // Failed servers are rows, not a reason to stop; but a bench in which not a
         // single run worked (CI smoke step) must not look like a success.
         if !report.rows.contains(where: { $0.status == "ok" }) {
-            FileHandle.standardError.write(Data("netpoll bench: no run succeeded\n".utf8))
+            StandardStream.error.line("netpoll bench: no run succeeded")
             throw ExitCode(1)
         }
     }

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Dispatch
 import Netpoll
+import NetpollTools
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -51,7 +51,7 @@ struct EchoServerCommand: AsyncParsableCommand {
         // Go raises the soft descriptor limit to the hard one at start-up; a server
         // binary owns that policy (the library only offers the call).
         do { try DescriptorLimit.raiseToHardLimit() } catch {
-            CLIOutput.error("netpoll: could not raise the descriptor limit: \(error)")
+            StandardStream.error.line("netpoll: could not raise the descriptor limit: \(error)")
         }
         let chosen = try CLIBackend.resolve(flag: backend)
         let group = try LoopGroup(loops: loops, backend: chosen)
@@ -62,15 +62,11 @@ struct EchoServerCommand: AsyncParsableCommand {
         // Installed before the `listening` line, so a parent that signals right after
         // reading it still gets the statistics.
         let stop = SignalWaiter(signals: [SIGINT, SIGTERM]) {
-            let stats = group.statistics
-            var json = stats.json
-            json.removeFirst()
-            CLIOutput.line(
-                "{\"backend\":\"\(group.backend.kind.rawValue)\",\"backend_detail\":\"\(group.backend)\",\"loops\":\(group.loops.count),\"connections_accepted\":\(accepted.load(ordering: .relaxed)),"
-                    + json)
+            let line = Self.statisticsLine(group: group, accepted: accepted.load(ordering: .relaxed))
+            StandardStream.output.line(line.serialized())
             Glibc.exit(0)
         }
-        CLIOutput.line("listening on \(address)")
+        StandardStream.output.line("listening on \(address)")
         let size = bufferSize
         // Go's http.Server IdleTimeout / WriteTimeout, with the deadline API: a
         // deadline that passes ends the handler, and serve closes the connection.
@@ -103,6 +99,19 @@ struct EchoServerCommand: AsyncParsableCommand {
 }
 
 extension EchoServerCommand {
+    /// The line printed on SIGINT/SIGTERM, one JSON object that `netpoll bench` and
+    /// the tests parse: what ran, the connections accepted, then the loops' counters
+    /// summed (`LoopStats.namedCounters`, in their order).
+    static func statisticsLine(group: LoopGroup, accepted: UInt64) -> JSONValue {
+        let run: [(String, JSONValue)] = [
+            ("backend", .string(group.backend.kind.rawValue)),
+            ("backend_detail", .string("\(group.backend)")),
+            ("loops", .int(group.loops.count)),
+            ("connections_accepted", .int(Int(clamping: accepted))),
+        ]
+        return .object(run + group.statistics.namedCounters.map { ($0.name, .int(Int(clamping: $0.value))) })
+    }
+
     static func echoWithOwnBuffer(_ conn: TCPConn, size: Int, idle: Duration?, writeLimit: Duration?) async throws {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
         defer { buf.deallocate() }
@@ -112,55 +121,6 @@ extension EchoServerCommand {
             if n == 0 { return }
             if let writeLimit { try conn.setWriteDeadline(.now + writeLimit) }
             try await conn.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
-        }
-    }
-}
-
-/// Backend selection for commands with a `--backend` flag: the flag wins over
-/// NETPOLL_BACKEND; the io_uring tuning variables still apply.
-enum CLIBackend {
-    static func resolve(flag: Backend.Choice?) throws -> Backend {
-        guard let flag else { return try Backend.fromEnvironment() }
-        var env = Backend.processEnvironment
-        env["NETPOLL_BACKEND"] = flag.rawValue
-        let (backend, note) = try Backend.resolve(environment: env)
-        if let note { CLIOutput.error("netpoll: \(note)") }
-        return backend
-    }
-}
-
-enum CLIOutput {
-    /// Writes a line to stdout unbuffered, so a parent reading our pipe sees it now.
-    static func line(_ s: String) { write(fd: 1, s + "\n") }
-    static func error(_ s: String) { write(fd: 2, s + "\n") }
-
-    private static func write(fd: Int32, _ s: String) {
-        var s = s
-        s.withUTF8 { p in
-            var off = 0
-            while off < p.count {
-                let n = Glibc.write(fd, p.baseAddress! + off, p.count - off)
-                if n <= 0 { return }
-                off += n
-            }
-        }
-    }
-}
-
-/// Runs `action` on a Dispatch queue when one of `signals` arrives (the signals
-/// are ignored for the default disposition so Dispatch can see them). Immutable
-/// after init; the sources are only kept alive here.
-final class SignalWaiter: @unchecked Sendable {
-    private let sources: [any DispatchSourceSignal]
-
-    init(signals: [Int32], action: @escaping @Sendable () -> Void) {
-        let queue = DispatchQueue(label: "netpoll.signals")
-        sources = signals.map { sig in
-            signal(sig, SIG_IGN)
-            let s = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            s.setEventHandler(handler: action)
-            s.resume()
-            return s
         }
     }
 }

@@ -1,5 +1,4 @@
 import ArgumentParser
-import Foundation
 import NetpollTools
 
 /// `netpoll load`: the echo load client the bench runs against each server.
@@ -70,16 +69,16 @@ struct LoadCommand: ParsableCommand {
         do {
             report = try LoadGenerator.run(options, onIdleReady: { open in
                 // The bench waits for this exact line before sampling server memory.
-                FileHandle.standardError.write(Data("idle-ready \(open)\n".utf8))
+                StandardStream.error.line("idle-ready \(open)")
             })
         } catch .badArgument(let text) {
             throw ValidationError(text)
         } catch .invalidOption(let name, let value, let allowed) {
             throw ValidationError(LoadError.invalidOption(name: name, value: value, allowed: allowed).description)
         } catch {
-            FileHandle.standardError.write(Data("netpoll load: \(error.description)\n".utf8))
+            StandardStream.error.line("netpoll load: \(error.description)")
             throw ExitCode(2)
         }
-        print(json ? report.json().serialized() : report.humanText())
+        StandardStream.output.line(json ? report.json().serialized() : report.humanText())
     }
 }

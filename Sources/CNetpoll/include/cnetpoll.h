@@ -79,13 +79,6 @@ int cnp_eventfd_signal(int fd);
 /// Resets an eventfd counter; 0 or -errno (-EAGAIN when already zero).
 int cnp_eventfd_drain(int fd);
 
-/// Installs, on the calling thread only (no TSYNC), a seccomp filter that makes
-/// io_uring_setup/enter/register fail with `errno_value` — what Docker's default
-/// profile does. Sets PR_SET_NO_NEW_PRIVS first. 0 or -errno. Used by tests to
-/// prove backend selection explains a forbidden io_uring.
-int cnp_seccomp_deny_io_uring(int errno_value);
-
-
 // MARK: thread identity ---------------------------------------------------------
 
 /// The EventLoop running on this thread (an opaque pointer), or NULL. A `__thread`
@@ -102,7 +95,7 @@ void cnp_set_thread_name(const char *name);
 
 struct sockaddr;
 /// accept4(SOCK_NONBLOCK|SOCK_CLOEXEC): glibc declares it only under _GNU_SOURCE.
-/// Returns the descriptor or -1 with errno set (libc convention, like accept).
+/// Returns the descriptor or -errno.
 int cnp_accept4(int fd, struct sockaddr *addr, unsigned int *len);
 
 // MARK: ThreadSanitizer ------------------------------------------------------------

@@ -397,7 +397,9 @@ public final class FD: Sendable {
         var addr = SocketAddressStorage()
         let s = try await retrying(.read, "accept4", alsoRetry: ECONNABORTED) {
             addr = SocketAddressStorage()
-            return addr.withMutableSockaddr { sa, len in cnp_accept4(sysfd, sa, len) }
+            let rc = addr.withMutableSockaddr { sa, len in cnp_accept4(sysfd, sa, len) }
+            if rc < 0 { errno = -rc }  // cnp_accept4 returns -errno; `retrying` reads errno
+            return rc
         }
         // Never keep a connection in the descriptors reserved for the runtime.
         return (try DescriptorLimit.admit(s, from: "accept4"), addr)

@@ -45,12 +45,17 @@ public struct LoopStats: Sendable, Equatable {
         return s
     }
 
-    /// One JSON object, snake_case keys (the echo server's exit line), with the
-    /// derived totals `poll_calls` and `syscalls` first.
-    public var json: String {
-        let fields = [("poll_calls", pollCalls), ("syscalls", syscalls)]
+    /// Every counter under its snake_case JSON name, the derived totals `poll_calls`
+    /// and `syscalls` first: the members of `json`, for a caller that prints them
+    /// inside an object of its own (the echo server's exit line).
+    public var namedCounters: [(name: String, value: UInt64)] {
+        [("poll_calls", pollCalls), ("syscalls", syscalls)]
             + Self.counters.map { ($0.name, self[keyPath: $0.path]) }
-        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
+    }
+
+    /// One JSON object of `namedCounters`, in their order.
+    public var json: String {
+        "{" + namedCounters.map { "\"\($0.name)\":\($0.value)" }.joined(separator: ",") + "}"
     }
 }
 

@@ -1,4 +1,3 @@
-import Foundation
 import Glibc
 
 /// Live progress on stderr: one status line rewritten in place on a terminal,
@@ -34,6 +33,6 @@ final class Progress {
     }
 
     private func write(_ text: String) {
-        FileHandle.standardError.write(Data(text.utf8))
+        StandardStream.error.write(text)
     }
 }

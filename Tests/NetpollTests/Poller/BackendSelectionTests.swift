@@ -1,4 +1,4 @@
-import CNetpoll
+import CNetpollTestSupport
 import Testing
 @testable import Netpoll
 #if canImport(Glibc)
