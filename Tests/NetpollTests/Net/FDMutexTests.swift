@@ -37,18 +37,18 @@ extension NetTests {
         func twoLocksOfOneKindSerialise(read: Bool) async throws {
             let mu = FDMutex()
             #expect(try await mu.rwlock(read: read))
-            let acquired = NetFlag()
+            let acquired = Flag()
             let second = Task {
                 let ok = try await mu.rwlock(read: read)
                 acquired.set()
                 return ok
             }
-            try await netEventually(.seconds(5), "second lock queued as a waiter") { Self.waiters(mu, read: read) == 1 }
+            try await waitUntil(within: .seconds(5), "second lock queued as a waiter") { Self.waiters(mu, read: read) == 1 }
             try await Task.sleep(for: .milliseconds(30))
             let loaded = acquired.isSet
             #expect(!loaded, "second \(read ? "read" : "write") lock taken while the first is held")
             #expect(!mu.rwunlock(read: read))
-            let ok = try await netWithin(.seconds(5), "second lock after unlock") { try await second.value }
+            let ok = try await within(.seconds(5), "second lock after unlock") { try await second.value }
             #expect(ok)
             #expect(!mu.rwunlock(read: read))
             let endState = mu.state.load(ordering: .relaxed)
@@ -69,11 +69,11 @@ extension NetTests {
             let mu = FDMutex()
             #expect(try await mu.rwlock(read: true))
             let readers = (0..<4).map { _ in Task { try await mu.rwlock(read: true) } }
-            try await netEventually(.seconds(5), "4 readers waiting") { Self.waiters(mu, read: true) == 4 }
+            try await waitUntil(within: .seconds(5), "4 readers waiting") { Self.waiters(mu, read: true) == 4 }
 
             #expect(try mu.increfAndClose())
             for (i, r) in readers.enumerated() {
-                let got = try await netWithin(.seconds(5), "blocked reader \(i) released by close") { try await r.value }
+                let got = try await within(.seconds(5), "blocked reader \(i) released by close") { try await r.value }
                 #expect(got == false, "reader \(i) must fail after close")
             }
             #expect(!mu.decref(), "the held read lock still references the descriptor")
@@ -96,11 +96,11 @@ extension NetTests {
         /// tasks; inside a lock a counter proves nobody else holds the same lock.
         @Test func stressKeepsMutualExclusion() async throws {
             let mu = FDMutex()
-            let readersInside = NetCounter()
-            let writersInside = NetCounter()
-            let violations = NetCounter()
+            let readersInside = Counter()
+            let writersInside = Counter()
+            let violations = Counter()
             let tasks = 8, ops = 3000
-            try await netWithin(.seconds(60), "FDMutex stress") {
+            try await within(.seconds(60), "FDMutex stress") {
                 try await withThrowingTaskGroup(of: Void.self) { g in
                     for t in 0..<tasks {
                         g.addTask {

@@ -42,7 +42,7 @@ extension NetTests {
                 return
             }
             guard ensureDescriptorLimit(Self.connections + 64) else {
-                print("skipped: \(config.name): RLIMIT_NOFILE hard limit below \(Self.connections + 64 + openFDCount()) descriptors")
+                print("skipped: \(config.name): RLIMIT_NOFILE hard limit below \(Self.connections + 64 + openFDs().count) descriptors")
                 return
             }
             let server = try NetpollProcess(
@@ -51,7 +51,7 @@ extension NetTests {
 
             try await withNetGroup(config) { group in
                 let conns = Mutex<[TCPConn?]>(Array(repeating: nil, count: Self.connections))
-                try await netWithin(.seconds(120), "\(Self.connections) connections dialled") {
+                try await within(.seconds(120), "\(Self.connections) connections dialled") {
                     try await Self.forEach(Array(0..<Self.connections), width: 256) { i in
                         let c = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(10), group: group)
                         conns.locked { $0[i] = c }
@@ -60,8 +60,8 @@ extension NetTests {
                 let all = conns.locked { $0.compactMap { $0 } }
                 #expect(all.count == Self.connections)
                 // Every connection is open at once; now each echoes a message of its own.
-                let echoed = NetCounter()
-                try await netWithin(.seconds(120), "\(Self.connections) round trips") {
+                let echoed = Counter()
+                try await within(.seconds(120), "\(Self.connections) round trips") {
                     try await Self.forEach(Array(all.enumerated()), width: Self.connections) { (i, c) in
                         let msg = (0..<32).map { patternByte(UInt64(i), $0) }
                         try await c.write(msg)
@@ -102,7 +102,7 @@ extension NetTests {
                 let port = try #require(listener.address?.port)
                 let serving = Task { try await listener.serve { conn in try await NetTests.Echo.echo(conn) } }
                 let conns = Mutex<[TCPConn]>([])
-                try await netWithin(.seconds(60), "\(clients) connections dialled through a 1-entry ring") {
+                try await within(.seconds(60), "\(clients) connections dialled through a 1-entry ring") {
                     try await Self.forEach(Array(0..<clients), width: 64) { _ in
                         let c = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(10), group: group)
                         conns.locked { $0.append(c) }
@@ -111,8 +111,8 @@ extension NetTests {
                 let all = conns.locked { $0 }
                 // All write first, so the server sees hundreds of readable sockets at once.
                 for (i, c) in all.enumerated() { try await c.write((0..<256).map { patternByte(UInt64(i), $0) }) }
-                let echoed = NetCounter()
-                try await netWithin(.seconds(60), "\(clients) echoes through a 1-entry ring") {
+                let echoed = Counter()
+                try await within(.seconds(60), "\(clients) echoes through a 1-entry ring") {
                     try await Self.forEach(Array(all.enumerated()), width: clients) { (i, c) in
                         if try await readFully(c, count: 256) == (0..<256).map({ patternByte(UInt64(i), $0) }) { echoed.add() }
                     }

@@ -15,7 +15,7 @@ extension RuntimeTests {
         /// re-reports a still-readable pipe, and only the latch is under test here.
         private func latchReady(_ pd: PollDesc, _ p: (r: Int32, w: Int32), _ loop: EventLoop) async throws {
             #expect(writeBytes(p.w, [7]) == 1)
-            try #require(await waitUntil("read latch set by the event") { pd.readState == PollDesc.pdReady })
+            try await waitUntil("read latch set by the event") { pd.readState == PollDesc.pdReady }
             #expect(readRaw(p.r) == [7])
             await waitForQuietLoop(loop)
             #expect(pd.readState == PollDesc.pdReady, "the latch stays set until a wait or a reset consumes it")
@@ -41,7 +41,7 @@ extension RuntimeTests {
                     defer { done.set() }
                     return await pd.wait(.read)
                 }
-                await waitUntil("second waiter parked") { pd.readParked }
+                try await waitUntil("second waiter parked") { pd.readParked }
                 try await Task.sleep(for: .milliseconds(100))
                 #expect(!done.isSet, "a consumed latch must not satisfy a second wait")
                 #expect(pd.readParked)
@@ -71,7 +71,7 @@ extension RuntimeTests {
                     defer { done.set() }
                     return await pd.wait(.read)
                 }
-                await waitUntil("waiter parked after reset") { pd.readParked }
+                try await waitUntil("waiter parked after reset") { pd.readParked }
                 try await Task.sleep(for: .milliseconds(100))
                 #expect(!done.isSet, "a reset latch must not satisfy the wait")
 
@@ -96,13 +96,13 @@ extension RuntimeTests {
                 let readers = (0..<2).map { i in
                     Task(executorPreference: i == 0 ? loop : nil) { try await fd.readSome(max: 1) }
                 }
-                await waitUntil("one reader parked in the PollDesc, one queued in the FDMutex") {
+                try await waitUntil("one reader parked in the PollDesc, one queued in the FDMutex") {
                     fd.pd.readParked
                         && fd.fdmu.state.load(ordering: .acquiring) & FDMutex.rMask == FDMutex.rWait
                 }
                 #expect(writeBytes(p.w, [1]) == 1)
                 // The lock passes to the queued reader, which finds EAGAIN and parks.
-                await waitUntil("second reader parked after the first got its byte") {
+                try await waitUntil("second reader parked after the first got its byte") {
                     fd.pd.readParked && fd.fdmu.state.load(ordering: .acquiring) & FDMutex.rMask == 0
                 }
                 #expect(writeBytes(p.w, [2]) == 1)

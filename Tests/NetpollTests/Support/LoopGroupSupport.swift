@@ -20,7 +20,7 @@ func withLoopGroup(
         print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
         return
     }
-    try await withNoFDLeakAsync(sourceLocation: sourceLocation) {
+    try await withNoFDLeak(sourceLocation: sourceLocation) {
         let group = try LoopGroup(loops: loops, backend: config.backend)
         defer { group.shutdown() }
         try await body(group)
