@@ -7,8 +7,8 @@ import Glibc
 // Swift's counterpart of Go's "close to unblock": cancelling the task that waits.
 // A cancelled read ends with CancellationError and leaves the connection usable.
 
-extension NetTests {
-    @Suite struct Cancellation {
+extension DescriptorTests.NetTests {
+    @Suite struct CancellationTests {
         @Test(arguments: loopConfigs)
         func cancellingABlockedReadEndsItAndTheConnStillWorks(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in

@@ -8,8 +8,8 @@ import Glibc
 // TestZeroByteRead, and internal/poll's close semantics (a blocked operation ends with
 // ErrNetClosing; a second Close fails).
 
-extension NetTests {
-    @Suite struct CloseAndShutdown {
+extension DescriptorTests.NetTests {
+    @Suite struct CloseTests {
         @Test(arguments: loopConfigs)
         func blockedReadEndsWithNetClosingWhenConnIsClosed(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in

@@ -11,8 +11,8 @@ import Glibc
 // no earlier than it passes) and TestReadTimeoutFluctuation (a deadline set from another
 // goroutine wakes a blocked read).
 
-extension NetTests {
-    @Suite struct Deadlines {
+extension DescriptorTests.NetTests {
+    @Suite struct DeadlineTests {
         static let past = Duration.seconds(-1)
         static let soon = Duration.milliseconds(150)
 
@@ -84,7 +84,7 @@ extension NetTests {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
                 try await server.write(Array("ready".utf8))
-                try await waitUntil(within: .seconds(5), "data buffered") { CloseAndShutdown.peekable(client.fd.sysfd) }
+                try await waitUntil(within: .seconds(5), "data buffered") { CloseTests.peekable(client.fd.sysfd) }
 
                 try client.setReadDeadline(.now + Self.past)
                 try await expectNetError(.deadlineExceeded, within: .seconds(2), "read with a past deadline") {

@@ -21,13 +21,13 @@ extension PollerConfig {
     }
 }
 
-extension NetTests {
+extension DescriptorTests.NetTests {
     /// Issue 8: an echo server at its descriptor limit must neither die (libdispatch
     /// aborts the process when its own open fails with EMFILE) nor spin, and clients
     /// queued beyond capacity are served as others close. Runs `netpoll echo-server`
     /// in a child with a 64-descriptor limit, since a crash would take the test
     /// runner with it.
-    @Suite struct DescriptorExhaustion {
+    @Suite struct DescriptorExhaustionTests {
         static let limit = 64
         static let clients = 200
 

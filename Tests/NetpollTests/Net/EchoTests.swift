@@ -9,8 +9,8 @@ import Glibc
 // address family), net/tcpsock_test.go TestTCPConcurrentAccept-like fan-in, and the
 // scheduler's spreading of accepted connections over Ps (here: the group's loops).
 
-extension NetTests {
-    @Suite struct Echo {
+extension DescriptorTests.NetTests {
+    @Suite struct EchoTests {
         /// Echoes until EOF.
         static func echo(_ conn: some Conn) async throws {
             let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)

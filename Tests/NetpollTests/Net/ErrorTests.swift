@@ -8,15 +8,15 @@ import Glibc
 // timeout), net/dial_test.go TestDialError (refused), TestDialTimeout and
 // TestDialTimeoutFDLeak (a dial to a target that never answers honours its timeout).
 
-extension NetTests {
-    @Suite struct ErrorsAndDial {
+extension DescriptorTests.NetTests {
+    @Suite struct ErrorTests {
         @Test(arguments: loopConfigs)
         func peerResetIsECONNRESETNotATimeout(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
                 // Data the server never reads, then an abortive close: the kernel sends RST.
                 try await client.write([UInt8](repeating: 1, count: 1000))
-                try await waitUntil(within: .seconds(5), "data reached the server") { CloseAndShutdown.peekable(server.fd.sysfd) }
+                try await waitUntil(within: .seconds(5), "data reached the server") { CloseTests.peekable(server.fd.sysfd) }
                 try setLingerZero(server.fd.sysfd)
                 try client.setReadDeadline(.now + .seconds(10))  // a bug would show as a timeout, not a hang
                 let reader = Task { try await client.read(maxCount: 100) }

@@ -6,8 +6,8 @@ import Testing
 // TestMutexCloseUnblock, TestMutexPanic (an overflow is an error here) and
 // TestMutexStress. No backend is involved.
 
-extension NetTests {
-    @Suite struct FDMutexBehaviour {
+extension DescriptorTests.NetTests {
+    @Suite struct FDMutexTests {
         private static func waiters(_ mu: FDMutex, read: Bool) -> UInt64 {
             let s = mu.state.load(ordering: .acquiring)
             return read ? (s & FDMutex.rMask) / FDMutex.rWait : (s & FDMutex.wMask) / FDMutex.wWait

@@ -10,8 +10,8 @@ import Glibc
 // under a common 20,000 hard limit), and a burst of readable connections through a
 // one-entry io_uring ring (SQ full and CQ overflow on every turn).
 
-extension NetTests {
-    @Suite struct Scale {
+extension DescriptorTests.NetTests {
+    @Suite struct NetScaleTests {
         static let connections = 10_000
 
         /// Runs `body` for each of `items` with at most `width` running at once.
@@ -100,7 +100,7 @@ extension NetTests {
             try await withNetGroup(tiny) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
                 let port = try #require(listener.address?.port)
-                let serving = Task { try await listener.serve { conn in try await NetTests.Echo.echo(conn) } }
+                let serving = Task { try await listener.serve { conn in try await EchoTests.echo(conn) } }
                 let conns = Mutex<[TCPConn]>([])
                 try await within(.seconds(60), "\(clients) connections dialled through a 1-entry ring") {
                     try await Self.forEach(Array(0..<clients), width: 64) { _ in

@@ -9,11 +9,6 @@ import Glibc
 // (Bounded waits, shared flags and counters, descriptors and the leak check are in
 // Support/.)
 
-/// The parent of every Net suite. `.serialized` is inherited by the nested suites and
-/// by the cases of parameterized tests, so descriptor counts taken by
-/// ``withNoFDLeakAsync(sourceLocation:_:)`` are not disturbed by a sibling test.
-@Suite(.serialized) struct NetTests {}
-
 /// Runs `body` with a fresh two-loop group on `config`'s backend (see
 /// ``withLoopGroup``): networking tests want accepted and dialled connections
 /// spread over more than one loop.

@@ -31,8 +31,8 @@ private func echoWithTimeouts(
     }
 }
 
-extension NetTests {
-    @Suite struct StalledPeers {
+extension DescriptorTests.NetTests {
+    @Suite struct StalledPeerTests {
         @Test(arguments: loopConfigs)
         func borrowedReadEchoesEveryByteAndSeesEndOfStream(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in

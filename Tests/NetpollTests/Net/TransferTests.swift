@@ -67,8 +67,8 @@ final class NetPatternStream: @unchecked Sendable {  // the table is written onc
     }
 }
 
-extension NetTests {
-    @Suite struct Transfers {
+extension DescriptorTests.NetTests {
+    @Suite struct TransferTests {
         @Test(arguments: loopConfigs)
         func sixtyFourMiBThroughSmallSocketBuffersArriveIntact(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in

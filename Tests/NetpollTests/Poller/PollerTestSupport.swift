@@ -9,16 +9,11 @@ import Glibc
 // runs over, a poller factory, event expectations that report the caller's line, and
 // threads of their own.
 
-/// The parent of every Poller suite. `.serialized` is inherited by the nested suites
-/// (and by the cases of parameterized tests), so descriptor counts taken by
-/// ``withNoFDLeak(sourceLocation:_:)`` are not disturbed by a sibling test.
-@Suite(.serialized) struct PollerTests {}
-
 // MARK: configurations
 
 /// One way to build a poller. Every configuration appears as a test argument, even
 /// one this machine cannot use: the test then prints "skipped: why" and returns, and
-/// ``PollerTests/BackendSelection/everyBackendIsUsableHere()`` fails if io_uring
+/// ``DescriptorTests/PollerTests/BackendSelectionTests/everyBackendIsUsableHere()`` fails if io_uring
 /// vanished without an external reason (sysctl, seccomp).
 struct PollerConfig: Sendable, CustomTestStringConvertible {
     let name: String

@@ -7,8 +7,8 @@ import Glibc
 // Close (Go: FD.Close → pd.evict) and loop-group shutdown wake every blocked waiter
 // with the closed error and leave no descriptor behind.
 
-extension RuntimeTests {
-    @Suite struct CloseAndShutdown {
+extension DescriptorTests.RuntimeTests {
+    @Suite struct RuntimeCloseAndShutdownTests {
         @Test(arguments: loopConfigs)
         func closeWakesBlockedReaderAndWriterWithNetClosing(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in

@@ -12,8 +12,8 @@ import Glibc
 /// Byte `k` of pipe `i`'s stream in the deadline race.
 private func pattern(_ i: Int, _ k: Int) -> UInt8 { UInt8(truncatingIfNeeded: k &* 31 &+ i &* 7 &+ k / 251) }
 
-extension RuntimeTests {
-    @Suite struct Deadlines {
+extension DescriptorTests.RuntimeTests {
+    @Suite struct RuntimeDeadlineTests {
         @Test(arguments: loopConfigs)
         func pastDeadlineFailsAtOnceEvenWhenDataIsReady(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in

@@ -10,11 +10,6 @@ import Glibc
 // inspection, byte-level FD helpers, and reading results. (Bounded waits, shared
 // flags and counters, descriptors and the leak check are in Support/.)
 
-/// The parent of every Runtime suite. `.serialized` is inherited by the nested suites
-/// and by the cases of parameterized tests, so the descriptor counts taken by
-/// ``withNoFDLeakAsync(sourceLocation:_:)`` are not disturbed by a sibling test.
-@Suite(.serialized) struct RuntimeTests {}
-
 // MARK: waits
 
 /// Waits until the loop has delivered no new event for `quiet` (bounded by `limit`).
