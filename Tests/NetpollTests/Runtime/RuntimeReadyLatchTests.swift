@@ -82,40 +82,6 @@ extension DescriptorTests.RuntimeTests {
             }
         }
 
-        /// Two concurrent `FD.read`s never reach the PollDesc together: the FDMutex
-        /// queues the second (one read waiter in the mutex, one parked in the PollDesc),
-        /// and each gets its own byte. This is what keeps "double wait" unreachable
-        /// from the FD layer.
-        @Test(arguments: loopConfigs)
-        func fdMutexSerialisesConcurrentReads(config: PollerConfig) async throws {
-            try await withLoopGroup(config) { group in
-                let loop = group.loops[0]
-                let p = try makePipe()
-                defer { close(p.w) }
-                let fd = try await FD.open(p.r, loop: loop, isSocket: false)
-                let readers = (0..<2).map { i in
-                    Task(executorPreference: i == 0 ? loop : nil) { try await fd.readSome(max: 1) }
-                }
-                try await waitUntil("one reader parked in the PollDesc, one queued in the FDMutex") {
-                    fd.pd.readParked
-                        && fd.fdmu.state.load(ordering: .acquiring) & FDMutex.rMask == FDMutex.rWait
-                }
-                #expect(writeBytes(p.w, [1]) == 1)
-                // The lock passes to the queued reader, which finds EAGAIN and parks.
-                try await waitUntil("second reader parked after the first got its byte") {
-                    fd.pd.readParked && fd.fdmu.state.load(ordering: .acquiring) & FDMutex.rMask == 0
-                }
-                #expect(writeBytes(p.w, [2]) == 1)
-                var got: [UInt8] = []
-                for t in readers {
-                    let r = await outcome(of: t, "serialised read")
-                    got += (try? r.get()) ?? []
-                }
-                #expect(got.sorted() == [1, 2])
-                try await fd.close()
-            }
-        }
-
         /// A second waiter on the same PollDesc mode is a programming error that stops
         /// the program with "netpoll: double wait" (Go: throw("runtime: double wait")).
         /// Checked in a child process (a Swift Testing exit test).

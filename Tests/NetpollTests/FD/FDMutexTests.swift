@@ -1,12 +1,16 @@
 import Synchronization
 import Testing
 @testable import Netpoll
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Go: internal/poll/fd_mutex_test.go — TestMutexLock, TestMutexClose,
 // TestMutexCloseUnblock, TestMutexPanic (an overflow is an error here) and
-// TestMutexStress. No backend is involved.
+// TestMutexStress, which involve no backend; then, on every backend, what the
+// mutex guarantees the FD's read loop.
 
-extension DescriptorTests.NetTests {
+extension DescriptorTests.FDTests {
     @Suite struct FDMutexTests {
         private static func waiters(_ mu: FDMutex, read: Bool) -> UInt64 {
             let s = mu.state.load(ordering: .acquiring)
@@ -137,6 +141,39 @@ extension DescriptorTests.NetTests {
             #expect(try mu.increfAndClose())
             #expect(mu.decref())
         }
+
+        /// Two concurrent `FD.read`s never reach the PollDesc together: the FDMutex
+        /// queues the second (one read waiter in the mutex, one parked in the PollDesc),
+        /// and each gets its own byte. This is what keeps "double wait" unreachable
+        /// from the FD layer.
+        @Test(arguments: loopConfigs)
+        func fdMutexSerialisesConcurrentReads(config: PollerConfig) async throws {
+            try await withLoopGroup(config) { group in
+                let loop = group.loops[0]
+                let p = try makePipe()
+                defer { close(p.w) }
+                let fd = try await FD.open(p.r, loop: loop, isSocket: false)
+                let readers = (0..<2).map { i in
+                    Task(executorPreference: i == 0 ? loop : nil) { try await fd.readSome(max: 1) }
+                }
+                try await waitUntil("one reader parked in the PollDesc, one queued in the FDMutex") {
+                    fd.pd.readParked
+                        && fd.fdmu.state.load(ordering: .acquiring) & FDMutex.rMask == FDMutex.rWait
+                }
+                #expect(writeBytes(p.w, [1]) == 1)
+                // The lock passes to the queued reader, which finds EAGAIN and parks.
+                try await waitUntil("second reader parked after the first got its byte") {
+                    fd.pd.readParked && fd.fdmu.state.load(ordering: .acquiring) & FDMutex.rMask == 0
+                }
+                #expect(writeBytes(p.w, [2]) == 1)
+                var got: [UInt8] = []
+                for t in readers {
+                    let r = await outcome(of: t, "serialised read")
+                    got += (try? r.get()) ?? []
+                }
+                #expect(got.sorted() == [1, 2])
+                try await fd.close()
+            }
+        }
     }
 }
-
