@@ -94,8 +94,9 @@ extension DescriptorTests {
         /// disconnected (well before the 10 s this test waits at most).
         @Test func anIdlePeerIsDisconnected() throws {
             try Self.withServer(["--idle-timeout", "0.2"]) { port in
-                let fd = try connectLoopback(port: port)
-                defer { close(fd) }
+                let conn = try connectLoopback(port: port)
+                defer { conn.close() }
+                let fd = conn.raw
                 #expect(sendAll(fd, Array("ping".utf8)))
                 var buf = [UInt8](repeating: 0, count: 16)
                 #expect(recv(fd, &buf, 4, Int32(MSG_WAITALL)) == 4)
@@ -110,8 +111,9 @@ extension DescriptorTests {
         /// write; the server closes the connection, so our stalled send fails.
         @Test func aPeerThatDoesNotReadIsDisconnected() throws {
             try Self.withServer(["--write-timeout", "0.2"]) { port in
-                let fd = try connectLoopback(port: port)
-                defer { close(fd) }
+                let conn = try connectLoopback(port: port)
+                defer { conn.close() }
+                let fd = conn.raw
                 let chunk = [UInt8](repeating: 0x61, count: 65536)
                 let deadline = ContinuousClock.now + .seconds(10)
                 var failure: Int32 = 0
@@ -138,26 +140,15 @@ extension DescriptorTests {
 
 // MARK: sockets
 
-private func connectLoopback(port: UInt16) throws -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { throw SocketError(call: "socket", errno: errno) }
-    // Every wait below is bounded: a server that never answers fails the test.
+/// A blocking connection to 127.0.0.1:`port` whose every wait is bounded (10 s), so
+/// a server that never answers fails the test instead of hanging it.
+private func connectLoopback(port: UInt16) throws -> OwnedFD {
+    let s = try tcpSocket()
     var tv = timeval(tv_sec: 10, tv_usec: 0)
-    _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_port = port.bigEndian
-    addr.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
-    let rc = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard rc == 0 else {
-        let e = errno
-        close(fd)
-        throw SocketError(call: "connect 127.0.0.1:\(port)", errno: e)
-    }
-    return fd
+    _ = setsockopt(s.raw, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    _ = setsockopt(s.raw, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    try withSockaddr(loopback(port: port)) { try check("connect 127.0.0.1:\(port)", connect(s.raw, $0, $1)) }
+    return s
 }
 
 private func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
@@ -168,9 +159,4 @@ private func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
         off += n
     }
     return true
-}
-
-private struct SocketError: Error {
-    let call: String
-    let errno: Int32
 }

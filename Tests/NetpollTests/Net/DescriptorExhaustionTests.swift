@@ -60,14 +60,7 @@ extension DescriptorTests.NetTests {
 
         @Test(arguments: loopConfigs)
         func echoServerSurvivesItsDescriptorLimitAndServesQueuedClientsLater(config: PollerConfig) async throws {
-            guard config.isUsable else {
-                print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-                return
-            }
-            guard ensureDescriptorLimit(Self.clients + 64) else {
-                print("skipped: \(config.name): RLIMIT_NOFILE hard limit too low for \(Self.clients) client descriptors")
-                return
-            }
+            guard config.canRunHere(descriptors: Self.clients + 64) else { return }
             let server = try NetpollProcess(
                 ["echo-server", "--loops", "2", "--buffer-size", "512"],
                 environment: config.environment, fileLimit: Self.limit)

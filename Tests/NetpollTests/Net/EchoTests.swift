@@ -50,10 +50,7 @@ extension DescriptorTests.NetTests {
         @Test(arguments: loopConfigs)
         func thousandConcurrentEchoConnectionsWithRandomSizes(_ config: PollerConfig) async throws {
             let clients = 1000
-            guard ensureDescriptorLimit(2 * clients + 64) else {
-                print("skipped: \(config.name): RLIMIT_NOFILE hard limit too low for \(2 * clients) descriptors")
-                return
-            }
+            guard config.canRunHere(descriptors: 2 * clients + 64) else { return }
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
                 let port = try #require(listener.address?.port)

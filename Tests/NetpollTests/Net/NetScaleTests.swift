@@ -37,14 +37,7 @@ extension DescriptorTests.NetTests {
 
         @Test(arguments: loopConfigs)
         func tenThousandConcurrentConnectionsAreAllEchoed(_ config: PollerConfig) async throws {
-            guard config.isUsable else {
-                print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-                return
-            }
-            guard ensureDescriptorLimit(Self.connections + 64) else {
-                print("skipped: \(config.name): RLIMIT_NOFILE hard limit below \(Self.connections + 64 + openFDs().count) descriptors")
-                return
-            }
+            guard config.canRunHere(descriptors: Self.connections + 64) else { return }
             let server = try NetpollProcess(
                 ["echo-server", "--loops", "2", "--buffer-size", "4096"], environment: config.environment)
             let port = try server.listeningPort()
@@ -85,15 +78,8 @@ extension DescriptorTests.NetTests {
         /// ended multishot polls are re-armed; no echo may be lost.
         @Test(arguments: loopConfigs.filter { $0.backend.kind == .uring })
         func burstThroughAOneEntryRingLosesNothing(_ config: PollerConfig) async throws {
-            guard config.isUsable else {
-                print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-                return
-            }
             let clients = 500
-            guard ensureDescriptorLimit(2 * clients + 64) else {
-                print("skipped: \(config.name): RLIMIT_NOFILE hard limit too low for \(2 * clients) descriptors")
-                return
-            }
+            guard config.canRunHere(descriptors: 2 * clients + 64) else { return }
             var options = config.backend.uring
             options.entries = 1
             let tiny = PollerConfig(name: config.name + "-1-entry", backend: .uring(options), availability: config.availability)

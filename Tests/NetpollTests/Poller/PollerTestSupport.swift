@@ -12,9 +12,10 @@ import Glibc
 // MARK: configurations
 
 /// One way to build a poller. Every configuration appears as a test argument, even
-/// one this machine cannot use: the test then prints "skipped: why" and returns, and
-/// ``DescriptorTests/PollerTests/BackendSelectionTests/everyBackendIsUsableHere()`` fails if io_uring
-/// vanished without an external reason (sysctl, seccomp).
+/// one this machine cannot use: the test then prints "skipped: why" and returns (see
+/// ``canRunHere(descriptors:)``), and
+/// ``DescriptorTests/PollerTests/BackendSelectionTests/everyBackendIsUsableHere()``
+/// fails if io_uring vanished without an external reason (sysctl, seccomp).
 struct PollerConfig: Sendable, CustomTestStringConvertible {
     let name: String
     let backend: Backend
@@ -22,16 +23,9 @@ struct PollerConfig: Sendable, CustomTestStringConvertible {
 
     var testDescription: String { name }
 
-    var isUsable: Bool { availability == .usable }
-
     /// One-shot POLL_ADD: each direction is reported once per
     /// ``Poller/arm(token:events:)`` (registration arms both).
     var isOneShot: Bool { backend.kind == .uring && backend.uring.mode == .oneshot }
-
-    var skipReason: String? {
-        if case .unusable(let reason) = availability { return reason }
-        return nil
-    }
 
     /// A poller for this configuration, created on (and to be used only on) the calling
     /// thread. `capacity` bounds the epoll event array or the ring's SQ entries.
@@ -44,6 +38,22 @@ struct PollerConfig: Sendable, CustomTestStringConvertible {
             if let capacity { options.entries = UInt32(capacity) }
             return try URingPoller(options: options)
         }
+    }
+
+    /// Whether a test can run on this configuration here, with room for `descriptors`
+    /// more open descriptors (RLIMIT_NOFILE's soft limit is raised toward the hard one
+    /// for them). If not, it prints "skipped: name: why" — the test says why it did not
+    /// run instead of passing silently — and returns false.
+    func canRunHere(descriptors: Int = 0) -> Bool {
+        if case .unusable(let reason) = availability {
+            print("skipped: \(name): \(reason)")
+            return false
+        }
+        if descriptors > 0 && !ensureDescriptorLimit(descriptors) {
+            print("skipped: \(name): RLIMIT_NOFILE hard limit too low for \(descriptors) more descriptors")
+            return false
+        }
+        return true
     }
 
     static let all: [PollerConfig] = {
@@ -71,10 +81,7 @@ func withPoller(
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: (any Poller) throws -> Void
 ) throws {
-    guard config.isUsable else {
-        print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-        return
-    }
+    guard config.canRunHere() else { return }
     try withNoFDLeak(sourceLocation: sourceLocation) {
         let poller = try config.makePoller(capacity: capacity)
         defer { poller.close() }

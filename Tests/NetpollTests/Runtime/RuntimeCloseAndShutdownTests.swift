@@ -34,10 +34,7 @@ extension DescriptorTests.RuntimeTests {
 
         @Test(arguments: loopConfigs)
         func shutdownEndsBlockedReadsWithNetClosingAndClosesEverything(config: PollerConfig) async throws {
-            guard config.isUsable else {
-                print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-                return
-            }
+            guard config.canRunHere() else { return }
             // Every descriptor the group and the FDs opened is closed once shutdown and
             // close have returned.
             try await withNoFDLeak {

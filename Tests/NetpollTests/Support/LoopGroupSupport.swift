@@ -16,10 +16,7 @@ func withLoopGroup(
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: (LoopGroup) async throws -> Void
 ) async throws {
-    guard config.isUsable else {
-        print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-        return
-    }
+    guard config.canRunHere() else { return }
     try await withNoFDLeak(sourceLocation: sourceLocation) {
         let group = try LoopGroup(loops: loops, backend: config.backend)
         defer { group.shutdown() }
