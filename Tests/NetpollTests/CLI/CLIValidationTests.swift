@@ -131,7 +131,7 @@ extension DescriptorTests {
             let server = try NetpollProcess(["echo-server", "--loops", "1", "--port", "0"] + options)
             defer {
                 server.signal(SIGTERM)
-                if server.wait(timeout: .seconds(10)) == .stillRunning { server.signal(SIGKILL) }
+                if server.wait(within: .seconds(10)) == .stillRunning { server.signal(SIGKILL) }
             }
             try body(UInt16(try server.listeningPort()))
         }

@@ -95,9 +95,9 @@ extension DescriptorTests.NetTests {
             }
 
             server.signal(SIGTERM)
-            let status = server.wait(timeout: .seconds(10))
+            let status = server.wait(within: .seconds(10))
             #expect(status == .exited(0), "echo-server \(status); stderr: \(server.stderrText())")
-            let stats = server.readLine(timeout: .seconds(2)) ?? ""
+            let stats = server.readLine(within: .seconds(2)) ?? ""
             #expect(stats.contains("\"connections_accepted\":"), "no statistics line after SIGTERM: \(stats)")
         }
     }

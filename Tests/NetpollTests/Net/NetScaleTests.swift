@@ -67,8 +67,8 @@ extension DescriptorTests.NetTests {
             }
 
             server.signal(SIGTERM)
-            #expect(server.wait(timeout: .seconds(20)) == .exited(0), "stderr: \(server.stderrText())")
-            let stats = server.readLine(timeout: .seconds(2)) ?? ""
+            #expect(server.wait(within: .seconds(20)) == .exited(0), "stderr: \(server.stderrText())")
+            let stats = server.readLine(within: .seconds(2)) ?? ""
             #expect(stats.contains("\"connections_accepted\":\(Self.connections),"), "\(stats)")
         }
 

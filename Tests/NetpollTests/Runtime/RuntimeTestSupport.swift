@@ -12,8 +12,8 @@ import Glibc
 
 // MARK: waits
 
-/// Waits until the loop has delivered no new event for `quiet` (bounded by `limit`).
-func waitForQuietLoop(_ loop: EventLoop, quiet: Duration = .milliseconds(50), limit: Duration = .seconds(2)) async {
+/// Waits until the loop has delivered no new event for `quiet` (for at most `limit`).
+func waitForQuietLoop(_ loop: EventLoop, quiet: Duration = .milliseconds(50), within limit: Duration = .seconds(2)) async {
     let clock = ContinuousClock()
     let end = clock.now + limit
     var last = loop.statistics.events

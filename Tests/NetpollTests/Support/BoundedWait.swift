@@ -1,9 +1,10 @@
 import Testing
 
 // Bounded waits: every wait in a test has a limit, and running out of time records an
-// issue at the caller's line instead of hanging the run. One style throughout: the
-// limit is written `within` — the function's name or the `within:` label — and comes
-// before the description of what is awaited.
+// issue at the caller's line instead of hanging the run. One style throughout, here
+// and in every other helper that takes a bound (expectNetError, expectEvents,
+// NetpollProcess, waitForQuietLoop): the limit is written `within` — the function's
+// name or the `within:` label — and comes before the description of what is awaited.
 //
 //     try await within(.seconds(5), "close") { try await fd.close() }
 //     try await waitUntil(within: .seconds(2), "reader parked") { fd.pd.readParked }

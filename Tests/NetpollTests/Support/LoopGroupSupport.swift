@@ -1,7 +1,7 @@
 import Testing
 @testable import Netpoll
 
-/// The backends every Runtime and Net test runs over: epoll and the two io_uring
+/// The backends every Runtime, FD and Net test runs over: epoll and the two io_uring
 /// setups the library is expected to be used with. An unusable one still appears as
 /// an argument and prints "skipped: why" (see ``withLoopGroup``).
 let loopConfigs: [PollerConfig] = PollerConfig.all.filter {
