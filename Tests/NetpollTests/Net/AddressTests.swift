@@ -4,8 +4,8 @@ import Testing
 // Go: net/ipsock_test.go TestSplitHostPort / TestJoinHostPort and
 // net/unixsock_test.go address handling — numeric forms only (no lookups here).
 
-extension NetTests {
-    @Suite struct AddressParsing {
+extension DescriptorTests.NetTests {
+    @Suite struct AddressTests {
         @Test func ipv4HostAndPort() throws {
             let a = try SocketAddress(parsing: "127.0.0.1:80")
             #expect(a.kind == .ipv4(0x7F00_0001, port: 80))

@@ -11,8 +11,8 @@ import Glibc
 // no earlier than it passes) and TestReadTimeoutFluctuation (a deadline set from another
 // goroutine wakes a blocked read).
 
-extension NetTests {
-    @Suite struct Deadlines {
+extension DescriptorTests.NetTests {
+    @Suite struct DeadlineTests {
         static let past = Duration.seconds(-1)
         static let soon = Duration.milliseconds(150)
 
@@ -34,7 +34,7 @@ extension NetTests {
                     try? await c.close()
                 }
                 try listener.setDeadline(nil)
-                let conn = try await netWithin(.seconds(5), "accept after clearing the deadline") { try await listener.accept() }
+                let conn = try await within(.seconds(5), "accept after clearing the deadline") { try await listener.accept() }
                 try await conn.close()
                 raw.close()
                 try await listener.close()
@@ -63,7 +63,7 @@ extension NetTests {
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
                 try listener.setDeadline(.now + Self.past)
                 try listener.setDeadline(nil)
-                let finished = NetFlag()
+                let finished = Flag()
                 let acceptor = Task {
                     defer { finished.set() }
                     let c = try await listener.accept()
@@ -84,7 +84,7 @@ extension NetTests {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
                 try await server.write(Array("ready".utf8))
-                try await netEventually(.seconds(5), "data buffered") { CloseAndShutdown.peekable(client.fd.sysfd) }
+                try await waitUntil(within: .seconds(5), "data buffered") { CloseTests.peekable(client.fd.sysfd) }
 
                 try client.setReadDeadline(.now + Self.past)
                 try await expectNetError(.deadlineExceeded, within: .seconds(2), "read with a past deadline") {
@@ -95,10 +95,10 @@ extension NetTests {
                     _ = try await client.read(maxCount: 10)
                 }
                 // Writes are unaffected by a read deadline.
-                try await netWithin(.seconds(5), "write with only a read deadline") { try await client.write([1]) }
+                try await within(.seconds(5), "write with only a read deadline") { try await client.write([1]) }
 
                 try client.setReadDeadline(nil)
-                let got = try await netWithin(.seconds(5), "read after clearing") { try await readFully(client, count: 5) }
+                let got = try await within(.seconds(5), "read after clearing") { try await readFully(client, count: 5) }
                 #expect(got == Array("ready".utf8), "the data was not consumed by the timed-out reads")
                 try await client.close()
                 try await server.close()
@@ -119,7 +119,7 @@ extension NetTests {
                 // Extending the deadline makes reads work again.
                 try client.setReadDeadline(.now + .seconds(30))
                 try await server.write([7])
-                #expect(try await netWithin(.seconds(5), "read after extending") { try await client.read(maxCount: 10) } == [7])
+                #expect(try await within(.seconds(5), "read after extending") { try await client.read(maxCount: 10) } == [7])
                 try await client.close()
                 try await server.close()
             }
@@ -131,7 +131,7 @@ extension NetTests {
                 let (client, server) = try await tcpConnPair(group: group)
                 try client.setReadDeadline(.now + Self.past)
                 try client.setReadDeadline(nil)
-                let finished = NetFlag()
+                let finished = Flag()
                 let reader = Task {
                     defer { finished.set() }
                     _ = try await client.read(maxCount: 10)
@@ -155,7 +155,7 @@ extension NetTests {
                 try client.setReadDeadline(.now)
                 let start = ContinuousClock.now
                 do {
-                    _ = try await netWithin(.seconds(2), "read woken by a deadline") { try await reader.value }
+                    _ = try await within(.seconds(2), "read woken by a deadline") { try await reader.value }
                     Issue.record("read succeeded; expected a timeout")
                 } catch let e as NetpollError {
                     #expect(e == .deadlineExceeded)
@@ -188,10 +188,10 @@ extension NetTests {
                 }
                 // Reads are unaffected by a write deadline.
                 try await server.write([9])
-                #expect(try await netWithin(.seconds(5), "read with only a write deadline") { try await client.read(maxCount: 1) } == [9])
+                #expect(try await within(.seconds(5), "read with only a write deadline") { try await client.read(maxCount: 1) } == [9])
                 try client.setWriteDeadline(nil)
-                try await netWithin(.seconds(5), "write after clearing") { try await client.write([4, 5]) }
-                #expect(try await netWithin(.seconds(5), "peer reads") { try await readFully(server, count: 2) } == [4, 5],
+                try await within(.seconds(5), "write after clearing") { try await client.write([4, 5]) }
+                #expect(try await within(.seconds(5), "peer reads") { try await readFully(server, count: 2) } == [4, 5],
                         "the timed-out write sent nothing")
                 try await client.close()
                 try await server.close()
@@ -227,7 +227,7 @@ extension NetTests {
                 try server.setReadBuffer(4096)
                 try client.setWriteDeadline(.now + Self.past)
                 try client.setWriteDeadline(nil)
-                let finished = NetFlag()
+                let finished = Flag()
                 let writer = Task {
                     defer { finished.set() }
                     try await client.write([UInt8](repeating: 0x5a, count: Self.blockingWriteSize))

@@ -21,13 +21,13 @@ extension PollerConfig {
     }
 }
 
-extension NetTests {
+extension DescriptorTests.NetTests {
     /// Issue 8: an echo server at its descriptor limit must neither die (libdispatch
     /// aborts the process when its own open fails with EMFILE) nor spin, and clients
     /// queued beyond capacity are served as others close. Runs `netpoll echo-server`
     /// in a child with a 64-descriptor limit, since a crash would take the test
     /// runner with it.
-    @Suite struct DescriptorExhaustion {
+    @Suite struct DescriptorExhaustionTests {
         static let limit = 64
         static let clients = 200
 
@@ -60,14 +60,7 @@ extension NetTests {
 
         @Test(arguments: loopConfigs)
         func echoServerSurvivesItsDescriptorLimitAndServesQueuedClientsLater(config: PollerConfig) async throws {
-            guard config.isUsable else {
-                print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-                return
-            }
-            guard ensureDescriptorLimit(Self.clients + 64) else {
-                print("skipped: \(config.name): RLIMIT_NOFILE hard limit too low for \(Self.clients) client descriptors")
-                return
-            }
+            guard config.canRunHere(descriptors: Self.clients + 64) else { return }
             let server = try NetpollProcess(
                 ["echo-server", "--loops", "2", "--buffer-size", "512"],
                 environment: config.environment, fileLimit: Self.limit)
@@ -102,9 +95,9 @@ extension NetTests {
             }
 
             server.signal(SIGTERM)
-            let status = server.wait(timeout: .seconds(10))
+            let status = server.wait(within: .seconds(10))
             #expect(status == .exited(0), "echo-server \(status); stderr: \(server.stderrText())")
-            let stats = server.readLine(timeout: .seconds(2)) ?? ""
+            let stats = server.readLine(within: .seconds(2)) ?? ""
             #expect(stats.contains("\"connections_accepted\":"), "no statistics line after SIGTERM: \(stats)")
         }
     }

@@ -9,8 +9,8 @@ import Glibc
 // address family), net/tcpsock_test.go TestTCPConcurrentAccept-like fan-in, and the
 // scheduler's spreading of accepted connections over Ps (here: the group's loops).
 
-extension NetTests {
-    @Suite struct Echo {
+extension DescriptorTests.NetTests {
+    @Suite struct EchoTests {
         /// Echoes until EOF.
         static func echo(_ conn: some Conn) async throws {
             let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
@@ -50,20 +50,17 @@ extension NetTests {
         @Test(arguments: loopConfigs)
         func thousandConcurrentEchoConnectionsWithRandomSizes(_ config: PollerConfig) async throws {
             let clients = 1000
-            guard ensureDescriptorLimit(2 * clients + 64) else {
-                print("skipped: \(config.name): RLIMIT_NOFILE hard limit too low for \(2 * clients) descriptors")
-                return
-            }
+            guard config.canRunHere(descriptors: 2 * clients + 64) else { return }
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
                 let port = try #require(listener.address?.port)
                 let serving = Task { try await listener.serve { conn in try await Self.echo(conn) } }
                 let stream = NetPatternStream(seed: 0xec40)
-                let connected = NetCounter()
-                let verified = NetCounter()
-                let bytes = NetCounter()
+                let connected = Counter()
+                let verified = Counter()
+                let bytes = Counter()
 
-                try await netWithin(.seconds(180), "\(clients) echo clients") {
+                try await within(.seconds(180), "\(clients) echo clients") {
                     try await withThrowingTaskGroup(of: Void.self) { g in
                         for i in 0..<clients {
                             g.addTask {
@@ -74,7 +71,7 @@ extension NetTests {
                                     for m in 0..<3 {
                                         if m == 1 {
                                             // Every connection open at once before going on.
-                                            try await netEventually(.seconds(60), "all \(clients) connected") {
+                                            try await waitUntil(within: .seconds(60), "all \(clients) connected") {
                                                 connected.value == clients
                                             }
                                         }
@@ -100,7 +97,7 @@ extension NetTests {
                 let loaded = verified.value
                 #expect(loaded == 3 * clients)
                 try await listener.close()
-                try await netWithin(.seconds(10), "serve returns after listener close") { try await serving.value }
+                try await within(.seconds(10), "serve returns after listener close") { try await serving.value }
                 print("\(config.name): \(clients) connections, \(bytes.value) bytes echoed; \(group.statistics)")
             }
         }
@@ -120,11 +117,11 @@ extension NetTests {
                 #expect(conn.remoteAddress?.description == "[::1]:\(address.port ?? 0)")
                 #expect(conn.localAddress?.host == "::1")
                 let stream = NetPatternStream(seed: 6)
-                let ok = try await netWithin(.seconds(10), "IPv6 echo") { try await Self.roundTrip(conn, stream, offset: 0, count: 200_000) }
+                let ok = try await within(.seconds(10), "IPv6 echo") { try await Self.roundTrip(conn, stream, offset: 0, count: 200_000) }
                 #expect(ok)
                 try await conn.close()
                 try await listener.close()
-                try await netWithin(.seconds(10), "serve returns") { try await serving.value }
+                try await within(.seconds(10), "serve returns") { try await serving.value }
             }
         }
 
@@ -151,11 +148,11 @@ extension NetTests {
                 let serving = Task { try await listener.serve { conn in try await Self.echo(conn) } }
                 let conn = try await UnixConn.connect(path: path, timeout: .seconds(5), group: group)
                 let stream = NetPatternStream(seed: 7)
-                let ok = try await netWithin(.seconds(10), "Unix echo") { try await Self.roundTrip(conn, stream, offset: 5, count: 300_000) }
+                let ok = try await within(.seconds(10), "Unix echo") { try await Self.roundTrip(conn, stream, offset: 5, count: 300_000) }
                 #expect(ok)
                 try await conn.close()
                 try await listener.close()
-                try await netWithin(.seconds(10), "serve returns") { try await serving.value }
+                try await within(.seconds(10), "serve returns") { try await serving.value }
                 #expect(!fileExists(path), "listener close removes \(path)")
                 // Dialling the removed path fails cleanly.
                 try await expectNetError(.system("connect", ENOENT), "dial removed path") {
@@ -174,10 +171,10 @@ extension NetTests {
                 // accepted side must still cover more than one loop.
                 var pairs: [(TCPConn, TCPConn)] = []
                 for _ in 0..<6 {
-                    let dialed = try await netWithin(.seconds(5), "dial") {
+                    let dialed = try await within(.seconds(5), "dial") {
                         try await TCPConn.connect(host: "127.0.0.1", port: port, group: group)
                     }
-                    let accepted = try await netWithin(.seconds(5), "accept") { try await listener.accept() }
+                    let accepted = try await within(.seconds(5), "accept") { try await listener.accept() }
                     pairs.append((dialed, accepted))
                 }
                 let indices = Set(pairs.map { $0.1.loop.index })
@@ -204,7 +201,7 @@ extension NetTests {
                     let s = try tcpSocket()
                     try withSockaddr(loopback(port: UInt16(port))) { try check("connect", Glibc.connect(s.raw, $0, $1)) }
                     raws.append(s)
-                    let c = try await netWithin(.seconds(5), "accept") { try await listener.accept() }
+                    let c = try await within(.seconds(5), "accept") { try await listener.accept() }
                     conns.append(c)
                     indices.append(c.loop.index)
                 }

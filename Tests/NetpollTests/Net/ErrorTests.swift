@@ -8,22 +8,22 @@ import Glibc
 // timeout), net/dial_test.go TestDialError (refused), TestDialTimeout and
 // TestDialTimeoutFDLeak (a dial to a target that never answers honours its timeout).
 
-extension NetTests {
-    @Suite struct ErrorsAndDial {
+extension DescriptorTests.NetTests {
+    @Suite struct ErrorTests {
         @Test(arguments: loopConfigs)
         func peerResetIsECONNRESETNotATimeout(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
                 // Data the server never reads, then an abortive close: the kernel sends RST.
                 try await client.write([UInt8](repeating: 1, count: 1000))
-                try await netEventually(.seconds(5), "data reached the server") { CloseAndShutdown.peekable(server.fd.sysfd) }
+                try await waitUntil(within: .seconds(5), "data reached the server") { CloseTests.peekable(server.fd.sysfd) }
                 try setLingerZero(server.fd.sysfd)
                 try client.setReadDeadline(.now + .seconds(10))  // a bug would show as a timeout, not a hang
                 let reader = Task { try await client.read(maxCount: 100) }
                 try await Task.sleep(for: .milliseconds(30))
                 try await server.close()
                 do {
-                    _ = try await netWithin(.seconds(5), "read after peer reset") { try await reader.value }
+                    _ = try await within(.seconds(5), "read after peer reset") { try await reader.value }
                     Issue.record("read succeeded after a reset")
                 } catch let e as NetpollError {
                     #expect(e == .system("read", ECONNRESET), "got \(e)")
@@ -43,7 +43,7 @@ extension NetTests {
                 var failure: NetpollError?
                 for _ in 0..<100 where failure == nil {
                     do {
-                        try await netWithin(.seconds(5), "send to a reset peer") { try await client.write([1]) }
+                        try await within(.seconds(5), "send to a reset peer") { try await client.write([1]) }
                         try await Task.sleep(for: .milliseconds(5))
                     } catch let e as NetpollError {
                         failure = e
@@ -95,7 +95,7 @@ extension NetTests {
 
                 let start = ContinuousClock.now
                 do {
-                    let c = try await netWithin(.seconds(5), "dial with a 200 ms timeout") {
+                    let c = try await within(.seconds(5), "dial with a 200 ms timeout") {
                         try await TCPConn.connect(to: SocketAddress(ip: "127.0.0.1", port: port), timeout: .milliseconds(200), group: group)
                     }
                     Issue.record("dial to a full listen queue succeeded (fillers connected: \(established)/8, tcp_syncookies=\(syncookies))")

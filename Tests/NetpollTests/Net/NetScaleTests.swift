@@ -10,8 +10,8 @@ import Glibc
 // under a common 20,000 hard limit), and a burst of readable connections through a
 // one-entry io_uring ring (SQ full and CQ overflow on every turn).
 
-extension NetTests {
-    @Suite struct Scale {
+extension DescriptorTests.NetTests {
+    @Suite struct NetScaleTests {
         static let connections = 10_000
 
         /// Runs `body` for each of `items` with at most `width` running at once.
@@ -37,21 +37,14 @@ extension NetTests {
 
         @Test(arguments: loopConfigs)
         func tenThousandConcurrentConnectionsAreAllEchoed(_ config: PollerConfig) async throws {
-            guard config.isUsable else {
-                print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-                return
-            }
-            guard ensureDescriptorLimit(Self.connections + 64) else {
-                print("skipped: \(config.name): RLIMIT_NOFILE hard limit below \(Self.connections + 64 + openFDCount()) descriptors")
-                return
-            }
+            guard config.canRunHere(descriptors: Self.connections + 64) else { return }
             let server = try NetpollProcess(
                 ["echo-server", "--loops", "2", "--buffer-size", "4096"], environment: config.environment)
             let port = try server.listeningPort()
 
             try await withNetGroup(config) { group in
                 let conns = Mutex<[TCPConn?]>(Array(repeating: nil, count: Self.connections))
-                try await netWithin(.seconds(120), "\(Self.connections) connections dialled") {
+                try await within(.seconds(120), "\(Self.connections) connections dialled") {
                     try await Self.forEach(Array(0..<Self.connections), width: 256) { i in
                         let c = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(10), group: group)
                         conns.locked { $0[i] = c }
@@ -60,8 +53,8 @@ extension NetTests {
                 let all = conns.locked { $0.compactMap { $0 } }
                 #expect(all.count == Self.connections)
                 // Every connection is open at once; now each echoes a message of its own.
-                let echoed = NetCounter()
-                try await netWithin(.seconds(120), "\(Self.connections) round trips") {
+                let echoed = Counter()
+                try await within(.seconds(120), "\(Self.connections) round trips") {
                     try await Self.forEach(Array(all.enumerated()), width: Self.connections) { (i, c) in
                         let msg = (0..<32).map { patternByte(UInt64(i), $0) }
                         try await c.write(msg)
@@ -74,8 +67,8 @@ extension NetTests {
             }
 
             server.signal(SIGTERM)
-            #expect(server.wait(timeout: .seconds(20)) == .exited(0), "stderr: \(server.stderrText())")
-            let stats = server.readLine(timeout: .seconds(2)) ?? ""
+            #expect(server.wait(within: .seconds(20)) == .exited(0), "stderr: \(server.stderrText())")
+            let stats = server.readLine(within: .seconds(2)) ?? ""
             #expect(stats.contains("\"connections_accepted\":\(Self.connections),"), "\(stats)")
         }
 
@@ -85,24 +78,17 @@ extension NetTests {
         /// ended multishot polls are re-armed; no echo may be lost.
         @Test(arguments: loopConfigs.filter { $0.backend.kind == .uring })
         func burstThroughAOneEntryRingLosesNothing(_ config: PollerConfig) async throws {
-            guard config.isUsable else {
-                print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-                return
-            }
             let clients = 500
-            guard ensureDescriptorLimit(2 * clients + 64) else {
-                print("skipped: \(config.name): RLIMIT_NOFILE hard limit too low for \(2 * clients) descriptors")
-                return
-            }
+            guard config.canRunHere(descriptors: 2 * clients + 64) else { return }
             var options = config.backend.uring
             options.entries = 1
             let tiny = PollerConfig(name: config.name + "-1-entry", backend: .uring(options), availability: config.availability)
             try await withNetGroup(tiny) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
                 let port = try #require(listener.address?.port)
-                let serving = Task { try await listener.serve { conn in try await NetTests.Echo.echo(conn) } }
+                let serving = Task { try await listener.serve { conn in try await EchoTests.echo(conn) } }
                 let conns = Mutex<[TCPConn]>([])
-                try await netWithin(.seconds(60), "\(clients) connections dialled through a 1-entry ring") {
+                try await within(.seconds(60), "\(clients) connections dialled through a 1-entry ring") {
                     try await Self.forEach(Array(0..<clients), width: 64) { _ in
                         let c = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(10), group: group)
                         conns.locked { $0.append(c) }
@@ -111,8 +97,8 @@ extension NetTests {
                 let all = conns.locked { $0 }
                 // All write first, so the server sees hundreds of readable sockets at once.
                 for (i, c) in all.enumerated() { try await c.write((0..<256).map { patternByte(UInt64(i), $0) }) }
-                let echoed = NetCounter()
-                try await netWithin(.seconds(60), "\(clients) echoes through a 1-entry ring") {
+                let echoed = Counter()
+                try await within(.seconds(60), "\(clients) echoes through a 1-entry ring") {
                     try await Self.forEach(Array(all.enumerated()), width: clients) { (i, c) in
                         if try await readFully(c, count: 256) == (0..<256).map({ patternByte(UInt64(i), $0) }) { echoed.add() }
                     }

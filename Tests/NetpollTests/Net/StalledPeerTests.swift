@@ -12,7 +12,7 @@ import Glibc
 /// The serve handler of these tests: echo with Go's http.Server-style timeouts,
 /// built on the public deadline API as the `serve` documentation shows.
 private func echoWithTimeouts(
-    _ conn: TCPConn, idle: Duration, write: Duration, timeouts: NetCounter
+    _ conn: TCPConn, idle: Duration, write: Duration, timeouts: Counter
 ) async throws {
     do {
         while true {
@@ -31,8 +31,8 @@ private func echoWithTimeouts(
     }
 }
 
-extension NetTests {
-    @Suite struct StalledPeers {
+extension DescriptorTests.NetTests {
+    @Suite struct StalledPeerTests {
         @Test(arguments: loopConfigs)
         func borrowedReadEchoesEveryByteAndSeesEndOfStream(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
@@ -53,12 +53,12 @@ extension NetTests {
                     try await client.write(sent)
                     try client.closeWrite()
                 }()
-                let got = try await netWithin(.seconds(20), "echo of \(total) bytes") {
+                let got = try await within(.seconds(20), "echo of \(total) bytes") {
                     try await readFully(client, count: total)
                 }
                 try await writing
                 #expect(got == sent)
-                let chunks = try await netWithin(.seconds(5), "server sees end of stream") { try await echoing.value }
+                let chunks = try await within(.seconds(5), "server sees end of stream") { try await echoing.value }
                 #expect(chunks >= total / 1000)
                 try await client.close()
                 try await server.close()
@@ -69,7 +69,7 @@ extension NetTests {
         func borrowedReadEndsWithTheDeadlineOrCloseAndNeverRunsItsBody(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let (client, server) = try await tcpConnPair(group: group)
-                let bodyRan = NetFlag()
+                let bodyRan = Flag()
                 try server.setReadDeadline(.now + .milliseconds(50))
                 try await expectNetError(.deadlineExceeded, "borrowed read past its deadline") {
                     _ = try await server.readBorrowed { _ in bodyRan.set() }
@@ -118,7 +118,7 @@ extension NetTests {
                 var rest = 0
                 try await server.write(UnsafeRawBufferPointer(rebasing: buf[resumeFrom...]), written: &rest)
                 #expect(resumeFrom + rest == total)
-                let got = try await netWithin(.seconds(20), "reading \(total) bytes") { try await reading.value }
+                let got = try await within(.seconds(20), "reading \(total) bytes") { try await reading.value }
                 #expect(got == data, "the bytes before and after the time-out must join up exactly")
                 try await client.close()
                 try await server.close()
@@ -130,7 +130,7 @@ extension NetTests {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
                 let port = try #require(listener.address?.port)
-                let timeouts = NetCounter()
+                let timeouts = Counter()
                 let serving = Task {
                     try await listener.serve { conn in
                         try conn.setWriteBuffer(16 * 1024)
@@ -149,7 +149,7 @@ extension NetTests {
 
                 // Meanwhile other clients echo, each round trip checked.
                 let roundTrips = 200
-                try await netWithin(.seconds(20), "echo clients beside a stalled peer") {
+                try await within(.seconds(20), "echo clients beside a stalled peer") {
                     try await withThrowingTaskGroup(of: Void.self) { clients in
                         for c in 0..<4 {
                             clients.addTask {
@@ -167,8 +167,8 @@ extension NetTests {
                 }
 
                 // The server gives up on the stalled peer: its flood then fails.
-                try await netEventually(.seconds(10), "the server's write timeout fired") { timeouts.value >= 1 }
-                let floodResult = try await netWithin(.seconds(10), "the stalled peer sees its connection closed") {
+                try await waitUntil(within: .seconds(10), "the server's write timeout fired") { timeouts.value >= 1 }
+                let floodResult = try await within(.seconds(10), "the stalled peer sees its connection closed") {
                     await flooding.result
                 }
                 #expect(throws: (any Error).self) { try floodResult.get() }
@@ -185,7 +185,7 @@ extension NetTests {
             try await withNetGroup(config) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
                 let port = try #require(listener.address?.port)
-                let timeouts = NetCounter()
+                let timeouts = Counter()
                 let serving = Task {
                     try await listener.serve { conn in
                         try await echoWithTimeouts(conn, idle: .milliseconds(300), write: .seconds(5), timeouts: timeouts)
@@ -200,7 +200,7 @@ extension NetTests {
                     try await Task.sleep(for: .milliseconds(100))
                 }
                 // By now the silent one has been closed by the server: end of stream.
-                let eof = try await netWithin(.seconds(5), "silent connection closed") {
+                let eof = try await within(.seconds(5), "silent connection closed") {
                     try await silent.read(maxCount: 16)
                 }
                 #expect(eof.isEmpty)

@@ -67,8 +67,8 @@ final class NetPatternStream: @unchecked Sendable {  // the table is written onc
     }
 }
 
-extension NetTests {
-    @Suite struct Transfers {
+extension DescriptorTests.NetTests {
+    @Suite struct TransferTests {
         @Test(arguments: loopConfigs)
         func sixtyFourMiBThroughSmallSocketBuffersArriveIntact(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
@@ -87,10 +87,10 @@ extension NetTests {
                     try client.closeWrite()
                     return n
                 }
-                let result = try await netWithin(.seconds(60), "64 MiB transfer") {
+                let result = try await within(.seconds(60), "64 MiB transfer") {
                     try await stream.receive(server, total: total + 1)
                 }
-                let sent = try await netWithin(.seconds(10), "writer finished") { try await writer.value }
+                let sent = try await within(.seconds(10), "writer finished") { try await writer.value }
                 #expect(sent == total)
                 #expect(result.count == total, "received \(result.count) of \(total) bytes")
                 #expect(result.mismatchAt == nil, "first wrong byte at offset \(result.mismatchAt ?? -1)")
@@ -111,7 +111,7 @@ extension NetTests {
                 }
                 let total = 8 << 20
                 let up = NetPatternStream(seed: 11), down = NetPatternStream(seed: 22)
-                let finished = NetFlag()
+                let finished = Flag()
                 defer {
                     // On a hang, say where each direction is stuck: wait words (3 = parked),
                     // bytes queued in the kernel each way. Seen with uring-oneshot-defer:
@@ -124,7 +124,7 @@ extension NetTests {
                         print("\(config.name) \(name): rg=\(rg) wg=\(wg) unread=\(unread) unsent=\(unsent) loop=\(c.loop.index)")
                     } }
                 }
-                try await netWithin(.seconds(30), "full-duplex transfer") {
+                try await within(.seconds(30), "full-duplex transfer") {
                     try await withThrowingTaskGroup(of: Void.self) { g in
                         // Each side writes and reads at the same time on one connection.
                         g.addTask { _ = try await up.send(client, total: total, chunkSeed: 3); try client.closeWrite() }
@@ -165,7 +165,7 @@ extension NetTests {
                     try client.closeWrite()
                     return n
                 }
-                let received = try await netWithin(.seconds(30), "readv until EOF") { () -> [UInt8] in
+                let received = try await within(.seconds(30), "readv until EOF") { () -> [UInt8] in
                     var out: [UInt8] = []
                     let a = UnsafeMutableRawBufferPointer.allocate(byteCount: 7, alignment: 1)
                     let b = UnsafeMutableRawBufferPointer.allocate(byteCount: 0, alignment: 1)
@@ -179,7 +179,7 @@ extension NetTests {
                     }
                     return out
                 }
-                let written = try await netWithin(.seconds(10), "writev returned") { try await writer.value }
+                let written = try await within(.seconds(10), "writev returned") { try await writer.value }
                 #expect(written == expected.count)
                 #expect(received.count == expected.count)
                 #expect(received == expected, "readv/writev bytes differ")

@@ -5,9 +5,9 @@ import Testing
 import Glibc
 #endif
 
-extension PollerTests {
+extension DescriptorTests.PollerTests {
     /// NETPOLL_BACKEND parsing, the default, and explanations when io_uring is forbidden.
-    @Suite struct BackendSelection {
+    @Suite struct BackendSelectionTests {
         @Test func anUnknownBackendNameIsRejectedNamingTheValidOnes() {
             let expected = NetpollError.invalidSetting(name: "NETPOLL_BACKEND", value: "bogus", allowed: "must be one of epoll, uring, auto")
             #expect(throws: expected) { try Backend.Choice(parsing: "bogus") }

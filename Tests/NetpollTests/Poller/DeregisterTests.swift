@@ -4,10 +4,10 @@ import Testing
 import Glibc
 #endif
 
-extension PollerTests {
+extension DescriptorTests.PollerTests {
     /// Deregistration: when it returns the poller holds nothing of the file, and
     /// nothing registered before it is delivered after it.
-    @Suite struct Deregistration {
+    @Suite struct DeregisterTests {
         /// Catches io_uring's pending poll holding the file: without waiting for the
         /// POLL_REMOVE, close(2) would not drop the last reference and no FIN is sent.
         @Test(arguments: PollerConfig.all)

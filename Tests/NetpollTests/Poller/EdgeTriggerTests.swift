@@ -4,10 +4,10 @@ import Testing
 import Glibc
 #endif
 
-extension PollerTests {
+extension DescriptorTests.PollerTests {
     /// Go's contract is edge-triggered: readiness is reported once per change (spurious
     /// extras allowed), never re-reported level-style while nothing changes.
-    @Suite struct EdgeTrigger {
+    @Suite struct EdgeTriggerTests {
         @Test(arguments: PollerConfig.all)
         func readinessIsNotReportedAgainWithoutNewData(config: PollerConfig) throws {
             try withPoller(config) { poller in

@@ -5,10 +5,10 @@ import Testing
 import Glibc
 #endif
 
-extension PollerTests {
+extension DescriptorTests.PollerTests {
     /// Hang-ups and socket errors wake both modes, as Go maps them; `.error` (Go's
     /// "event error") only for a mask that is exactly EPOLLERR.
-    @Suite struct HangupAndError {
+    @Suite struct HangupAndErrorTests {
         @Test(arguments: PollerConfig.all)
         func peerCloseIsReportedAsReadWithHangup(config: PollerConfig) throws {
             try withPoller(config) { poller in

@@ -4,9 +4,9 @@ import Testing
 import Glibc
 #endif
 
-extension PollerTests {
+extension DescriptorTests.PollerTests {
     /// The basic promise: a change in readiness comes back as (token, events).
-    @Suite struct Readiness {
+    @Suite struct ReadinessTests {
         @Test(arguments: PollerConfig.all)
         func writingToAPipeMakesTheReaderReportRead(config: PollerConfig) throws {
             try withPoller(config) { poller in

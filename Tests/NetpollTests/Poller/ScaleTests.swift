@@ -4,10 +4,10 @@ import Testing
 import Glibc
 #endif
 
-extension PollerTests {
+extension DescriptorTests.PollerTests {
     /// Many registrations through a small ring / event array: SQ full (submit and
     /// retry), CQ overflow (NODROP, multishot ended → re-armed); nothing is lost.
-    @Suite struct Scale {
+    @Suite struct ScaleTests {
         static let pairs = 2_000
 
         @Test(arguments: PollerConfig.all)

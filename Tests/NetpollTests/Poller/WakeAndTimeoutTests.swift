@@ -4,9 +4,9 @@ import Testing
 import Glibc
 #endif
 
-extension PollerTests {
+extension DescriptorTests.PollerTests {
     /// `wake()` (Go's netpollBreak) and poll timeouts.
-    @Suite struct WakeAndTimeout {
+    @Suite struct WakeAndTimeoutTests {
         @Test(arguments: PollerConfig.all)
         func wakeFromAnotherThreadEndsALongPoll(config: PollerConfig) throws {
             try withPoller(config) { poller in

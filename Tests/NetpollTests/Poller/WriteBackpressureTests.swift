@@ -4,9 +4,9 @@ import Testing
 import Glibc
 #endif
 
-extension PollerTests {
+extension DescriptorTests.PollerTests {
     /// Write readiness follows the send buffer: none while it is full, one when it drains.
-    @Suite struct WriteBackpressure {
+    @Suite struct WriteBackpressureTests {
         @Test(arguments: PollerConfig.all)
         func aFullSendBufferReportsNoWriteUntilThePeerDrains(config: PollerConfig) throws {
             try withPoller(config) { poller in

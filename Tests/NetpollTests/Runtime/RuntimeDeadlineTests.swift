@@ -12,8 +12,8 @@ import Glibc
 /// Byte `k` of pipe `i`'s stream in the deadline race.
 private func pattern(_ i: Int, _ k: Int) -> UInt8 { UInt8(truncatingIfNeeded: k &* 31 &+ i &* 7 &+ k / 251) }
 
-extension RuntimeTests {
-    @Suite struct Deadlines {
+extension DescriptorTests.RuntimeTests {
+    @Suite struct RuntimeDeadlineTests {
         @Test(arguments: loopConfigs)
         func pastDeadlineFailsAtOnceEvenWhenDataIsReady(config: PollerConfig) async throws {
             try await withLoopGroup(config) { group in
@@ -79,7 +79,7 @@ extension RuntimeTests {
                 // The timer entry was moved, not duplicated: exactly one fires. (The loop
                 // counts it after resuming the reader, so wait for the count, then make
                 // sure no second one follows.)
-                await waitUntil("timer counted") { loop.statistics.timersFired - fired0 >= 1 }
+                try await waitUntil("timer counted") { loop.statistics.timersFired - fired0 >= 1 }
                 try await Task.sleep(for: .milliseconds(50))
                 #expect(loop.statistics.timersFired - fired0 == 1)
                 try await fd.close()
@@ -201,7 +201,7 @@ extension RuntimeTests {
                     let r = await outcome(of: t, within: .seconds(30), "mover \(i) (seed \(seed))")
                     #expect((try? r.get()) == total, "mover \(i): \(r) (seed \(seed))")
                 }
-                print("deadline race [\(config.name)]: \(timeouts.count) timeouts retried, seed \(seed)")
+                print("deadline race [\(config.name)]: \(timeouts.value) timeouts retried, seed \(seed)")
                 for fd in all { try await fd.close() }
             }
         }

@@ -8,14 +8,14 @@ import Glibc
 // Go's rg/wg rules: `ready` is a latch the next wait consumes, pollReset clears a
 // stale one, and there is at most one waiter per mode.
 
-extension RuntimeTests {
-    @Suite struct ReadyLatch {
+extension DescriptorTests.RuntimeTests {
+    @Suite struct RuntimeReadyLatchTests {
         /// Makes the pipe readable with nobody waiting, lets the event arrive (the latch
         /// is set), then drains the pipe and lets the loop go quiet: one-shot io_uring
         /// re-reports a still-readable pipe, and only the latch is under test here.
         private func latchReady(_ pd: PollDesc, _ p: (r: Int32, w: Int32), _ loop: EventLoop) async throws {
             #expect(writeBytes(p.w, [7]) == 1)
-            try #require(await waitUntil("read latch set by the event") { pd.readState == PollDesc.pdReady })
+            try await waitUntil("read latch set by the event") { pd.readState == PollDesc.pdReady }
             #expect(readRaw(p.r) == [7])
             await waitForQuietLoop(loop)
             #expect(pd.readState == PollDesc.pdReady, "the latch stays set until a wait or a reset consumes it")
@@ -41,7 +41,7 @@ extension RuntimeTests {
                     defer { done.set() }
                     return await pd.wait(.read)
                 }
-                await waitUntil("second waiter parked") { pd.readParked }
+                try await waitUntil("second waiter parked") { pd.readParked }
                 try await Task.sleep(for: .milliseconds(100))
                 #expect(!done.isSet, "a consumed latch must not satisfy a second wait")
                 #expect(pd.readParked)
@@ -71,7 +71,7 @@ extension RuntimeTests {
                     defer { done.set() }
                     return await pd.wait(.read)
                 }
-                await waitUntil("waiter parked after reset") { pd.readParked }
+                try await waitUntil("waiter parked after reset") { pd.readParked }
                 try await Task.sleep(for: .milliseconds(100))
                 #expect(!done.isSet, "a reset latch must not satisfy the wait")
 
@@ -82,49 +82,12 @@ extension RuntimeTests {
             }
         }
 
-        /// Two concurrent `FD.read`s never reach the PollDesc together: the FDMutex
-        /// queues the second (one read waiter in the mutex, one parked in the PollDesc),
-        /// and each gets its own byte. This is what keeps "double wait" unreachable
-        /// from the FD layer.
-        @Test(arguments: loopConfigs)
-        func fdMutexSerialisesConcurrentReads(config: PollerConfig) async throws {
-            try await withLoopGroup(config) { group in
-                let loop = group.loops[0]
-                let p = try makePipe()
-                defer { close(p.w) }
-                let fd = try await FD.open(p.r, loop: loop, isSocket: false)
-                let readers = (0..<2).map { i in
-                    Task(executorPreference: i == 0 ? loop : nil) { try await fd.readSome(max: 1) }
-                }
-                await waitUntil("one reader parked in the PollDesc, one queued in the FDMutex") {
-                    fd.pd.readParked
-                        && fd.fdmu.state.load(ordering: .acquiring) & FDMutex.rMask == FDMutex.rWait
-                }
-                #expect(writeBytes(p.w, [1]) == 1)
-                // The lock passes to the queued reader, which finds EAGAIN and parks.
-                await waitUntil("second reader parked after the first got its byte") {
-                    fd.pd.readParked && fd.fdmu.state.load(ordering: .acquiring) & FDMutex.rMask == 0
-                }
-                #expect(writeBytes(p.w, [2]) == 1)
-                var got: [UInt8] = []
-                for t in readers {
-                    let r = await outcome(of: t, "serialised read")
-                    got += (try? r.get()) ?? []
-                }
-                #expect(got.sorted() == [1, 2])
-                try await fd.close()
-            }
-        }
-
         /// A second waiter on the same PollDesc mode is a programming error that stops
         /// the program with "netpoll: double wait" (Go: throw("runtime: double wait")).
         /// Checked in a child process (a Swift Testing exit test).
         @Test(arguments: loopConfigs)
         func doubleWaitStopsTheProgram(config: PollerConfig) async throws {
-            guard config.isUsable else {
-                print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-                return
-            }
+            guard config.canRunHere() else { return }
             let name = config.name
             let result = await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) { [name = name as String] in
                 let config = loopConfigs.first { $0.name == name }!

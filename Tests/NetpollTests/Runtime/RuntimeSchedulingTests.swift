@@ -8,8 +8,8 @@ import Glibc
 // Park and resume (Go: gopark / goready): who runs a woken task, where, and that no
 // wakeup is lost; cancellation of a parked task.
 
-extension RuntimeTests {
-    @Suite struct Scheduling {
+extension DescriptorTests.RuntimeTests {
+    @Suite struct RuntimeSchedulingTests {
         /// 10,000 round trips of one byte between a task on loop 0 and one on loop 1,
         /// over two pipes: every read parks, every write resumes the other side. Prints
         /// the loops' counters and the cost per round trip (for the backend comparison).
@@ -103,7 +103,7 @@ extension RuntimeTests {
                         let data = try await fd.readSome()
                         return (EventLoop.current === loop, loop.inEventLoop, data)
                     }
-                    await waitUntil("reader parked") { fd.pd.readParked }
+                    try await waitUntil("reader parked") { fd.pd.readParked }
                     #expect(writeBytes(p.w, [3]) == 1)
                     let r = try await outcome(of: t, "reader on \(loop)").get()
                     #expect(loop.statistics.parks > parks0, "the read did not park")
@@ -143,17 +143,17 @@ extension RuntimeTests {
                 for r in 0..<rounds {
                     // Write only once every reader has finished round r-1 and parked again:
                     // each byte is one park and one resume.
-                    let ready = await waitUntil("round \(r): readers parked") {
-                        (0..<n).allSatisfy { reads[$0].count == r && fds[$0].pd.readParked }
+                    let ready: Void? = try? await waitUntil("round \(r): readers parked") {
+                        (0..<n).allSatisfy { reads[$0].value == r && fds[$0].pd.readParked }
                     }
-                    guard ready else { break }
+                    guard ready != nil else { break }
                     for w in writers { #expect(writeBytes(w, [UInt8(r)]) == 1) }
                 }
                 for (i, t) in tasks.enumerated() {
                     let r = await outcome(of: t, "global reader \(i)")
                     #expect((try? r.get()) == (0..<rounds).map { UInt8($0) }, "reader \(i): \(r)")
                 }
-                #expect(offLoop.count == 0, "a task without executor preference ran on a loop thread")
+                #expect(offLoop.value == 0, "a task without executor preference ran on a loop thread")
                 for fd in fds { try await fd.close() }
             }
         }
@@ -167,7 +167,7 @@ extension RuntimeTests {
                 let fd = try await FD.open(p.r, loop: loop, isSocket: false)
                 for pref: (any TaskExecutor)? in [nil, loop] {
                     let t = Task(executorPreference: pref) { try await fd.readSome() }
-                    await waitUntil("reader parked") { fd.pd.readParked }
+                    try await waitUntil("reader parked") { fd.pd.readParked }
                     t.cancel()
                     let r = await outcome(of: t, "cancelled read")
                     #expect(isCancellation(r), "cancelled read ended with \(r)")
@@ -175,7 +175,7 @@ extension RuntimeTests {
                 }
                 // Still usable: a new read parks and gets data written later.
                 let again = Task(executorPreference: loop) { try await fd.readSome() }
-                await waitUntil("new reader parked") { fd.pd.readParked }
+                try await waitUntil("new reader parked") { fd.pd.readParked }
                 #expect(writeBytes(p.w, [5, 6]) == 2)
                 let r = await outcome(of: again, "read after cancellation")
                 #expect((try? r.get()) == [5, 6], "\(r)")

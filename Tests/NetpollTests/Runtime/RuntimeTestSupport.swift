@@ -6,96 +6,14 @@ import Testing
 import Glibc
 #endif
 
-// Shared helpers for the Runtime suites: the backends every test runs over, a loop
-// group wrapped in a descriptor-leak check, bounded waits that fail instead of
-// hanging, pipes/socketpairs, and byte-level FD helpers.
+// Shared helpers for the Runtime suites: waiting for a quiet loop, PollDesc
+// inspection, byte-level FD helpers, and reading results. (Bounded waits, shared
+// flags and counters, descriptors and the leak check are in Support/.)
 
-/// The parent of every Runtime suite. `.serialized` is inherited by the nested suites
-/// and by the cases of parameterized tests, so the descriptor counts taken by
-/// ``withNoFDLeakAsync(sourceLocation:_:)`` are not disturbed by a sibling test.
-@Suite(.serialized) struct RuntimeTests {}
+// MARK: waits
 
-// MARK: bounded waits
-
-struct TimedOut: Error, CustomStringConvertible {
-    let what: String
-    let limit: Duration
-    var description: String { "\(what): not done within \(limit)" }
-}
-
-/// Races `op` against a timer without structured concurrency, so an operation that
-/// ignores cancellation can never hang the test. Nil on timeout (the operation's
-/// task is cancelled and abandoned).
-func race<T: Sendable>(_ limit: Duration, _ op: @escaping @Sendable () async -> T) async -> T? {
-    let (stream, cont) = AsyncStream<T?>.makeStream()
-    let worker = Task { cont.yield(await op()) }
-    let timer = Task {
-        try? await Task.sleep(for: limit)
-        cont.yield(nil)
-    }
-    var it = stream.makeAsyncIterator()
-    let first = await it.next()
-    cont.finish()
-    timer.cancel()
-    if case .some(.some(let value)) = first { return value }
-    worker.cancel()
-    return nil
-}
-
-/// Runs `op`, failing the test (at the caller's line) and throwing ``TimedOut`` if it
-/// does not finish within `limit`.
-func within<T: Sendable>(
-    _ limit: Duration, _ what: String, sourceLocation: SourceLocation = #_sourceLocation,
-    _ op: @escaping @Sendable () async throws -> T
-) async throws -> T {
-    let r: Result<T, any Error>? = await race(limit) {
-        do { return .success(try await op()) } catch { return .failure(error) }
-    }
-    guard let r else {
-        Issue.record("\(what): not done within \(limit)", sourceLocation: sourceLocation)
-        throw TimedOut(what: what, limit: limit)
-    }
-    return try r.get()
-}
-
-/// How `task` ended, waiting at most `limit` (then the task is cancelled, an issue is
-/// recorded and the result is a ``TimedOut`` failure).
-func outcome<T: Sendable>(
-    of task: Task<T, any Error>, within limit: Duration = .seconds(5), _ what: String = "task",
-    sourceLocation: SourceLocation = #_sourceLocation
-) async -> Result<T, any Error> {
-    let r: Result<T, any Error>? = await race(limit) {
-        do { return .success(try await task.value) } catch { return .failure(error) }
-    }
-    guard let r else {
-        task.cancel()
-        Issue.record("\(what): not done within \(limit)", sourceLocation: sourceLocation)
-        return .failure(TimedOut(what: what, limit: limit))
-    }
-    return r
-}
-
-/// Polls `condition` every millisecond until it holds; records an issue at the
-/// caller's line and returns false if it does not within `limit`.
-@discardableResult
-func waitUntil(
-    _ what: String, within limit: Duration = .seconds(2), sourceLocation: SourceLocation = #_sourceLocation,
-    _ condition: () -> Bool
-) async -> Bool {
-    let clock = ContinuousClock()
-    let end = clock.now + limit
-    while !condition() {
-        if clock.now >= end {
-            Issue.record("\(what): not true within \(limit)", sourceLocation: sourceLocation)
-            return false
-        }
-        try? await Task.sleep(for: .milliseconds(1))
-    }
-    return true
-}
-
-/// Waits until the loop has delivered no new event for `quiet` (bounded by `limit`).
-func waitForQuietLoop(_ loop: EventLoop, quiet: Duration = .milliseconds(50), limit: Duration = .seconds(2)) async {
+/// Waits until the loop has delivered no new event for `quiet` (for at most `limit`).
+func waitForQuietLoop(_ loop: EventLoop, quiet: Duration = .milliseconds(50), within limit: Duration = .seconds(2)) async {
     let clock = ContinuousClock()
     let end = clock.now + limit
     var last = loop.statistics.events
@@ -110,20 +28,6 @@ func waitForQuietLoop(_ loop: EventLoop, quiet: Duration = .milliseconds(50), li
             return
         }
     }
-}
-
-/// A flag set once by one task and read by another.
-final class Flag: Sendable {
-    private let value = Atomic<Bool>(false)
-    func set() { value.store(true, ordering: .releasing) }
-    var isSet: Bool { value.load(ordering: .acquiring) }
-}
-
-/// A counter shared by tasks.
-final class Counter: Sendable {
-    private let value = Atomic<Int>(0)
-    func add(_ n: Int = 1) { value.wrappingAdd(n, ordering: .relaxed) }
-    var count: Int { value.load(ordering: .relaxed) }
 }
 
 // MARK: PollDesc inspection
@@ -142,34 +46,7 @@ func closeRaw(_ pd: PollDesc, on loop: EventLoop) async throws {
     try await loop.submit { loop.closeLocal(pd) }
 }
 
-// MARK: descriptors
-
-/// A non-blocking, close-on-exec pipe (Glibc does not export pipe2 to Swift).
-func makePipe() throws -> (r: Int32, w: Int32) {
-    var fds: [Int32] = [-1, -1]
-    try check("pipe", pipe(&fds))
-    for fd in fds {
-        let flags = fcntl(fd, F_GETFL)
-        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
-        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-    }
-    return (fds[0], fds[1])
-}
-
-/// A non-blocking, close-on-exec AF_UNIX stream socketpair.
-func makeSocketPair() throws -> (Int32, Int32) {
-    var fds: [Int32] = [-1, -1]
-    let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
-    try check("socketpair", socketpair(AF_UNIX, type, 0, &fds))
-    return (fds[0], fds[1])
-}
-
-/// Reads whatever is there (nonblocking) from a raw descriptor.
-func readRaw(_ fd: Int32, max: Int = 4096) -> [UInt8] {
-    var buf = [UInt8](repeating: 0, count: max)
-    let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-    return n > 0 ? Array(buf[0..<n]) : []
-}
+// MARK: FD
 
 extension FD {
     /// One `read` of up to `max` bytes.
@@ -199,9 +76,6 @@ func isCancellation<T>(_ r: Result<T, any Error>) -> Bool {
     if case .failure(let e) = r { return e is CancellationError }
     return false
 }
-
-// MARK: randomness
-
 
 /// Two decimals, without Foundation.
 func fmt2(_ x: Double) -> String {

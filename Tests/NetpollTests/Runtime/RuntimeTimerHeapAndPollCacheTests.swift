@@ -7,8 +7,8 @@ import Glibc
 // The loop's bookkeeping: the deadline timer heap (one entry per PollDesc timer, moved
 // in place) and the PollCache (slot reuse bumps fdseq, so old tokens stop resolving).
 
-extension RuntimeTests {
-    @Suite struct Bookkeeping {
+extension DescriptorTests.RuntimeTests {
+    @Suite struct RuntimeTimerHeapAndPollCacheTests {
         private struct Key: Hashable {
             let pd: Int
             let read: Bool
@@ -150,7 +150,7 @@ extension RuntimeTests {
                 // The old descriptor is deregistered: data on it reaches nobody.
                 #expect(writeBytes(p1.w, [1]) == 1)
                 let waiter = Task { await pd2.wait(.read) }
-                await waitUntil("waiter parked on the reused slot") { pd2.readParked }
+                try await waitUntil("waiter parked on the reused slot") { pd2.readParked }
                 try await Task.sleep(for: .milliseconds(50))
                 #expect(pd2.readParked, "an event for the old descriptor woke the reused slot")
                 #expect(writeBytes(p2.w, [2]) == 1)

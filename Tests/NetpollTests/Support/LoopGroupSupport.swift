@@ -1,7 +1,7 @@
 import Testing
 @testable import Netpoll
 
-/// The backends every Runtime and Net test runs over: epoll and the two io_uring
+/// The backends every Runtime, FD and Net test runs over: epoll and the two io_uring
 /// setups the library is expected to be used with. An unusable one still appears as
 /// an argument and prints "skipped: why" (see ``withLoopGroup``).
 let loopConfigs: [PollerConfig] = PollerConfig.all.filter {
@@ -16,11 +16,8 @@ func withLoopGroup(
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: (LoopGroup) async throws -> Void
 ) async throws {
-    guard config.isUsable else {
-        print("skipped: \(config.name): \(config.skipReason ?? "unusable")")
-        return
-    }
-    try await withNoFDLeakAsync(sourceLocation: sourceLocation) {
+    guard config.canRunHere() else { return }
+    try await withNoFDLeak(sourceLocation: sourceLocation) {
         let group = try LoopGroup(loops: loops, backend: config.backend)
         defer { group.shutdown() }
         try await body(group)

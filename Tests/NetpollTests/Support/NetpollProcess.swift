@@ -122,7 +122,7 @@ final class NetpollProcess {
 
     /// Runs `netpoll arguments…` to completion, killing it after `limit`.
     static func run(
-        _ arguments: [String], environment: [String: String] = [:], limit: Duration = .seconds(10),
+        _ arguments: [String], environment: [String: String] = [:], within limit: Duration = .seconds(10),
         sourceLocation: SourceLocation = #_sourceLocation
     ) throws -> Run {
         let child = try NetpollProcess(arguments, environment: environment, sourceLocation: sourceLocation)
@@ -150,9 +150,9 @@ final class NetpollProcess {
     }
 
     /// The port of a server's first line, `listening on HOST:PORT`, waited for at most
-    /// `timeout`.
-    func listeningPort(timeout: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
-        let line = try #require(readLine(timeout: timeout), "no `listening on` line; stderr: \(stderrText())", sourceLocation: sourceLocation)
+    /// `limit`.
+    func listeningPort(within limit: Duration = .seconds(10), sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
+        let line = try #require(readLine(within: limit), "no `listening on` line; stderr: \(stderrText())", sourceLocation: sourceLocation)
         let port = line.hasPrefix("listening on ") ? line.split(separator: ":").last.flatMap { Int($0) } : nil
         return try #require(port, "unexpected first line \(line.debugDescription)", sourceLocation: sourceLocation)
     }
@@ -165,15 +165,15 @@ final class NetpollProcess {
     deinit {
         if status == .stillRunning {
             kill(pid, SIGKILL)
-            _ = wait(timeout: .seconds(5))
+            _ = wait(within: .seconds(5))
         }
         Glibc.close(stdoutFD)
         Glibc.close(stderrFD)
     }
 
-    /// The next line on the child's stdout, or nil at end of stream or after `timeout`.
-    func readLine(timeout: Duration) -> String? {
-        let deadline = ContinuousClock.now + timeout
+    /// The next line on the child's stdout, or nil at end of stream or after `limit`.
+    func readLine(within limit: Duration) -> String? {
+        let deadline = ContinuousClock.now + limit
         while true {
             if let nl = stdoutBuffer.firstIndex(of: UInt8(ascii: "\n")) {
                 let line = String(decoding: stdoutBuffer[..<nl], as: UTF8.self)
@@ -216,9 +216,9 @@ final class NetpollProcess {
         return status
     }
 
-    /// Waits up to `timeout` for the child to end; `.stillRunning` if it did not.
-    func wait(timeout: Duration) -> Status {
-        let deadline = ContinuousClock.now + timeout
+    /// Waits up to `limit` for the child to end; `.stillRunning` if it did not.
+    func wait(within limit: Duration) -> Status {
+        let deadline = ContinuousClock.now + limit
         while reap() == .stillRunning && ContinuousClock.now < deadline {
             usleep(10_000)
         }

@@ -1,13 +1,17 @@
 import Synchronization
 import Testing
 @testable import Netpoll
+#if canImport(Glibc)
+import Glibc
+#endif
 
 // Go: internal/poll/fd_mutex_test.go — TestMutexLock, TestMutexClose,
 // TestMutexCloseUnblock, TestMutexPanic (an overflow is an error here) and
-// TestMutexStress. No backend is involved.
+// TestMutexStress, which involve no backend; then, on every backend, what the
+// mutex guarantees the FD's read loop.
 
-extension NetTests {
-    @Suite struct FDMutexBehaviour {
+extension DescriptorTests.FDTests {
+    @Suite struct FDMutexTests {
         private static func waiters(_ mu: FDMutex, read: Bool) -> UInt64 {
             let s = mu.state.load(ordering: .acquiring)
             return read ? (s & FDMutex.rMask) / FDMutex.rWait : (s & FDMutex.wMask) / FDMutex.wWait
@@ -37,18 +41,18 @@ extension NetTests {
         func twoLocksOfOneKindSerialise(read: Bool) async throws {
             let mu = FDMutex()
             #expect(try await mu.rwlock(read: read))
-            let acquired = NetFlag()
+            let acquired = Flag()
             let second = Task {
                 let ok = try await mu.rwlock(read: read)
                 acquired.set()
                 return ok
             }
-            try await netEventually(.seconds(5), "second lock queued as a waiter") { Self.waiters(mu, read: read) == 1 }
+            try await waitUntil(within: .seconds(5), "second lock queued as a waiter") { Self.waiters(mu, read: read) == 1 }
             try await Task.sleep(for: .milliseconds(30))
             let loaded = acquired.isSet
             #expect(!loaded, "second \(read ? "read" : "write") lock taken while the first is held")
             #expect(!mu.rwunlock(read: read))
-            let ok = try await netWithin(.seconds(5), "second lock after unlock") { try await second.value }
+            let ok = try await within(.seconds(5), "second lock after unlock") { try await second.value }
             #expect(ok)
             #expect(!mu.rwunlock(read: read))
             let endState = mu.state.load(ordering: .relaxed)
@@ -69,11 +73,11 @@ extension NetTests {
             let mu = FDMutex()
             #expect(try await mu.rwlock(read: true))
             let readers = (0..<4).map { _ in Task { try await mu.rwlock(read: true) } }
-            try await netEventually(.seconds(5), "4 readers waiting") { Self.waiters(mu, read: true) == 4 }
+            try await waitUntil(within: .seconds(5), "4 readers waiting") { Self.waiters(mu, read: true) == 4 }
 
             #expect(try mu.increfAndClose())
             for (i, r) in readers.enumerated() {
-                let got = try await netWithin(.seconds(5), "blocked reader \(i) released by close") { try await r.value }
+                let got = try await within(.seconds(5), "blocked reader \(i) released by close") { try await r.value }
                 #expect(got == false, "reader \(i) must fail after close")
             }
             #expect(!mu.decref(), "the held read lock still references the descriptor")
@@ -96,11 +100,11 @@ extension NetTests {
         /// tasks; inside a lock a counter proves nobody else holds the same lock.
         @Test func stressKeepsMutualExclusion() async throws {
             let mu = FDMutex()
-            let readersInside = NetCounter()
-            let writersInside = NetCounter()
-            let violations = NetCounter()
+            let readersInside = Counter()
+            let writersInside = Counter()
+            let violations = Counter()
             let tasks = 8, ops = 3000
-            try await netWithin(.seconds(60), "FDMutex stress") {
+            try await within(.seconds(60), "FDMutex stress") {
                 try await withThrowingTaskGroup(of: Void.self) { g in
                     for t in 0..<tasks {
                         g.addTask {
@@ -137,6 +141,39 @@ extension NetTests {
             #expect(try mu.increfAndClose())
             #expect(mu.decref())
         }
+
+        /// Two concurrent `FD.read`s never reach the PollDesc together: the FDMutex
+        /// queues the second (one read waiter in the mutex, one parked in the PollDesc),
+        /// and each gets its own byte. This is what keeps "double wait" unreachable
+        /// from the FD layer.
+        @Test(arguments: loopConfigs)
+        func fdMutexSerialisesConcurrentReads(config: PollerConfig) async throws {
+            try await withLoopGroup(config) { group in
+                let loop = group.loops[0]
+                let p = try makePipe()
+                defer { close(p.w) }
+                let fd = try await FD.open(p.r, loop: loop, isSocket: false)
+                let readers = (0..<2).map { i in
+                    Task(executorPreference: i == 0 ? loop : nil) { try await fd.readSome(max: 1) }
+                }
+                try await waitUntil("one reader parked in the PollDesc, one queued in the FDMutex") {
+                    fd.pd.readParked
+                        && fd.fdmu.state.load(ordering: .acquiring) & FDMutex.rMask == FDMutex.rWait
+                }
+                #expect(writeBytes(p.w, [1]) == 1)
+                // The lock passes to the queued reader, which finds EAGAIN and parks.
+                try await waitUntil("second reader parked after the first got its byte") {
+                    fd.pd.readParked && fd.fdmu.state.load(ordering: .acquiring) & FDMutex.rMask == 0
+                }
+                #expect(writeBytes(p.w, [2]) == 1)
+                var got: [UInt8] = []
+                for t in readers {
+                    let r = await outcome(of: t, "serialised read")
+                    got += (try? r.get()) ?? []
+                }
+                #expect(got.sorted() == [1, 2])
+                try await fd.close()
+            }
+        }
     }
 }
-
