@@ -101,7 +101,7 @@ extension DescriptorTests.RuntimeTests {
                     defer { done.set() }
                     return try await fd.readSome()
                 }
-                await waitUntil("reader parked") { fd.pd.readParked }
+                try await waitUntil("reader parked") { fd.pd.readParked }
                 try fd.setDeadline(nil, .read)
                 try await Task.sleep(for: .milliseconds(700))
                 #expect(!done.isSet, "the cleared deadline still failed the read")

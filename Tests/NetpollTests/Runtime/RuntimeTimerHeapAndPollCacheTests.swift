@@ -125,7 +125,7 @@ extension DescriptorTests.RuntimeTests {
                 #expect(a3.fdseq.load(ordering: .relaxed) == 1)
                 #expect(cache.lookup(beforeWrap) == nil && cache.lookup(a3.token) === a3)
                 // A token for a slot that does not exist.
-                #expect(cache.lookup(PollToken(UInt64(999) << 32 | 1)) == nil)
+                #expect(cache.lookup(PollToken(slot: 999, seq: 1)) == nil)
                 #expect(cache.live == 2)
             }
         }
