@@ -1,0 +1,162 @@
+import Synchronization
+import Testing
+@testable import Netpoll
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Issue 10: after a short read on a stream socket the next read waits for the next
+// arrival's event without first calling read(2) for EAGAIN (FD.receiveQueueDrained).
+// A lost wakeup there is a hang, so every case is bounded; each hammers the window
+// between a short read and the park from another loop's thread, on every backend.
+
+extension DescriptorTests.FDTests {
+    @Suite struct ShortReadWakeupTests {
+        /// Echoes with a buffer far larger than any message, so almost every read is short.
+        static func echo(_ conn: some Conn) async throws {
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+            defer { buf.deallocate() }
+            while true {
+                let n = try await conn.read(into: buf)
+                if n == 0 { return }
+                try await conn.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
+            }
+        }
+
+        static func pingPong(_ client: some Conn, rounds: Int, seed: UInt64) async throws {
+            var rng = SplitMix(seed: seed)
+            for i in 0..<rounds {
+                let size = Int.random(in: 1...3000, using: &rng)
+                let msg = (0..<size).map { patternByte(UInt64(i), $0) }
+                try await client.write(msg)
+                let got = try await readFully(client, count: size)
+                if got != msg {
+                    Issue.record("round \(i): echo differs")
+                    return
+                }
+            }
+        }
+
+        @Test(arguments: loopConfigs)
+        func tcpPingPongWithShortReadsLosesNoWakeupAndSkipsTheEAGAINRead(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let (client, server) = try await tcpConnPair(group: group)
+                let before = group.statistics.ioSyscalls
+                let serving = Task(executorPreference: server.loop) { try await Self.echo(server) }
+                let rounds = 3000
+                try await within(.seconds(60), "\(rounds) round trips with short reads") {
+                    try await Self.pingPong(client, rounds: rounds, seed: 1)
+                }
+                // Each round trip costs write + read(data) on both sides; without the
+                // skip each side also pays read → EAGAIN before it parks (6 in all).
+                // readFully may split a message, so allow some slack, never 6.
+                let perRoundTrip = Double(group.statistics.ioSyscalls - before) / Double(rounds)
+                #expect(perRoundTrip < 5.5, "I/O syscalls per round trip: \(perRoundTrip)")
+                try client.closeWrite()
+                try await within(.seconds(5), "echo sees end of stream") { try await serving.value }
+                try await client.close()
+                try await server.close()
+            }
+        }
+
+        @Test(arguments: loopConfigs)
+        func unixPingPongWithShortReadsLosesNoWakeup(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let path = uniqueUnixPath("short")
+                let listener = try await UnixListener.listen(path: path, group: group)
+                async let accepted = listener.accept()
+                let client = try await UnixConn.connect(path: path, timeout: .seconds(5), group: group)
+                let server = try await accepted
+                try await listener.close()
+                let serving = Task(executorPreference: server.loop) { try await Self.echo(server) }
+                try await within(.seconds(60), "unix round trips with short reads") {
+                    try await Self.pingPong(client, rounds: 2000, seed: 2)
+                }
+                try client.closeWrite()
+                try await within(.seconds(5), "echo sees end of stream") { try await serving.value }
+                try await client.close()
+                try await server.close()
+            }
+        }
+
+        /// A writer on another loop dribbles small chunks with random gaps, so arrivals
+        /// land anywhere around the reader's short read and its park.
+        @Test(arguments: loopConfigs)
+        func dribbledArrivalsAroundEveryParkAreAllRead(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let (client, server) = try await tcpConnPair(group: group)
+                let total = 400_000
+                let writing = Task(executorPreference: client.loop) {
+                    var rng = SplitMix(seed: 3)
+                    var sent = 0
+                    while sent < total {
+                        let n = min(total - sent, Int.random(in: 1...700, using: &rng))
+                        try await client.write((sent..<sent + n).map { patternByte(9, $0) })
+                        sent += n
+                        switch Int.random(in: 0..<8, using: &rng) {
+                        case 0: try await Task.sleep(for: .microseconds(Int.random(in: 1...200, using: &rng)))
+                        case 1, 2: await Task.yield()
+                        default: break
+                        }
+                    }
+                    try client.closeWrite()
+                }
+                let received = try await within(.seconds(60), "\(total) dribbled bytes") {
+                    var got = 0
+                    var intact = true
+                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+                    defer { buf.deallocate() }
+                    while true {
+                        let n = try await server.read(into: buf)
+                        if n == 0 { break }
+                        for i in 0..<n where buf[i] != patternByte(9, got + i) { intact = false }
+                        got += n
+                    }
+                    return (got, intact)
+                }
+                try await writing.value
+                #expect(received.0 == total)
+                #expect(received.1, "bytes out of order or corrupted")
+                try await client.close()
+                try await server.close()
+            }
+        }
+
+        /// The case that must never skip: data and FIN (or RST) arrive together, so the
+        /// short read stops before the FIN and no event follows it. Fresh connections,
+        /// each read with the lent-buffer read and the plain one.
+        @Test(arguments: loopConfigs)
+        func dataThenHangUpIsSeenAfterAShortRead(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                for i in 0..<150 {
+                    let (client, server) = try await tcpConnPair(group: group)
+                    let reset = i % 3 == 2
+                    let msg = (0..<(1 + i * 7 % 900)).map { patternByte(UInt64(i), $0) }
+                    try await client.write(msg)
+                    if reset { try setLingerZero(client.fd.sysfd) }
+                    try await client.close()
+                    let ended = try await within(.seconds(5), "connection \(i): end after data") { () async throws -> Bool in
+                        var got: [UInt8] = []
+                        do {
+                            while true {
+                                let chunk: [UInt8]
+                                if i % 2 == 0 {
+                                    chunk = try await server.readBorrowed { Array($0) }
+                                } else {
+                                    chunk = try await server.read(maxCount: 65536)
+                                }
+                                if chunk.isEmpty { break }
+                                got += chunk
+                            }
+                        } catch let e as NetpollError where e.errno == ECONNRESET {
+                            return reset  // a reset may discard unread data
+                        }
+                        return got == msg
+                    }
+                    #expect(ended, "connection \(i): wrong bytes before the end")
+                    try await server.close()
+                }
+            }
+        }
+    }
+}
