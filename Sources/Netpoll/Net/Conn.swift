@@ -179,7 +179,9 @@ extension Listener {
                 }
                 backoff.reset()
                 tasks.addTask(executorPreference: conn.loop) {
-                    do { try await handler(conn) } catch {}
+                    // One cancellation handler for the connection's whole life, not one
+                    // per park (see ParkScope).
+                    do { try await ParkScope.run { try await handler(conn) } } catch {}
                     try? await conn.close()
                 }
             }

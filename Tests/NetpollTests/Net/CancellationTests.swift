@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 @testable import Netpoll
 #if canImport(Glibc)
@@ -67,6 +68,87 @@ extension DescriptorTests.NetTests {
                 let accepted = try await within(.seconds(5), "accept after cancellation") { try await listener.accept() }
                 try await dialled.close()
                 try await accepted.close()
+                try await listener.close()
+            }
+        }
+
+        /// `serve` gives each connection's task one cancellation handler for its whole
+        /// life (ParkScope) instead of one per park. Cancelling `serve` must still end
+        /// every handler parked in a read, and close its connection.
+        @Test(arguments: loopConfigs)
+        func cancellingServeEndsHandlersParkedInReads(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
+                let port = try #require(listener.address?.port)
+                let parkedAgain = Counter()
+                let ended = Counter()
+                let serving = Task {
+                    try await listener.serve { conn in
+                        defer { ended.add() }
+                        // Park more than once: one echo, then wait for data that never comes.
+                        let first = try await conn.read(maxCount: 16)
+                        try await conn.write(first)
+                        parkedAgain.add()
+                        _ = try await conn.read(maxCount: 16)
+                    }
+                }
+                var clients: [TCPConn] = []
+                for i in 0..<8 {
+                    let c = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
+                    try await c.write([UInt8(i)])
+                    #expect(try await readFully(c, count: 1) == [UInt8(i)])
+                    clients.append(c)
+                }
+                try await waitUntil("handlers parked a second time") { parkedAgain.value == 8 }
+                try await Task.sleep(for: .milliseconds(20))
+                serving.cancel()
+                _ = try await within(.seconds(5), "serve ends after cancellation") { await serving.result }
+                #expect(ended.value == 8, "handlers still parked after serve was cancelled")
+                for c in clients {
+                    let eof = try await within(.seconds(5), "connection closed by the server") { try await c.read(maxCount: 16) }
+                    #expect(eof.isEmpty)
+                    try await c.close()
+                }
+                try await listener.close()
+            }
+        }
+
+        /// A child task of a connection handler inherits its task-locals but not its
+        /// cancellation handler: cancelling the child alone must still end its read
+        /// (it parks with a handler of its own).
+        @Test(arguments: loopConfigs)
+        func cancellingAChildOfAServeHandlerEndsItsRead(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
+                let port = try #require(listener.address?.port)
+                let childResult = Mutex<String?>(nil)
+                let serving = Task {
+                    try await listener.serve { conn in
+                        try await withThrowingTaskGroup(of: Void.self) { children in
+                            children.addTask { _ = try await conn.read(maxCount: 16) }
+                            try await Task.sleep(for: .milliseconds(50))  // let the child park
+                            children.cancelAll()
+                            do {
+                                try await children.waitForAll()
+                                childResult.locked { $0 = "returned" }
+                            } catch is CancellationError {
+                                childResult.locked { $0 = "cancelled" }
+                            } catch {
+                                childResult.locked { $0 = "\(error)" }
+                            }
+                        }
+                        try await conn.write([42])  // the handler itself carries on
+                    }
+                }
+                let c = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
+                let got = try await within(.seconds(5), "handler goes on after its child's read was cancelled") {
+                    try await readFully(c, count: 1)
+                }
+                #expect(got == [42])
+                #expect(childResult.locked { $0 } == "cancelled")
+                serving.cancel()
+                _ = await serving.result
+                try await c.close()
                 try await listener.close()
             }
         }
