@@ -179,9 +179,7 @@ extension Listener {
                 }
                 backoff.reset()
                 tasks.addTask(executorPreference: conn.loop) {
-                    // One cancellation handler for the connection's whole life, not one
-                    // per park (see ParkScope).
-                    do { try await ParkScope.run { try await handler(conn) } } catch {}
+                    do { try await handler(conn) } catch {}
                     try? await conn.close()
                 }
             }

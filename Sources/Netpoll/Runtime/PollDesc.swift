@@ -207,11 +207,6 @@ extension PollDesc {
         // before would otherwise leave us parked with nobody to wake us. Cancellation
         // gets the same treatment (its handler may have run before we set `wait`).
         // model: BLOCK_RECHECK
-        // A task under a ParkScope (a connection handler of `serve`) has one
-        // cancellation handler for its whole life; recording where it parks, before
-        // the cancellation check below, is what lets that handler find it.
-        let scope = ParkScope.covering()
-        scope?.willPark(self, mode)
         if checkErr(mode) == .ok && !Task.isCancelled {
             loop.stats.parks.wrappingAdd(1, ordering: .relaxed)
             // One-shot pollers report a direction only after it is armed again. Arming
@@ -219,35 +214,25 @@ extension PollDesc {
             // by the arm itself (POLL_ADD checks the current state).
             if loop.armsOnDemand { loop.arm(self, mode) }  // model: BLOCK_ARM
             // model: end_BLOCK_SUSPENDED (the await)
-            if scope != nil {
-                await withUnsafeContinuation { commitPark(mode, $0) }
-            } else {
-                await withTaskCancellationHandler {
-                    await withUnsafeContinuation { commitPark(mode, $0) }
-                } onCancel: {
-                    self.unblock(mode, ioready: false)?.resume()
+            await withTaskCancellationHandler {
+                await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+                    if mode == .read { rslot = c } else { wslot = c }  // model: BLOCK_STORE_SLOT
+                    // Go: netpollblockcommit.
+                    // model: BLOCK_COMMIT
+                    if !self.cas(mode, Self.pdWait, Self.pdParked).exchanged {
+                        // Notified between setting `wait` and now: do not park.
+                        if mode == .read { rslot = nil } else { wslot = nil }
+                        c.resume()
+                    }
                 }
+            } onCancel: {
+                self.unblock(mode, ioready: false)?.resume()
             }
             acquireFromResumer()
         }
-        scope?.didWake()
         let old = exchange(mode, Self.pdNil)  // model: BLOCK_WOKEN
         precondition(old <= Self.pdWait, "netpoll: corrupted polldesc (state \(old) after wake)")
         return old == Self.pdReady
-    }
-
-    /// Go: netpollblockcommit. Publishes the continuation, then moves `wait` to
-    /// `parked`; if an unblock came first (the word is no longer `wait`), takes the
-    /// continuation back and resumes at once.
-    @inline(__always)
-    private func commitPark(_ mode: Mode, _ c: UnsafeContinuation<Void, Never>) {
-        if mode == .read { rslot = c } else { wslot = c }  // model: BLOCK_STORE_SLOT
-        // model: BLOCK_COMMIT
-        if !cas(mode, Self.pdWait, Self.pdParked).exchanged {
-            // Notified between setting `wait` and now: do not park.
-            if mode == .read { rslot = nil } else { wslot = nil }
-            c.resume()
-        }
     }
 
     /// Go: netpollunblock. Moves the word to `ready` (I/O) or `nil` and returns the

@@ -72,9 +72,8 @@ extension DescriptorTests.NetTests {
             }
         }
 
-        /// `serve` gives each connection's task one cancellation handler for its whole
-        /// life (ParkScope) instead of one per park. Cancelling `serve` must still end
-        /// every handler parked in a read, and close its connection.
+        /// Cancelling `serve` ends every connection handler parked in a read (a handler
+        /// that has already parked and woken once), and closes its connection.
         @Test(arguments: loopConfigs)
         func cancellingServeEndsHandlersParkedInReads(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
@@ -113,9 +112,8 @@ extension DescriptorTests.NetTests {
             }
         }
 
-        /// A child task of a connection handler inherits its task-locals but not its
-        /// cancellation handler: cancelling the child alone must still end its read
-        /// (it parks with a handler of its own).
+        /// Cancelling only a child task of a connection handler ends the child's read
+        /// and leaves the handler (and its connection) going.
         @Test(arguments: loopConfigs)
         func cancellingAChildOfAServeHandlerEndsItsRead(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
