@@ -40,7 +40,6 @@ void cnp_ring_destroy(cnp_ring *ring) {
     free(ring);
 }
 
-uint32_t cnp_ring_setup_flags(const cnp_ring *ring) { return ring->ring.flags; }
 uint32_t cnp_ring_features(const cnp_ring *ring) { return ring->ring.features; }
 unsigned cnp_ring_sq_entries(const cnp_ring *ring) { return ring->ring.sq.ring_entries; }
 unsigned cnp_ring_cq_entries(const cnp_ring *ring) { return ring->ring.cq.ring_entries; }

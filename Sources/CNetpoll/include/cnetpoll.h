@@ -40,7 +40,6 @@ extern const uint32_t CNP_CQE_F_MORE;
 /// (-EINVAL: a flag this kernel does not know; -EPERM/-ENOSYS: io_uring forbidden).
 int cnp_ring_create(unsigned entries, uint32_t flags, cnp_ring **out);
 void cnp_ring_destroy(cnp_ring *ring);
-uint32_t cnp_ring_setup_flags(const cnp_ring *ring);
 uint32_t cnp_ring_features(const cnp_ring *ring);
 unsigned cnp_ring_sq_entries(const cnp_ring *ring);
 unsigned cnp_ring_cq_entries(const cnp_ring *ring);

@@ -205,15 +205,17 @@ public final class FD: Sendable {
     /// Go's fd_unix.go shape: run `call`; EINTR (or `alsoRetry`) → run it again;
     /// EAGAIN → wait on the PollDesc for `mode`, then run it again. The syscall always
     /// runs before any wait: nothing depends on readiness being reported twice.
+    /// A failed `call` returns a negative value and sets errno (libc), or returns
+    /// -errno when `negatedErrno` (the `cnp_*` shim's convention).
     @inline(__always)
     private func retrying<R: FixedWidthInteger & SignedInteger>(
-        _ mode: PollDesc.Mode, _ name: String, alsoRetry: Int32 = EINTR, _ call: () -> R
+        _ mode: PollDesc.Mode, _ name: String, alsoRetry: Int32 = EINTR, negatedErrno: Bool = false, _ call: () -> R
     ) async throws -> R {
         while true {
             countSyscall()
             let r = call()
             if r >= 0 { return r }
-            let e = errno
+            let e = negatedErrno ? Int32(truncatingIfNeeded: -r) : errno
             if e == EINTR || e == alsoRetry { continue }
             if e == EAGAIN {
                 try await wait(mode)
@@ -395,11 +397,9 @@ public final class FD: Sendable {
         defer { readUnlock() }
         try prepare(.read)
         var addr = SocketAddressStorage()
-        let s = try await retrying(.read, "accept4", alsoRetry: ECONNABORTED) {
+        let s = try await retrying(.read, "accept4", alsoRetry: ECONNABORTED, negatedErrno: true) {
             addr = SocketAddressStorage()
-            let rc = addr.withMutableSockaddr { sa, len in cnp_accept4(sysfd, sa, len) }
-            if rc < 0 { errno = -rc }  // cnp_accept4 returns -errno; `retrying` reads errno
-            return rc
+            return addr.withMutableSockaddr { sa, len in cnp_accept4(sysfd, sa, len) }
         }
         // Never keep a connection in the descriptors reserved for the runtime.
         return (try DescriptorLimit.admit(s, from: "accept4"), addr)
