@@ -12,15 +12,10 @@ import Glibc
 
 extension DescriptorTests.FDTests {
     @Suite struct ShortReadWakeupTests {
-        /// Echoes with a buffer far larger than any message, so almost every read is short.
+        /// Echoes with a 64 KiB buffer, far larger than any message here, so almost
+        /// every read is short.
         static func echo(_ conn: some Conn) async throws {
-            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
-            defer { buf.deallocate() }
-            while true {
-                let n = try await conn.read(into: buf)
-                if n == 0 { return }
-                try await conn.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
-            }
+            try await DescriptorTests.NetTests.EchoTests.echo(conn)
         }
 
         static func pingPong(_ client: some Conn, rounds: Int, seed: UInt64) async throws {

@@ -31,6 +31,29 @@ private func echoWithTimeouts(
     }
 }
 
+/// Runs `body` with the port of a listener serving ``echoWithTimeouts`` (each
+/// accepted connection's send buffer set to `sendBuffer` when given) and the counter
+/// of deadlines that fired; stops serving and closes the listener afterwards.
+private func withTimeoutEchoServer(
+    group: LoopGroup, idle: Duration, write: Duration, sendBuffer: Int? = nil,
+    _ body: (_ port: Int, _ timeouts: Counter) async throws -> Void
+) async throws {
+    let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
+    let port = try #require(listener.address?.port)
+    let timeouts = Counter()
+    let serving = Task {
+        try await listener.serve { conn in
+            if let sendBuffer { try conn.setWriteBuffer(sendBuffer) }
+            try await echoWithTimeouts(conn, idle: idle, write: write, timeouts: timeouts)
+        }
+    }
+    defer { serving.cancel() }
+    try await body(port, timeouts)
+    serving.cancel()
+    _ = await serving.result
+    try await listener.close()
+}
+
 extension DescriptorTests.NetTests {
     @Suite struct StalledPeerTests {
         @Test(arguments: loopConfigs)
@@ -128,91 +151,70 @@ extension DescriptorTests.NetTests {
         @Test(arguments: loopConfigs)
         func writeTimeoutClosesAStalledPeerWhileOthersKeepEchoing(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
-                let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
-                let port = try #require(listener.address?.port)
-                let timeouts = Counter()
-                let serving = Task {
-                    try await listener.serve { conn in
-                        try conn.setWriteBuffer(16 * 1024)
-                        try await echoWithTimeouts(conn, idle: .seconds(30), write: .milliseconds(300), timeouts: timeouts)
+                try await withTimeoutEchoServer(group: group, idle: .seconds(30), write: .milliseconds(300), sendBuffer: 16 * 1024) { port, timeouts in
+                    // The stalled peer sends without ever reading: the server's echo writes
+                    // fill both socket buffers and block until the write timeout.
+                    let stalled = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
+                    try stalled.setReadBuffer(16 * 1024)
+                    let flooding = Task {
+                        let chunk = [UInt8](repeating: 0x5a, count: 64 * 1024)
+                        for _ in 0..<256 { try await stalled.write(chunk) }
                     }
-                }
 
-                // The stalled peer sends without ever reading: the server's echo writes
-                // fill both socket buffers and block until the write timeout.
-                let stalled = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
-                try stalled.setReadBuffer(16 * 1024)
-                let flooding = Task {
-                    let chunk = [UInt8](repeating: 0x5a, count: 64 * 1024)
-                    for _ in 0..<256 { try await stalled.write(chunk) }
-                }
-
-                // Meanwhile other clients echo, each round trip checked.
-                let roundTrips = 200
-                try await within(.seconds(20), "echo clients beside a stalled peer") {
-                    try await withThrowingTaskGroup(of: Void.self) { clients in
-                        for c in 0..<4 {
-                            clients.addTask {
-                                let conn = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
-                                for i in 0..<roundTrips {
-                                    let msg = (0..<64).map { patternByte(UInt64(c), i * 64 + $0) }
-                                    try await conn.write(msg)
-                                    #expect(try await readFully(conn, count: 64) == msg)
+                    // Meanwhile other clients echo, each round trip checked.
+                    let roundTrips = 200
+                    try await within(.seconds(20), "echo clients beside a stalled peer") {
+                        try await withThrowingTaskGroup(of: Void.self) { clients in
+                            for c in 0..<4 {
+                                clients.addTask {
+                                    let conn = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
+                                    for i in 0..<roundTrips {
+                                        let msg = (0..<64).map { patternByte(UInt64(c), i * 64 + $0) }
+                                        try await conn.write(msg)
+                                        #expect(try await readFully(conn, count: 64) == msg)
+                                    }
+                                    try await conn.close()
                                 }
-                                try await conn.close()
                             }
+                            try await clients.waitForAll()
                         }
-                        try await clients.waitForAll()
                     }
-                }
 
-                // The server gives up on the stalled peer: its flood then fails.
-                try await waitUntil(within: .seconds(10), "the server's write timeout fired") { timeouts.value >= 1 }
-                let floodResult = try await within(.seconds(10), "the stalled peer sees its connection closed") {
-                    await flooding.result
+                    // The server gives up on the stalled peer: its flood then fails.
+                    try await waitUntil(within: .seconds(10), "the server's write timeout fired") { timeouts.value >= 1 }
+                    let floodResult = try await within(.seconds(10), "the stalled peer sees its connection closed") {
+                        await flooding.result
+                    }
+                    #expect(throws: (any Error).self) { try floodResult.get() }
+                    try await stalled.close()
                 }
-                #expect(throws: (any Error).self) { try floodResult.get() }
-
-                serving.cancel()
-                _ = await serving.result
-                try await listener.close()
-                try await stalled.close()
             }
         }
 
         @Test(arguments: loopConfigs)
         func idleTimeoutClosesASilentConnectionButNotABusyOne(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
-                let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
-                let port = try #require(listener.address?.port)
-                let timeouts = Counter()
-                let serving = Task {
-                    try await listener.serve { conn in
-                        try await echoWithTimeouts(conn, idle: .milliseconds(300), write: .seconds(5), timeouts: timeouts)
+                try await withTimeoutEchoServer(group: group, idle: .milliseconds(300), write: .seconds(5)) { port, timeouts in
+                    let silent = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
+                    let busy = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
+                    // The busy one talks every 100 ms for a second: never idle for 300 ms.
+                    for i in 0..<10 {
+                        try await busy.write([UInt8(i)])
+                        #expect(try await readFully(busy, count: 1) == [UInt8(i)])
+                        try await Task.sleep(for: .milliseconds(100))
                     }
-                }
-                let silent = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
-                let busy = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
-                // The busy one talks every 100 ms for a second: never idle for 300 ms.
-                for i in 0..<10 {
-                    try await busy.write([UInt8(i)])
-                    #expect(try await readFully(busy, count: 1) == [UInt8(i)])
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-                // By now the silent one has been closed by the server: end of stream.
-                let eof = try await within(.seconds(5), "silent connection closed") {
-                    try await silent.read(maxCount: 16)
-                }
-                #expect(eof.isEmpty)
-                #expect(timeouts.value >= 1)
-                try await busy.write([42])
-                #expect(try await readFully(busy, count: 1) == [42])
+                    // By now the silent one has been closed by the server: end of stream.
+                    let eof = try await within(.seconds(5), "silent connection closed") {
+                        try await silent.read(maxCount: 16)
+                    }
+                    #expect(eof.isEmpty)
+                    #expect(timeouts.value >= 1)
+                    try await busy.write([42])
+                    #expect(try await readFully(busy, count: 1) == [42])
 
-                serving.cancel()
-                _ = await serving.result
-                try await listener.close()
-                try await silent.close()
-                try await busy.close()
+                    try await silent.close()
+                    try await busy.close()
+                }
             }
         }
     }
