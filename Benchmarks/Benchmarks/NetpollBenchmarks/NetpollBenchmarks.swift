@@ -42,16 +42,18 @@ private var loopPollSyscalls: BenchmarkMetric { BenchmarkMetric.custom("loopPoll
 private var parks: BenchmarkMetric { BenchmarkMetric.custom("parks", polarity: .prefersSmaller, useScalingFactor: true) }
 
 /// Tolerances for `scripts/bench-micro --check` against the committed p90 values in
-/// Benchmarks/Thresholds: time may be 35% worse (this VM's run-to-run spread is
-/// ±15%, so only a real regression trips it); mallocs and the counted syscalls and
-/// parks per operation may not grow at all.
+/// Benchmarks/Thresholds (counts are per sample of 1000 operations): time may be 35%
+/// worse (this VM's run-to-run spread is ±15%, so only a real regression trips it);
+/// mallocs may grow by 5 per 1000 operations and the counted syscalls and parks by
+/// 1% (a sample's edges move them by one) — one more malloc, syscall or park per
+/// operation is +1000 and fails.
 private func tolerances(_ extra: [BenchmarkMetric]) -> [BenchmarkMetric: BenchmarkThresholds] {
     var t: [BenchmarkMetric: BenchmarkThresholds] = [
         .wallClock: .init(relative: [.p90: 35.0]),
         .throughput: .init(relative: [.p90: 35.0]),
-        .mallocCountTotal: .init(absolute: [.p90: 0]),
+        .mallocCountTotal: .init(absolute: [.p90: 5]),
     ]
-    for metric in extra { t[metric] = .init(absolute: [.p90: 0]) }
+    for metric in extra { t[metric] = .init(relative: [.p90: 1.0]) }
     return t
 }
 
