@@ -54,6 +54,8 @@ public final class FD: Sendable {
     ///   comes after the short read, its `ready` is latched and taken by the wait.
     /// - Datagram sockets, pipes and files never set it: a short datagram says
     ///   nothing about the queue behind it.
+    /// Every read path (read, readv, readBorrowed) goes through `prepareRead` and
+    /// `noteRead`, so the hint is never left behind by one and trusted by another.
     /// Written and read only by the holder of the read lock; atomic (relaxed) only
     /// because successive readers may run on different threads, ordered by FDMutex.
     let receiveQueueDrained = Atomic<Bool>(false)
@@ -340,10 +342,14 @@ public final class FD: Sendable {
         defer { readUnlock() }
         let iov = buffers.prefix(FD.iovMax).map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
         if iov.allSatisfy({ $0.iov_len == 0 }) { return 0 }
-        try prepare(.read)
-        return try await retrying(.read, "readv") {
+        // Every read path shares the drained hint: a readv after a short read must
+        // consume it (or a later read would wait for an event already taken).
+        try await prepareRead()
+        let n = try await retrying(.read, "readv") {
             iov.withUnsafeBufferPointer { Glibc.readv(sysfd, $0.baseAddress, Int32($0.count)) }
         }
+        noteRead(n, of: iov.reduce(0) { $0 + $1.iov_len })
+        return n
     }
 
     /// Gather write (writev): writes every byte of `buffers`, in order.

@@ -153,5 +153,31 @@ extension DescriptorTests.FDTests {
                 }
             }
         }
+
+        /// The drained hint set by a short read must not survive a readv: a readv that
+        /// leaves bytes queued, then a read, must get those bytes without a new event.
+        @Test(arguments: loopConfigs)
+        func readvAfterAShortReadLeavesNoStaleHint(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let (client, server) = try await tcpConnPair(group: group)
+                try await client.write([1, 2, 3])
+                #expect(try await server.read(maxCount: 100) == [1, 2, 3])  // short: hint set
+                try await client.write(Array(10..<20))
+                try await Task.sleep(for: .milliseconds(50))  // the event is taken meanwhile
+                let first4 = try await within(.seconds(5), "readv") { () async throws -> [UInt8] in
+                    let a = UnsafeMutableRawBufferPointer.allocate(byteCount: 4, alignment: 1)
+                    defer { a.deallocate() }
+                    let n = try await server.fd.readv([a])
+                    return Array(a[0..<n])
+                }
+                #expect(first4 == [10, 11, 12, 13])
+                let rest = try await within(.seconds(5), "read of the bytes readv left queued") {
+                    try await server.read(maxCount: 100)
+                }
+                #expect(rest == Array(14..<20))
+                try await client.close()
+                try await server.close()
+            }
+        }
     }
 }
