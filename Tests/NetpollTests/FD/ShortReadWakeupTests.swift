@@ -179,5 +179,21 @@ extension DescriptorTests.FDTests {
                 try await server.close()
             }
         }
+
+        /// Our own shutdown(SHUT_RD) after a short read: the next read sees end of
+        /// stream (the shutdown wakes the socket like a peer's FIN).
+        @Test(arguments: loopConfigs)
+        func closeReadAfterAShortReadEndsTheNextRead(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let (client, server) = try await tcpConnPair(group: group)
+                try await client.write([7, 7])
+                #expect(try await server.read(maxCount: 100) == [7, 7])  // short: hint set
+                try server.closeRead()
+                let eof = try await within(.seconds(5), "read after closeRead") { try await server.read(maxCount: 100) }
+                #expect(eof.isEmpty)
+                try await client.close()
+                try await server.close()
+            }
+        }
     }
 }
