@@ -1,10 +1,11 @@
-// The load client's epoll calls (see cloadsys.h).
+// The load client's epoll and socket calls (see cloadsys.h).
 #include "cloadsys.h"
 
 #include <errno.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #ifndef __NR_epoll_pwait2
@@ -49,4 +50,14 @@ int cload_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms) {
     struct epoll_event events[CLOAD_EPOLL_MAX_EVENTS];
     if (max > CLOAD_EPOLL_MAX_EVENTS) max = CLOAD_EPOLL_MAX_EVENTS;
     return tokens_of(epoll_wait(epfd, events, max, timeout_ms), events, tokens);
+}
+
+long cload_send(int fd, const void *buf, unsigned long len) {
+    long n = syscall(SYS_sendto, fd, buf, len, MSG_NOSIGNAL, NULL, 0);
+    return n < 0 ? -errno : n;
+}
+
+long cload_recv(int fd, void *buf, unsigned long len) {
+    long n = syscall(SYS_recvfrom, fd, buf, len, 0, NULL, NULL);
+    return n < 0 ? -errno : n;
 }

@@ -61,4 +61,39 @@ import Testing
         #expect(report.rows[0].cpuMicrosPerMessage == 0.5)
         #expect(report.rows[2].status == "failed: nope")
     }
+    /// A client-saturated run caps req/s: the ratio must not read as a win or a loss.
+    @Test func clientBoundRatiosAreNeitherWinNorLoss() throws {
+        var plan = BenchPlan.quick()
+        plan.scenarios = [.echo]
+        plan.connections = [64, 512]
+        try plan.addServers(selfPath: "/x/netpoll", backends: ["epoll", "uring"], loops: 1, peers: ["c=peers/bin/c --x"])
+        plan.baseline = "c"
+        #expect(plan.cells.count == 2)
+        func sample(_ rps: Double, saturated: Bool = false) -> RunSample {
+            var sample = RunSample()
+            sample.requestsPerSecond = rps
+            sample.requestsTotal = 1000
+            sample.clientSaturated = saturated
+            return sample
+        }
+        let report = BenchReport(plan: plan, results: [
+            // Baseline not client-bound: epoll's 0.8x is a loss; uring was client-bound, so ≈.
+            plan.cells[0]: ["c": [sample(200), sample(200)], "epoll": [sample(160)],
+                            "uring": [sample(210), sample(214, saturated: true)]],
+            // Baseline client-bound in one run: slower is still a loss (at least that large), faster is ≈.
+            plan.cells[1]: ["c": [sample(200, saturated: true), sample(200)], "epoll": [sample(170)],
+                            "uring": [sample(204)]],
+        ])
+        let rows = report.rows
+        #expect(rows.map(\.server) == ["epoll", "uring", "c", "epoll", "uring", "c"])
+        #expect(rows.map(\.ratioReading) == [.measured, .clientBound, .measured, .atMost, .clientBound, .clientBound])
+        #expect(rows.map(\.ratioText) == ["0.80x", "≈1.06x", "1.00x", "≤0.85x", "≈1.02x", "≈1.00x"])
+        let table = report.table()
+        #expect(table.contains("≈1.06x"))
+        #expect(table.contains("neither a win nor a loss"))
+        #expect(table.contains("≤: only the baseline was client-bound"))
+        #expect(report.json().contains(#""ratio_vs_baseline":0.8,"ratio_reading":"measured""#))
+        #expect(report.json().contains(#""ratio_reading":"client_bound""#))
+        #expect(LoadReport.saturationPercentPerThread == 95)
+    }
 }

@@ -31,6 +31,15 @@ int cload_epoll_pwait2(int epfd, uint64_t *tokens, int max, int64_t timeout_ns);
 /// The same with epoll_wait's timeout in milliseconds (negative: forever).
 int cload_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms);
 
+/// send(fd, buf, len, MSG_NOSIGNAL) as a plain system call: the byte count or
+/// -errno. glibc's send and recv are cancellation points and wrap every call in
+/// pthread_enable/disable_asynccancel; the client's threads are never
+/// cancelled, and on the per-message path that is measurable.
+long cload_send(int fd, const void *buf, unsigned long len);
+
+/// recv(fd, buf, len, 0) as a plain system call: the byte count (0 at EOF) or -errno.
+long cload_recv(int fd, void *buf, unsigned long len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,8 @@ public struct BenchReport {
         public let samples: [RunSample]
         /// Median requests/s of the baseline server in the same cell.
         public let baselineRequestsPerSecond: Double?
+        /// The load client was saturated in a run of the baseline in this cell.
+        public let baselineClientSaturated: Bool
 
         var ok: [RunSample] { samples.filter { $0.failure == nil } }
 
@@ -27,6 +29,37 @@ public struct BenchReport {
         public var ratio: Double? {
             guard let mine = requestsPerSecond, let base = baselineRequestsPerSecond, base > 0 else { return nil }
             return mine / base
+        }
+
+        /// What the ratio can say. A saturated client caps req/s (see
+        /// `LoadReport.clientSaturated`), so a capped side is a floor, not a measurement.
+        public enum RatioReading: String, Sendable {
+            /// Neither side was client-bound: a win or a loss as shown.
+            case measured
+            /// This row was client-bound, or the baseline was and this row came out
+            /// ahead of it: the ratio calls nothing a win or a loss.
+            case clientBound = "client_bound"
+            /// Only the baseline was client-bound and it was still faster: its req/s is
+            /// a floor, so this row is behind by at least the ratio shows.
+            case atMost = "at_most"
+        }
+
+        public var ratioReading: RatioReading? {
+            guard let ratio else { return nil }
+            if clientSaturated { return .clientBound }
+            if baselineClientSaturated { return ratio < 1 ? .atMost : .clientBound }
+            return .measured
+        }
+
+        /// The ratio as the table shows it: "0.91x", "≈1.02x" (client-bound) or "≤0.85x".
+        var ratioText: String {
+            guard let ratio, let reading = ratioReading else { return "-" }
+            let text = String(format: "%.2fx", ratio)
+            switch reading {
+            case .measured: return text
+            case .clientBound: return "≈" + text
+            case .atMost: return "≤" + text
+            }
         }
 
         /// "ok", or the first failure when no repeat worked.
@@ -62,9 +95,10 @@ public struct BenchReport {
             let byServer = results[cell] ?? [:]
             let baselineSamples = (byServer[plan.baseline] ?? []).filter { $0.failure == nil }
             let baseline = median(baselineSamples.compactMap(\.requestsPerSecond))
+            let baselineSaturated = baselineSamples.contains { $0.clientSaturated }
             for server in plan.servers {
                 rows.append(Row(cell: cell, server: server.name, samples: byServer[server.name] ?? [],
-                                baselineRequestsPerSecond: baseline))
+                                baselineRequestsPerSecond: baseline, baselineClientSaturated: baselineSaturated))
             }
         }
         self.rows = rows
@@ -92,7 +126,7 @@ public struct BenchReport {
                 show(row.cpuMicrosPerMessage, decimals: 2),
                 show(row.pollCallsPerMessage, decimals: 2),
                 show(row.syscallsPerMessage, decimals: 2),
-                row.ratio.map { String(format: "%.2fx", $0) } ?? "-",
+                row.ratioText,
                 row.rssBytesPerConnection.map { String(format: "%.1f KiB", $0 / 1024) } ?? "-",
                 row.notes.joined(separator: "; "),
             ])
@@ -101,6 +135,16 @@ public struct BenchReport {
         text += "\n\nreq/s, p99: medians of \(plan.repeats) run(s) of \(JSONValue.format(plan.durationSeconds)) s "
             + "(churn: connections/s). Per message: server totals / all client requests incl. warmup. "
             + "vs \(plan.baseline): req/s ratio. rss/conn: server VmRSS growth per idle connection."
+        let readings = Set(rows.compactMap(\.ratioReading))
+        if readings.contains(.clientBound) || rows.contains(where: \.clientSaturated) {
+            text += "\nclient saturated: the load client used ≥ \(JSONValue.format(LoadReport.saturationPercentPerThread))% "
+                + "of its core in a run, so req/s is its limit as much as the server's. "
+                + "≈: this row or the baseline was client-bound; the ratio is neither a win nor a loss "
+                + "(compare cpu µs/msg instead)."
+        }
+        if readings.contains(.atMost) {
+            text += "\n≤: only the baseline was client-bound and it was still faster: behind by at least this much."
+        }
         return text
     }
 
@@ -129,6 +173,7 @@ public struct BenchReport {
             ("server_rss_bytes_per_connection", .number(row.rssBytesPerConnection)),
             ("baseline", .string(plan.baseline)),
             ("ratio_vs_baseline", .number(row.ratio)),
+            ("ratio_reading", row.ratioReading.map { .string($0.rawValue) } ?? .null),
             ("repeats", .int(row.samples.count)),
             ("repeats_ok", .int(row.ok.count)),
             ("errors", .int(row.errors)),

@@ -1,3 +1,4 @@
+import CLoadSys
 import Glibc
 
 /// Counters one worker accumulates; summed across workers at the end.
@@ -30,6 +31,18 @@ struct RunWindow: Sendable {
     var end: UInt64
 }
 
+/// A worker's mutable run state (see `LoadWorker.state`).
+struct RunState {
+    var counters = LoadCounters()
+    var latencies = LatencyRecorder()
+    var window = RunWindow(start: 0, measureStart: 0, end: 0)
+    /// Open loop: ns between scheduled sends of this worker, and the next schedule index.
+    var interval: UInt64 = 0
+    var nextScheduled: UInt64 = 0
+    var backoffSlots = 0
+    var usePwait2 = true
+}
+
 /// One thread's share of the connections and its own edge-triggered epoll loop.
 /// Owned by its thread from `connectAll` to the end of `run`; the generator
 /// reads `counters` and `latencies` only after the thread has signalled done.
@@ -42,16 +55,13 @@ final class LoadWorker: @unchecked Sendable {
     private let buffers: UnsafeMutableRawBufferPointer
     private let size: Int
 
-    private(set) var counters = LoadCounters()
-    private(set) var latencies = LatencyRecorder()
+    /// Everything the run loop mutates, behind a pointer: a class's stored `var`s
+    /// are checked for exclusive access at run time on every modification
+    /// (swift_beginAccess, a few per message); memory behind a pointer is not.
+    private let state: UnsafeMutablePointer<RunState>
 
-    // Run state.
-    private var window = RunWindow(start: 0, measureStart: 0, end: 0)
-    /// Open loop: ns between scheduled sends of this worker, and the next schedule index.
-    private var interval: UInt64 = 0
-    private var nextScheduled: UInt64 = 0
-    private var backoffSlots = 0
-    private var usePwait2 = true
+    var counters: LoadCounters { state.pointee.counters }
+    var latencies: LatencyRecorder { state.pointee.latencies }
 
     /// - Parameter firstIndex: global index of this worker's first connection (pattern seed).
     init(options: LoadOptions, endpoint: Endpoint, connections: Int, firstIndex: Int, totalConnections: Int) throws(LoadError) {
@@ -60,6 +70,8 @@ final class LoadWorker: @unchecked Sendable {
         self.size = options.size
         self.count = connections
         self.epoll = try EpollSet()
+        state = .allocate(capacity: 1)
+        state.initialize(to: RunState())
         buffers = .allocate(byteCount: max(1, 2 * options.size * connections), alignment: 64)
         buffers.initializeMemory(as: UInt8.self, repeating: 0)
         slots = .allocate(capacity: max(1, connections))
@@ -72,7 +84,7 @@ final class LoadWorker: @unchecked Sendable {
         }
         if let rate = options.rate, connections > 0 {
             let share = rate * Double(connections) / Double(totalConnections)
-            interval = max(1, UInt64(1e9 / share))
+            state.pointee.interval = max(1, UInt64(1e9 / share))
         }
     }
 
@@ -81,6 +93,8 @@ final class LoadWorker: @unchecked Sendable {
         slots.deinitialize(count: count)
         slots.deallocate()
         buffers.deallocate()
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 
     // MARK: Connect phase (echo mode): all connections up before the clock starts.
@@ -107,7 +121,7 @@ final class LoadWorker: @unchecked Sendable {
                 pending -= 1
                 if result == 0 {
                     slots[slot].phase = .waiting
-                    counters.connected += 1
+                    state.pointee.counters.connected += 1
                 } else {
                     fail(slot, .connect, code: result)
                 }
@@ -145,7 +159,7 @@ final class LoadWorker: @unchecked Sendable {
     // MARK: Run phase
 
     func run(window: RunWindow) {
-        self.window = window
+        state.pointee.window = window
         let now = monotonicNanos()
         switch options.mode {
         case .echo:
@@ -163,15 +177,15 @@ final class LoadWorker: @unchecked Sendable {
 
         while true {
             var now = monotonicNanos()
-            if now >= window.end { break }
-            if interval > 0 {
+            if now >= state.pointee.window.end { break }
+            if state.pointee.interval > 0 {
                 dispatchScheduled(now: now)
                 now = monotonicNanos()
             }
-            if backoffSlots > 0 { retryBackoff(now: now) }
-            var wakeAt = window.end
-            if interval > 0 { wakeAt = min(wakeAt, window.start + nextScheduled * interval) }
-            if backoffSlots > 0 { wakeAt = min(wakeAt, now + 1_000_000) }
+            if state.pointee.backoffSlots > 0 { retryBackoff(now: now) }
+            var wakeAt = state.pointee.window.end
+            if state.pointee.interval > 0 { wakeAt = min(wakeAt, state.pointee.window.start + state.pointee.nextScheduled * state.pointee.interval) }
+            if state.pointee.backoffSlots > 0 { wakeAt = min(wakeAt, now + 1_000_000) }
             let ready = wait(until: wakeAt, now: now)
             for index in 0..<ready {
                 guard let slot = slotIndex(index) else { continue }
@@ -185,26 +199,26 @@ final class LoadWorker: @unchecked Sendable {
     /// connection owes it and sends it the moment its echo is back, still timed
     /// from the schedule (that is the coordinated-omission correction).
     private func dispatchScheduled(now: UInt64) {
-        while window.start + nextScheduled * interval <= now {
-            let slot = Int(nextScheduled % UInt64(count))
+        while state.pointee.window.start + state.pointee.nextScheduled * state.pointee.interval <= now {
+            let slot = Int(state.pointee.nextScheduled % UInt64(count))
             let connection = slots.advanced(by: slot)
             switch connection.pointee.phase {
             case .waiting:
-                connection.pointee.beginMessage(intendedStart: window.start + nextScheduled * interval)
+                connection.pointee.beginMessage(intendedStart: state.pointee.window.start + state.pointee.nextScheduled * state.pointee.interval)
                 drive(slot, justStarted: true)
             case .active, .connecting:
-                if connection.pointee.owed == 0 { connection.pointee.owedFirst = nextScheduled }
+                if connection.pointee.owed == 0 { connection.pointee.owedFirst = state.pointee.nextScheduled }
                 connection.pointee.owed += 1
             case .backoff, .dead:
                 break
             }
-            nextScheduled += 1
+            state.pointee.nextScheduled += 1
         }
     }
 
     private func retryBackoff(now: UInt64) {
         for slot in 0..<count where slots[slot].phase == .backoff && slots[slot].retryAt <= now {
-            backoffSlots -= 1
+            state.pointee.backoffSlots -= 1
             openSocket(slot, now: now)  // a failure counts and backs off again
         }
     }
@@ -242,15 +256,15 @@ final class LoadWorker: @unchecked Sendable {
             let fd = connection.pointee.fd
             while connection.pointee.sendOffset < size {
                 let offset = connection.pointee.sendOffset
-                let sent = send(fd, connection.pointee.sendBuffer.baseAddress! + offset, size - offset, Int32(MSG_NOSIGNAL))
+                let sent = Int(cload_send(fd, connection.pointee.sendBuffer.baseAddress! + offset, UInt(size - offset)))
                 if sent > 0 {
                     connection.pointee.sendOffset += sent
-                } else if sent < 0 && errno == EINTR {
+                } else if sent == -Int(EINTR) {
                     continue
-                } else if sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                } else if sent == -Int(EAGAIN) || sent == -Int(EWOULDBLOCK) {
                     break
                 } else {
-                    fail(slot, .reset, code: errno)
+                    fail(slot, .reset, code: sent < 0 ? Int32(-sent) : EPIPE)
                     return
                 }
             }
@@ -258,7 +272,7 @@ final class LoadWorker: @unchecked Sendable {
             fresh = false
             while connection.pointee.recvOffset < size {
                 let offset = connection.pointee.recvOffset
-                let received = recv(fd, connection.pointee.recvBuffer.baseAddress! + offset, size - offset, 0)
+                let received = Int(cload_recv(fd, connection.pointee.recvBuffer.baseAddress! + offset, UInt(size - offset)))
                 if received > 0 {
                     let base = offset
                     if memcmp(connection.pointee.recvBuffer.baseAddress! + base,
@@ -271,12 +285,12 @@ final class LoadWorker: @unchecked Sendable {
                 } else if received == 0 {
                     fail(slot, .eof, code: 0)
                     return
-                } else if errno == EINTR {
+                } else if received == -Int(EINTR) {
                     continue
-                } else if errno == EAGAIN || errno == EWOULDBLOCK {
+                } else if received == -Int(EAGAIN) || received == -Int(EWOULDBLOCK) {
                     return  // wait for the next edge
                 } else {
-                    fail(slot, .reset, code: errno)
+                    fail(slot, .reset, code: Int32(-received))
                     return
                 }
             }
@@ -290,13 +304,13 @@ final class LoadWorker: @unchecked Sendable {
     private func complete(_ slot: Int) {
         let connection = slots.advanced(by: slot)
         let now = monotonicNanos()
-        counters.requestsTotal += 1
-        counters.bytesVerified += UInt64(size)
-        if now >= window.measureStart && now < window.end {
-            counters.requestsMeasured += 1
-            latencies.record(nanos: now &- connection.pointee.startedAt)
+        state.pointee.counters.requestsTotal += 1
+        state.pointee.counters.bytesVerified += UInt64(size)
+        if now >= state.pointee.window.measureStart && now < state.pointee.window.end {
+            state.pointee.counters.requestsMeasured += 1
+            state.pointee.latencies.record(nanos: now &- connection.pointee.startedAt)
         }
-        if now >= window.end {
+        if now >= state.pointee.window.end {
             connection.pointee.phase = .waiting  // the run is over: start nothing new
             return
         }
@@ -305,14 +319,14 @@ final class LoadWorker: @unchecked Sendable {
             close(connection.pointee.fd)
             connection.pointee.fd = -1
             openSocket(slot, now: now)
-        case .echo where interval == 0:
+        case .echo where state.pointee.interval == 0:
             connection.pointee.beginMessage(intendedStart: now)
         case .echo:
             if connection.pointee.owed > 0 {
                 let scheduled = connection.pointee.owedFirst
                 connection.pointee.owed -= 1
                 connection.pointee.owedFirst = scheduled + UInt64(count)
-                connection.pointee.beginMessage(intendedStart: window.start + scheduled * interval)
+                connection.pointee.beginMessage(intendedStart: state.pointee.window.start + scheduled * state.pointee.interval)
             } else {
                 connection.pointee.phase = .waiting
             }
@@ -321,9 +335,9 @@ final class LoadWorker: @unchecked Sendable {
 
     /// Counts a failure; the connection is closed, and in churn mode replaced.
     private func fail(_ slot: Int, _ failure: LoadFailure, code: Int32) {
-        counters.errors[failure.rawValue] += 1
-        if counters.firstError == nil {
-            counters.firstError = describe(failure, code: code)
+        state.pointee.counters.errors[failure.rawValue] += 1
+        if state.pointee.counters.firstError == nil {
+            state.pointee.counters.firstError = describe(failure, code: code)
         }
         let connection = slots.advanced(by: slot)
         if connection.pointee.fd >= 0 {
@@ -331,11 +345,11 @@ final class LoadWorker: @unchecked Sendable {
             connection.pointee.fd = -1
         }
         connection.pointee.phase = .dead
-        guard options.mode == .churn, window.end > 0 else { return }
+        guard options.mode == .churn, state.pointee.window.end > 0 else { return }
         // Reconnect after a short pause: an immediate retry of a refused connect would spin.
         connection.pointee.phase = .backoff
         connection.pointee.retryAt = monotonicNanos() + 1_000_000
-        backoffSlots += 1
+        state.pointee.backoffSlots += 1
     }
 
     private func describe(_ failure: LoadFailure, code: Int32) -> String {
@@ -355,10 +369,10 @@ final class LoadWorker: @unchecked Sendable {
         for slot in 0..<count {
             let connection = slots.advanced(by: slot)
             let phase = connection.pointee.phase
-            if (phase == .active || phase == .connecting) && window.end &- connection.pointee.startedAt > stallLimit
-                && window.end > connection.pointee.startedAt {
-                counters.errors[LoadFailure.timeout.rawValue] += 1
-                if counters.firstError == nil { counters.firstError = describe(.timeout, code: 0) }
+            if (phase == .active || phase == .connecting) && state.pointee.window.end &- connection.pointee.startedAt > stallLimit
+                && state.pointee.window.end > connection.pointee.startedAt {
+                state.pointee.counters.errors[LoadFailure.timeout.rawValue] += 1
+                if state.pointee.counters.firstError == nil { state.pointee.counters.firstError = describe(.timeout, code: 0) }
             }
             if connection.pointee.fd >= 0 {
                 close(connection.pointee.fd)
@@ -373,7 +387,7 @@ final class LoadWorker: @unchecked Sendable {
     /// epoll wait until `deadline` (ns), with ns precision where the kernel has
     /// epoll_pwait2 (open-loop schedules need better than 1 ms).
     private func wait(until deadline: UInt64, now: UInt64) -> Int {
-        epoll.wait(timeoutNanos: deadline > now ? deadline - now : 0, precise: &usePwait2)
+        epoll.wait(timeoutNanos: deadline > now ? deadline - now : 0, precise: &state.pointee.usePwait2)
     }
 
     /// The slot an event is for, or nil if it belongs to a socket closed since.
