@@ -59,10 +59,13 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         if case .success(let f) = startup.locked({ $0 }) { return f }
         return PollerFeatures(backend: backend.kind.rawValue, details: [])
     }
-    /// The poller reports readiness only after `arm` (one-shot io_uring).
-    /// Set from the poller before `init` returns (the start-up hand-over orders it
-    /// before any other thread can see this loop); constant afterwards.
-    private(set) var armsOnDemand = false
+    /// The poller reports readiness only after `arm` (one-shot io_uring), as its
+    /// poller says. Stored once on the loop thread before `init` returns (the start-up
+    /// hand-over orders it before any other thread sees this loop); an atomic rather
+    /// than a `var` so the read on every park is a plain load, not a dynamic
+    /// exclusivity check.
+    var armsOnDemand: Bool { armsOnDemandFlag.load(ordering: .relaxed) }
+    private let armsOnDemandFlag = Atomic<Bool>(false)
 
     /// Starts the loop's thread and its poller. Throws if the poller cannot be
     /// created (e.g. io_uring forbidden); no thread is left behind then.
@@ -272,7 +275,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         do throws(NetpollError) {
             let p = AnyPoller(try backend.makePoller())
             poller = p
-            armsOnDemand = p.armsOnDemand
+            armsOnDemandFlag.store(p.armsOnDemand, ordering: .relaxed)
             remote.locked { _ in pollerWaker = p }
             let f = p.features
             startup.locked { $0 = .success(f) }
