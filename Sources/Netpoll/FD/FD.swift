@@ -69,9 +69,19 @@ public final class FD: Sendable {
     /// Takes ownership of `fd` (which must be non-blocking) and registers it with `loop`.
     /// On failure the descriptor is closed.
     public static func open(_ fd: Int32, loop: EventLoop, isSocket: Bool = true) async throws -> FD {
+        try await open(fd, loop: loop, isSocket: isSocket, isStream: isSocket && isStreamSocket(fd))
+    }
+
+    /// ``open(_:loop:isSocket:)`` for a SOCK_STREAM socket the Net layer created or
+    /// accepted itself: no SO_TYPE query per connection.
+    static func open(streamSocket fd: Int32, loop: EventLoop) async throws -> FD {
+        try await open(fd, loop: loop, isSocket: true, isStream: true)
+    }
+
+    private static func open(_ fd: Int32, loop: EventLoop, isSocket: Bool, isStream: Bool) async throws -> FD {
         do {
             let pd = try await loop.open(fd: fd)
-            return FD(sysfd: fd, pd: pd, isSocket: isSocket, isStream: isSocket && Self.isStreamSocket(fd))
+            return FD(sysfd: fd, pd: pd, isSocket: isSocket, isStream: isStream)
         } catch {
             Glibc.close(fd)
             throw error
@@ -281,24 +291,23 @@ public final class FD: Sendable {
         guard count > 0 else { return (nil, 0) }
         try await prepareRead()
         let pool = pd.loop.readBuffers
-        while true {
+        var buffer: UnsafeMutableRawPointer?
+        let n = try await retrying(.read, "read") {
             let onLoop = pd.loop.inEventLoop
-            let buffer = pool.take(onLoopThread: onLoop)
-            countSyscall()
-            let r = Glibc.read(sysfd, buffer, count)
+            let b = pool.take(onLoopThread: onLoop)
+            let r = Glibc.read(sysfd, b, count)
             if r >= 0 {
-                noteRead(r, of: count)
-                return (buffer, r)
+                buffer = b
+            } else {
+                // Given back before any wait or throw; errno kept for `retrying`.
+                let e = errno
+                pool.give(b, onLoopThread: onLoop)
+                errno = e
             }
-            let e = errno
-            pool.give(buffer, onLoopThread: onLoop)
-            if e == EINTR { continue }
-            if e == EAGAIN {
-                try await wait(.read)
-                continue
-            }
-            throw NetpollError.system("read", e)
+            return r
         }
+        noteRead(n, of: count)
+        return (buffer, n)
     }
 
     /// Writes all of `buffer`, waiting for space as needed (partial writes are

@@ -90,16 +90,13 @@ public final class EpollPoller: Poller, @unchecked Sendable {
         return delivered
     }
 
-    /// EINTR: report nothing, the loop polls again; ENOSYS: a kernel before 5.11.
-    /// A static set: a literal at the call would allocate on every poll.
-    private static let pwait2Tolerated: Set<Int32> = [EINTR, ENOSYS]
-
     private func wait(timeout: Duration?) throws(NetpollError) -> Int32 {
         counters.syscalls &+= 1
         if hasPwait2 {
             let ns: Int64 = timeout.map { $0.saturatingNanoseconds } ?? -1
+            // EINTR: report nothing, the loop polls again; ENOSYS: a kernel before 5.11.
             let rc = try NetpollError.checkNegated(
-                "epoll_pwait2", cnp_epoll_pwait2(epfd, events, capacity, ns), tolerating: Self.pwait2Tolerated)
+                "epoll_pwait2", cnp_epoll_pwait2(epfd, events, capacity, ns)) { $0 == EINTR || $0 == ENOSYS }
             if rc >= 0 { return rc }
             if rc == -EINTR { return 0 }
             hasPwait2 = false

@@ -286,12 +286,10 @@ public final class URingPoller: Poller, @unchecked Sendable {
     /// kernel wants completions reaped first: CQ overflow on older kernels) and ETIME
     /// (a timed wait that ran out). The caller reaps and goes on; anything else is
     /// a broken ring.
-    private static let transientEnterResults: Set<Int32> = [EINTR, EBUSY, EAGAIN, ETIME]
-
     @inline(__always)
     @discardableResult
     private func entered(_ rc: Int32) throws(NetpollError) -> Int32 {
-        try NetpollError.checkNegated("io_uring_enter", rc, tolerating: Self.transientEnterResults)
+        try NetpollError.checkNegated("io_uring_enter", rc) { $0 == EINTR || $0 == EBUSY || $0 == EAGAIN || $0 == ETIME }
     }
 
     private func submit() throws(NetpollError) {

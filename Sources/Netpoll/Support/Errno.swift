@@ -26,14 +26,15 @@ extension NetpollError {
     }
 
     /// Checks a result in the -errno convention (liburing, the `cnp_*` shim):
-    /// negative results other than those in `tolerated` throw. On a hot path pass a
-    /// stored set: a set literal at the call site allocates on every call.
+    /// negative results whose errno `tolerated` accepts are returned, others throw.
+    /// A predicate, not a set: these calls sit on the poll path, where a set literal
+    /// at the call site would allocate on every call (it once did).
     @inline(__always)
     @discardableResult
     static func checkNegated(
-        _ name: @autoclosure () -> String, _ result: Int32, tolerating tolerated: Set<Int32> = []
+        _ name: @autoclosure () -> String, _ result: Int32, tolerating tolerated: (Int32) -> Bool = { _ in false }
     ) throws(NetpollError) -> Int32 {
-        if result >= 0 || tolerated.contains(-result) { return result }
+        if result >= 0 || tolerated(-result) { return result }
         throw .system(name(), -result)
     }
 }
