@@ -4,10 +4,18 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <liburing.h>
 
 struct cnp_ring {
     struct io_uring ring;
+    // Provided buffers (completion mode); NULL/0 when not set up.
+    struct io_uring_buf_ring *br;
+    size_t br_bytes;
+    unsigned char *buffers;
+    size_t buffers_bytes;
+    unsigned buf_count;
+    unsigned buf_size;
 };
 
 const uint32_t CNP_SETUP_SINGLE_ISSUER = IORING_SETUP_SINGLE_ISSUER;
@@ -18,6 +26,11 @@ const uint32_t CNP_SETUP_SUBMIT_ALL = IORING_SETUP_SUBMIT_ALL;
 const uint32_t CNP_FEAT_NODROP = IORING_FEAT_NODROP;
 const uint32_t CNP_FEAT_EXT_ARG = IORING_FEAT_EXT_ARG;
 const uint32_t CNP_CQE_F_MORE = IORING_CQE_F_MORE;
+const uint32_t CNP_CQE_F_BUFFER = IORING_CQE_F_BUFFER;
+const uint32_t CNP_CQE_BUFFER_SHIFT = IORING_CQE_BUFFER_SHIFT;
+
+// The buffer group every receive selects from: one group per ring.
+#define CNP_BUFFER_GROUP 0
 
 int cnp_ring_create(unsigned entries, uint32_t flags, cnp_ring **out) {
     cnp_ring *r = calloc(1, sizeof(*r));
@@ -36,7 +49,10 @@ int cnp_ring_create(unsigned entries, uint32_t flags, cnp_ring **out) {
 
 void cnp_ring_destroy(cnp_ring *ring) {
     if (!ring) return;
+    // The ring's teardown unregisters the buffer ring; its memory goes after.
     io_uring_queue_exit(&ring->ring);
+    if (ring->br) munmap(ring->br, ring->br_bytes);
+    if (ring->buffers) munmap(ring->buffers, ring->buffers_bytes);
     free(ring);
 }
 
@@ -61,6 +77,90 @@ bool cnp_ring_prep_cancel(cnp_ring *ring, uint64_t target, uint64_t user_data) {
     io_uring_prep_cancel64(sqe, target, 0);
     io_uring_sqe_set_data64(sqe, user_data);
     return true;
+}
+
+bool cnp_ring_prep_recv_multishot(cnp_ring *ring, int fd, uint64_t user_data) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
+    if (!sqe) return false;
+    io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = CNP_BUFFER_GROUP;
+    io_uring_sqe_set_data64(sqe, user_data);
+    return true;
+}
+
+bool cnp_ring_prep_cancel_fd(cnp_ring *ring, int fd, uint64_t user_data) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
+    if (!sqe) return false;
+    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(sqe, user_data);
+    return true;
+}
+
+bool cnp_ring_prep_close(cnp_ring *ring, int fd, uint64_t user_data) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
+    if (!sqe) return false;
+    io_uring_prep_close(sqe, fd);
+    io_uring_sqe_set_data64(sqe, user_data);
+    return true;
+}
+
+int cnp_ring_register_ring_fd(cnp_ring *ring) {
+    int rc = io_uring_register_ring_fd(&ring->ring);
+    return rc < 0 ? rc : 0;
+}
+
+int cnp_ring_setup_buffers(cnp_ring *ring, unsigned count, unsigned size) {
+    if (ring->br) return -EEXIST;
+    if (count == 0 || count > 32768 || (count & (count - 1)) != 0 || size == 0) return -EINVAL;
+    // liburing 2.3 has no io_uring_setup_buf_ring: the ring must be page-aligned
+    // memory of our own, registered by address.
+    size_t br_bytes = (size_t)count * sizeof(struct io_uring_buf);
+    void *br = mmap(NULL, br_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (br == MAP_FAILED) return -errno;
+    // Anonymous pages: untouched buffers cost no resident memory.
+    size_t buffers_bytes = (size_t)count * size;
+    void *buffers = mmap(NULL, buffers_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (buffers == MAP_FAILED) {
+        int e = errno;
+        munmap(br, br_bytes);
+        return -e;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (unsigned long)br;
+    reg.ring_entries = count;
+    reg.bgid = CNP_BUFFER_GROUP;
+    int rc = io_uring_register_buf_ring(&ring->ring, &reg, 0);
+    if (rc < 0) {
+        munmap(br, br_bytes);
+        munmap(buffers, buffers_bytes);
+        return rc;
+    }
+    ring->br = br;
+    ring->br_bytes = br_bytes;
+    ring->buffers = buffers;
+    ring->buffers_bytes = buffers_bytes;
+    ring->buf_count = count;
+    ring->buf_size = size;
+    io_uring_buf_ring_init(ring->br);
+    int mask = io_uring_buf_ring_mask(count);
+    for (unsigned i = 0; i < count; i++)
+        io_uring_buf_ring_add(ring->br, ring->buffers + (size_t)i * size, size, (unsigned short)i, mask, (int)i);
+    io_uring_buf_ring_advance(ring->br, (int)count);
+    return 0;
+}
+
+void *cnp_ring_buffer(const cnp_ring *ring, uint16_t bid) {
+    if (!ring->buffers || bid >= ring->buf_count) return NULL;
+    return ring->buffers + (size_t)bid * ring->buf_size;
+}
+
+void cnp_ring_recycle_buffer(cnp_ring *ring, uint16_t bid) {
+    // add + advance publishes the entry with a release store of the tail.
+    io_uring_buf_ring_add(ring->br, ring->buffers + (size_t)bid * ring->buf_size, ring->buf_size, bid,
+                          io_uring_buf_ring_mask(ring->buf_count), 0);
+    io_uring_buf_ring_advance(ring->br, 1);
 }
 
 unsigned cnp_ring_sq_pending(const cnp_ring *ring) { return io_uring_sq_ready(&ring->ring); }

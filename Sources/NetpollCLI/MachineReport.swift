@@ -59,6 +59,7 @@ struct MachineReport {
             ("epoll", .epoll),
             ("uring multishot", ring(.multishot)),
             ("uring oneshot", ring(.oneshot)),
+            ("uring completion", ring(.completion)),
         ]
         var out: [BackendRow] = []
         for (name, backend) in rows {

@@ -48,6 +48,14 @@ unsigned cnp_ring_cq_entries(const cnp_ring *ring);
 bool cnp_ring_prep_poll_add(cnp_ring *ring, int fd, uint32_t poll_mask, uint64_t user_data, bool multishot);
 /// Queues an ASYNC_CANCEL of the request whose user_data is `target`. False when the SQ is full.
 bool cnp_ring_prep_cancel(cnp_ring *ring, uint64_t target, uint64_t user_data);
+/// Queues a multishot IORING_OP_RECV on `fd` that picks its buffers from the
+/// ring's provided-buffer ring (see cnp_ring_setup_buffers). False when the SQ is full.
+bool cnp_ring_prep_recv_multishot(cnp_ring *ring, int fd, uint64_t user_data);
+/// Queues an ASYNC_CANCEL of every request on `fd` (IORING_ASYNC_CANCEL_FD|ALL,
+/// Linux 5.19+). False when the SQ is full.
+bool cnp_ring_prep_cancel_fd(cnp_ring *ring, int fd, uint64_t user_data);
+/// Queues an IORING_OP_CLOSE of `fd`. False when the SQ is full.
+bool cnp_ring_prep_close(cnp_ring *ring, int fd, uint64_t user_data);
 /// SQEs queued but not yet submitted.
 unsigned cnp_ring_sq_pending(const cnp_ring *ring);
 
@@ -65,6 +73,25 @@ int cnp_ring_submit_and_wait(cnp_ring *ring, int64_t timeout_ns);
 bool cnp_ring_needs_enter(const cnp_ring *ring);
 /// Copies up to `max` ready completions into `out` and consumes them. No syscall.
 unsigned cnp_ring_reap(cnp_ring *ring, cnp_cqe *out, unsigned max);
+
+/// Registers the ring's descriptor with itself (io_uring_register_ring_fd) so
+/// io_uring_enter skips the fd lookup. 0 or -errno; the ring works either way.
+int cnp_ring_register_ring_fd(cnp_ring *ring);
+
+// MARK: provided buffers (completion-mode receives) --------------------------
+
+extern const uint32_t CNP_CQE_F_BUFFER;
+extern const uint32_t CNP_CQE_BUFFER_SHIFT;
+
+/// Creates the ring's provided-buffer ring (group 0): `count` buffers of `size`
+/// bytes (count a power of two, at most 32768), all handed to the kernel.
+/// 0 or -errno (-EINVAL on kernels before 5.19).
+int cnp_ring_setup_buffers(cnp_ring *ring, unsigned count, unsigned size);
+/// Start of buffer `bid`'s memory (NULL when no buffers were set up).
+void *cnp_ring_buffer(const cnp_ring *ring, uint16_t bid);
+/// Gives buffer `bid` back to the kernel. Owner thread only (the buffer ring's
+/// tail is a single-producer index).
+void cnp_ring_recycle_buffer(cnp_ring *ring, uint16_t bid);
 
 // MARK: epoll / eventfd / misc --------------------------------------------------
 

@@ -59,6 +59,9 @@ public final class FD: Sendable {
     /// Written and read only by the holder of the read lock; atomic (relaxed) only
     /// because successive readers may run on different threads, ordered by FDMutex.
     let receiveQueueDrained = Atomic<Bool>(false)
+    /// io_uring completion mode: reads take what the ring's RECV queued on the
+    /// PollDesc (FD+RingReceive.swift). Fixed when the descriptor is opened.
+    let ringReceive: Bool
 
     /// Largest single read/write (Go: maxRW, 1 GiB), so huge buffers are cut into
     /// chunks and the kernel never sees a length it would truncate.
@@ -73,14 +76,18 @@ public final class FD: Sendable {
     }
 
     /// ``open(_:loop:isSocket:)`` for a SOCK_STREAM socket the Net layer created or
-    /// accepted itself: no SO_TYPE query per connection.
-    static func open(streamSocket fd: Int32, loop: EventLoop) async throws -> FD {
-        try await open(fd, loop: loop, isSocket: true, isStream: true)
+    /// accepted itself: no SO_TYPE query per connection. A listener passes
+    /// `connection: false`; a connected (accepted) or connecting (dialled) socket
+    /// `true`, which lets io_uring completion mode read it through the ring.
+    static func open(streamSocket fd: Int32, loop: EventLoop, connection: Bool) async throws -> FD {
+        try await open(fd, loop: loop, isSocket: true, isStream: true, connection: connection)
     }
 
-    private static func open(_ fd: Int32, loop: EventLoop, isSocket: Bool, isStream: Bool) async throws -> FD {
+    private static func open(
+        _ fd: Int32, loop: EventLoop, isSocket: Bool, isStream: Bool, connection: Bool = false
+    ) async throws -> FD {
         do {
-            let pd = try await loop.open(fd: fd)
+            let pd = try await loop.open(fd: fd, connection: connection)
             return FD(sysfd: fd, pd: pd, isSocket: isSocket, isStream: isStream)
         } catch {
             Glibc.close(fd)
@@ -93,6 +100,7 @@ public final class FD: Sendable {
         self.pd = pd
         self.isSocket = isSocket
         self.isStream = isStream
+        self.ringReceive = pd.receivesThroughRing.load(ordering: .relaxed)
     }
 
     public var loop: EventLoop { pd.loop }
@@ -131,7 +139,7 @@ public final class FD: Sendable {
     }
 
     @inline(__always)
-    private func countSyscall() {
+    func countSyscall() {
         pd.loop.stats.ioSyscalls.wrappingAdd(1, ordering: .relaxed)
     }
 
@@ -161,14 +169,11 @@ public final class FD: Sendable {
         if fdmu.decref() { destroy() }
     }
 
-    /// Last reference gone after close: deregister on the loop, then close(2).
+    /// Last reference gone after close: deregister and close on the loop (through
+    /// the ring with io_uring); Close returns once the descriptor is closed.
     private func destroy() {
-        let fd = sysfd
         let sema = csema
-        pd.loop.close(pd) {
-            Glibc.close(fd)
-            sema.release()
-        }
+        pd.loop.close(pd) { sema.release() }
     }
 
     // MARK: close
@@ -244,6 +249,7 @@ public final class FD: Sendable {
         try await readLock()
         defer { readUnlock() }
         guard buffer.count > 0, let base = buffer.baseAddress else { return 0 }
+        if ringReceive { return try await readRing(into: base, count: min(buffer.count, FD.maxRW)) }
         try await prepareRead()
         let count = min(buffer.count, FD.maxRW)
         let n = try await retrying(.read, "read") { Glibc.read(sysfd, base, count) }
@@ -278,14 +284,16 @@ public final class FD: Sendable {
     public func readBorrowed<R>(
         upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
     ) async throws -> R {
-        let (buffer, n) = try await readIntoLoopBuffer(max(0, min(maxCount, ReadBufferPool.bufferSize)))
+        let limit = max(0, min(maxCount, ReadBufferPool.bufferSize))
+        if ringReceive { return try await readRingBorrowed(upTo: limit, body) }
+        let (buffer, n) = try await readIntoLoopBuffer(limit)
         defer { if let buffer { pd.loop.readBuffers.give(buffer, onLoopThread: pd.loop.inEventLoop) } }
         return try await body(UnsafeRawBufferPointer(start: buffer, count: n))
     }
 
     /// The read of ``readBorrowed(upTo:_:)``: the buffer is taken for each attempt and
     /// given back before any wait, so a parked reader holds none.
-    private func readIntoLoopBuffer(_ count: Int) async throws -> (UnsafeMutableRawPointer?, Int) {
+    func readIntoLoopBuffer(_ count: Int) async throws -> (UnsafeMutableRawPointer?, Int) {
         try await readLock()
         defer { readUnlock() }
         guard count > 0 else { return (nil, 0) }
@@ -351,6 +359,7 @@ public final class FD: Sendable {
         defer { readUnlock() }
         let iov = buffers.prefix(FD.iovMax).map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
         if iov.allSatisfy({ $0.iov_len == 0 }) { return 0 }
+        if ringReceive { return try await readvRing(iov) }
         // Every read path shares the drained hint: a readv after a short read must
         // consume it (or a later read would wait for an event already taken).
         try await prepareRead()

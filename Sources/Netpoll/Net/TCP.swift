@@ -17,7 +17,7 @@ public final class TCPConn: Conn {
             Glibc.close(sysfd)
             throw error
         }
-        return TCPConn(fd: try await FD.open(streamSocket: sysfd, loop: loop))
+        return TCPConn(fd: try await FD.open(streamSocket: sysfd, loop: loop, connection: true))
     }
 
     static func applyDefaults(_ sysfd: Int32) throws(NetpollError) {
@@ -101,7 +101,7 @@ public final class TCPListener: Listener {
             throw error
         }
         let loop = g.current ?? g.next()
-        return TCPListener(fd: try await FD.open(streamSocket: sysfd, loop: loop), group: g)
+        return TCPListener(fd: try await FD.open(streamSocket: sysfd, loop: loop, connection: false), group: g)
     }
 
     public func accept() async throws -> TCPConn {

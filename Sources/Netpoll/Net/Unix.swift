@@ -11,7 +11,7 @@ public final class UnixConn: Conn {
     public static func connect(path: String, timeout: Duration? = nil, group: LoopGroup? = nil) async throws -> UnixConn {
         let address = try SocketAddress(unixPath: path)
         return try await Dial.connect([address], timeout: timeout, group: group) { sysfd, loop in
-            UnixConn(fd: try await FD.open(streamSocket: sysfd, loop: loop))
+            UnixConn(fd: try await FD.open(streamSocket: sysfd, loop: loop, connection: true))
         }
     }
 }
@@ -41,12 +41,13 @@ public final class UnixListener: Listener {
             Glibc.close(sysfd)
             throw error
         }
-        return UnixListener(fd: try await FD.open(streamSocket: sysfd, loop: g.current ?? g.next()), group: g, path: path)
+        return UnixListener(
+            fd: try await FD.open(streamSocket: sysfd, loop: g.current ?? g.next(), connection: false), group: g, path: path)
     }
 
     public func accept() async throws -> UnixConn {
         let (sysfd, _) = try await fd.accept()
-        return UnixConn(fd: try await FD.open(streamSocket: sysfd, loop: spreader.next(in: group)))
+        return UnixConn(fd: try await FD.open(streamSocket: sysfd, loop: spreader.next(in: group), connection: true))
     }
 
     /// Closes the listener and removes its socket file.

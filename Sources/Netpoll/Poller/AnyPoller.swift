@@ -17,19 +17,39 @@ enum AnyPoller {
     }
 
     @inline(__always)
-    func poll(timeout: Duration?, _ body: (PollToken, PollEvents) -> Void) throws(NetpollError) -> Int {
+    func poll(
+        timeout: Duration?, _ body: (PollToken, PollEvents) -> Void, received: (PollToken, RingReceipt) -> Void
+    ) throws(NetpollError) -> Int {
         switch self {
         case .epoll(let p): return try p.poll(timeout: timeout, body)
-        case .uring(let p): return try p.poll(timeout: timeout, body)
+        case .uring(let p): return try p.poll(timeout: timeout, body, received: received)
         case .other(let p): return try p.poll(timeout: timeout, body)
         }
     }
 
-    func register(fd: Int32, token: PollToken) throws(NetpollError) {
+    /// Registers `fd`; `connection` (a connected or connecting stream socket) is read
+    /// through the ring when the poller is in io_uring completion mode. Returns
+    /// whether it is.
+    func register(fd: Int32, token: PollToken, connection: Bool) throws(NetpollError) -> Bool {
         switch self {
-        case .epoll(let p): try p.register(fd: fd, token: token)
-        case .uring(let p): try p.register(fd: fd, token: token)
-        case .other(let p): try p.register(fd: fd, token: token)
+        case .epoll(let p):
+            try p.register(fd: fd, token: token)
+            return false
+        case .uring(let p):
+            let receiving = connection && p.completion
+            try p.register(fd: fd, token: token, receiving: receiving)
+            return receiving
+        case .other(let p):
+            try p.register(fd: fd, token: token)
+            return false
+        }
+    }
+
+    func closeDescriptor(fd: Int32, token: PollToken, onClosed: @escaping () -> Void) {
+        switch self {
+        case .epoll(let p): p.closeDescriptor(fd: fd, token: token, onClosed: onClosed)
+        case .uring(let p): p.closeDescriptor(fd: fd, token: token, onClosed: onClosed)
+        case .other(let p): p.closeDescriptor(fd: fd, token: token, onClosed: onClosed)
         }
     }
 

@@ -11,9 +11,9 @@ import Glibc
 ///
 /// | variable | values | default |
 /// |---|---|---|
-/// | `NETPOLL_BACKEND` | `epoll`, `uring`, `auto` | `epoll` (Go's behaviour) |
+/// | `NETPOLL_BACKEND` | `epoll`, `uring`, `auto`; or `uring-multishot`, `uring-oneshot`, `uring-completion` (io_uring in that mode, whatever `NETPOLL_URING_MODE` says) | `epoll` (Go's behaviour) |
 /// | `NETPOLL_LOOPS` | event loops of a group, 1...1024 (read by ``LoopGroup``) | CPUs this process may run on |
-/// | `NETPOLL_URING_MODE` | `multishot`, `oneshot` | `multishot` |
+/// | `NETPOLL_URING_MODE` | `multishot`, `oneshot`, `completion` | `multishot` |
 /// | `NETPOLL_URING_SETUP` | `defer`, `coop`, `plain` | `defer` |
 /// | `NETPOLL_URING_ENTRIES` | ring size: SQ entries, 1...32768 (the kernel rounds up to a power of two; the CQ has twice as many) | 256 |
 ///
@@ -29,6 +29,20 @@ public struct Backend: Sendable, Hashable, CustomStringConvertible {
     /// What a user may ask for.
     public enum Choice: String, Sendable, CaseIterable {
         case epoll, uring, auto
+        /// io_uring in a given mode: the labels `netpoll bench` and `--backend` use.
+        case uringMultishot = "uring-multishot"
+        case uringOneshot = "uring-oneshot"
+        case uringCompletion = "uring-completion"
+
+        /// The io_uring mode a labelled choice forces, if any.
+        public var uringMode: URingPoller.Mode? {
+            switch self {
+            case .uringMultishot: return .multishot
+            case .uringOneshot: return .oneshot
+            case .uringCompletion: return .completion
+            case .epoll, .uring, .auto: return nil
+            }
+        }
 
         /// Parses a backend name (any case); an unknown one is
         /// ``NetpollError/invalidSetting(name:value:allowed:)`` naming `name` and the
@@ -53,11 +67,22 @@ public struct Backend: Sendable, Hashable, CustomStringConvertible {
     public static let epoll = Backend(kind: .epoll)
     public static let uring = Backend(kind: .uring)
     public static func uring(_ options: URingPoller.Options) -> Backend { Backend(kind: .uring, uring: options) }
+    /// io_uring in `mode`, other options default: `.uring(mode: .completion)`.
+    public static func uring(mode: URingPoller.Mode) -> Backend { Backend(kind: .uring, uring: .init(mode: mode)) }
 
     public var description: String {
         switch kind {
         case .epoll: return "epoll"
         case .uring: return "uring(\(uring.mode.rawValue),\(uring.setup.rawValue))"
+        }
+    }
+
+    /// The short name benchmarks and `--backend` use: `epoll`, `uring` (multishot,
+    /// the default mode), `uring-oneshot`, `uring-completion`.
+    public var label: String {
+        switch kind {
+        case .epoll: return "epoll"
+        case .uring: return uring.mode == .multishot ? "uring" : "uring-\(uring.mode.rawValue)"
         }
     }
 

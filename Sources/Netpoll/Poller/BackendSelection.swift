@@ -67,10 +67,12 @@ extension Backend {
     public static func resolve(_ choice: Choice, uring options: URingPoller.Options = .init())
         throws(NetpollError) -> (backend: Backend, note: String?)
     {
+        var options = options
+        if let mode = choice.uringMode { options.mode = mode }
         switch choice {
         case .epoll:
             return (.epoll, nil)
-        case .uring:
+        case .uring, .uringMultishot, .uringOneshot, .uringCompletion:
             if case .unusable(let reason) = probeURing(options) {
                 throw .backendUnavailable(backend: "uring", reason: reason)
             }

@@ -3,23 +3,26 @@
 /// SwiftNIO's `EPollUserData` keeps its own:
 ///
 /// ```
-///  63  62 ............ 32   31 ............ 0
-/// [ 0 ][ slot (31 bits)   ][ seq (32 bits)   ]
+///  63  62   61 ........... 32   31 ............ 0
+/// [ op    ][ slot (30 bits)   ][ seq (32 bits)   ]
 /// ```
 ///
 /// - `slot`: the PollDesc's index in its loop's PollCache, below ``slotLimit``.
 /// - `seq`: the slot's `fdseq` when the token was made; bumped when the slot is
 ///   freed, so late events and timers for a reused slot are recognised and dropped.
 ///   Never 0, so no real token is 0.
-/// - Bit 63 is always 0 in a token: the io_uring poller sets it in a one-shot
-///   write poll's user_data (``URingPoller``), and values whose high 32 bits are all
-///   ones are the pollers' own (wake channel, cancels): see ``reservedWake``.
+/// - `op` is always 0 in a token. The io_uring poller keeps several requests per
+///   descriptor in flight and tells their completions apart by it: 0 the readiness
+///   poll, 1 (``uringRecvBit``) the completion-mode RECV, 2 (``uringWriteBit``) a
+///   one-shot write poll, 3 (both) the descriptor's CLOSE. Values whose high 32 bits
+///   are all ones are the pollers' own (wake channel, cancels): see ``reservedWake``;
+///   the slot limit keeps `op` 3 with a real slot from ever reaching them.
 public struct PollToken: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt64
 
-    /// Slots are below 2^31 − 1: bit 63 stays free and no slot reaches the
-    /// reserved values.
-    public static let slotLimit: UInt32 = (1 << 31) - 1
+    /// Slots are below 2^30 − 1: bits 62–63 stay free for the io_uring poller's
+    /// request kinds, and no slot reaches the reserved values.
+    public static let slotLimit: UInt32 = (1 << 30) - 1
 
     public init(slot: UInt32, seq: UInt32) {
         precondition(slot < Self.slotLimit, "netpoll: poll token slot \(slot) out of range")
@@ -39,8 +42,14 @@ public struct PollToken: Hashable, Sendable, CustomStringConvertible {
     static let reservedWake = UInt64(0xFFFF_FFFF_FFFF_FFFE)
     /// The io_uring poller's cancels use this value and the one below it.
     static let reservedRemove = UInt64(0xFFFF_FFFF_FFFF_FFFD)
-    /// io_uring one-shot mode marks a descriptor's write poll with this bit.
+    /// The io_uring poller marks a descriptor's one-shot write poll with this bit,
     static let uringWriteBit = UInt64(1) << 63
+    /// its completion-mode RECV with this one,
+    static let uringRecvBit = UInt64(1) << 62
+    /// and its CLOSE with both.
+    static let uringCloseBits = uringWriteBit | uringRecvBit
+    /// The request-kind bits; a token has none of them.
+    static let uringOpMask = uringCloseBits
 
     public var description: String { "token(\(slot):\(seq))" }
 }

@@ -14,6 +14,10 @@ import Glibc
 //                           watch those directions once more; called by the runtime
 //                           when a task is about to wait. Edge-triggered backends
 //                           (`armsOnDemand == false`) ignore it.
+//   closeDescriptor(fd:token:onClosed:)
+//                           netpollclose + close(2): stop watching and close; io_uring
+//                           does both through the ring with its next enter. onClosed
+//                           runs on the owner thread once the number is free.
 //   poll(timeout:_:)        netpoll(delay): deliver ready (token, events); nil waits
 //                           forever, .zero never blocks.
 //   wake()                  netpollBreak: make a blocked poll return; any thread,
@@ -98,6 +102,9 @@ public struct PollerFeatures: Sendable, CustomStringConvertible {
 public protocol Poller: AnyObject {
     func register(fd: Int32, token: PollToken) throws(NetpollError)
     func deregister(fd: Int32, token: PollToken) throws(NetpollError)
+    /// Stops watching `fd` and closes it; `onClosed` runs on the owner thread once it
+    /// is closed. The default deregisters, then calls close(2).
+    func closeDescriptor(fd: Int32, token: PollToken, onClosed: @escaping () -> Void)
     /// One-shot backends report each direction once per arm (registration arms both);
     /// a waiter must call this after `EAGAIN`, before it waits. Others: no-op.
     func arm(token: PollToken, events: PollEvents) throws(NetpollError)
@@ -111,4 +118,13 @@ public protocol Poller: AnyObject {
     func close()
     var counters: PollerCounters { get }
     var features: PollerFeatures { get }
+}
+
+extension Poller {
+    public func closeDescriptor(fd: Int32, token: PollToken, onClosed: @escaping () -> Void) {
+        // ENOENT/EBADF here mean the kernel already forgot the descriptor.
+        try? deregister(fd: fd, token: token)
+        Glibc.close(fd)
+        onClosed()
+    }
 }

@@ -22,6 +22,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     enum Work {
         case job(UnownedJob)
         case closure(@Sendable () -> Void)
+        /// A ring buffer a reader on another thread is done with (completion mode).
+        case recycle(UInt16)
     }
 
     public let index: Int
@@ -159,6 +161,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             switch work {
             case .job(let j): globalConcurrentExecutor.enqueue(ExecutorJob(j))
             case .closure(let body): body()
+            case .recycle: break  // the ring is gone with its buffers
             }
             return
         }
@@ -184,14 +187,17 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     // MARK: descriptors (loop thread)
 
-    /// Go: poll_runtime_pollOpen. Allocates a PollDesc and registers `fd`.
-    func openLocal(fd: Int32) throws(NetpollError) -> PollDesc {
+    /// Go: poll_runtime_pollOpen. Allocates a PollDesc and registers `fd`. A
+    /// `connection` (a connected or connecting stream socket) is read through the
+    /// ring when the poller is in io_uring completion mode.
+    func openLocal(fd: Int32, connection: Bool = false) throws(NetpollError) -> PollDesc {
         precondition(inEventLoop, "netpoll: openLocal off the loop thread")
         guard !stopping, let poller else { throw .netClosing }
         let pd = cache.alloc(loop: self)
         pd.reset(fd: fd)
         do {
-            try poller.register(fd: fd, token: pd.token)
+            let receiving = try poller.register(fd: fd, token: pd.token, connection: connection)
+            pd.receivesThroughRing.store(receiving, ordering: .relaxed)
         } catch {
             pd.evict()
             pd.locked.locked { $0.fd = -1 }
@@ -203,15 +209,17 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     }
 
     /// Registers `fd` with this loop, hopping to its thread if needed.
-    func open(fd: Int32) async throws -> PollDesc {
-        if inEventLoop { return try openLocal(fd: fd) }
-        return try await submit { [self] () throws(NetpollError) in try openLocal(fd: fd) }
+    func open(fd: Int32, connection: Bool = false) async throws -> PollDesc {
+        if inEventLoop { return try openLocal(fd: fd, connection: connection) }
+        return try await submit { [self] () throws(NetpollError) in try openLocal(fd: fd, connection: connection) }
     }
 
-    /// Go: poll_runtime_pollClose. Deregisters (complete before returning, so the
-    /// caller may close(2) right after) and frees the slot. Only after `evict`, with
-    /// no waiter left. Runs on the loop thread, or anywhere once the loop stopped.
-    func closeLocal(_ pd: PollDesc) {
+    /// Go: poll_runtime_pollClose, and the close(2) after it. Deregisters and closes
+    /// the descriptor, frees the slot, and runs `then` once the descriptor is closed:
+    /// at once with epoll, with the close's completion when io_uring closes it
+    /// through the ring. Only after `evict`, with no waiter left. Runs on the loop
+    /// thread, or anywhere once the loop stopped.
+    func closeLocal(_ pd: PollDesc, then: @escaping @Sendable () -> Void) {
         precondition(pd.isClosing, "netpoll: close of a descriptor that was not evicted")
         precondition(pd.rg.load(ordering: .acquiring) <= PollDesc.pdReady, "netpoll: blocked read on closing descriptor")
         precondition(pd.wg.load(ordering: .acquiring) <= PollDesc.pdReady, "netpoll: blocked write on closing descriptor")
@@ -220,13 +228,57 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             s.fd = -1
             return fd
         }
-        guard fd >= 0 else { return }
+        guard fd >= 0 else { return then() }
         stats.descriptorsOpen.wrappingSubtract(1, ordering: .relaxed)
         // After the loop finished there is no poller to leave and no cache to return to.
-        guard let poller, !stopped else { return }
-        // ENOENT/EBADF here mean the kernel already forgot the descriptor.
-        try? poller.deregister(fd: fd, token: pd.token)
+        guard let poller, !stopped else {
+            Glibc.close(fd)
+            return then()
+        }
+        if pd.receivesThroughRing.load(ordering: .relaxed) {
+            pd.discardReceived()
+            pd.receivesThroughRing.store(false, ordering: .relaxed)
+        }
+        poller.closeDescriptor(fd: fd, token: pd.token, onClosed: then)
         cache.release(pd)
+    }
+
+    /// Completion mode: a reader of `pd` found nothing queued, set `ringRequested`
+    /// and is about to wait. The loop starts the RECV (or arms a POLLIN poll when no
+    /// ring buffer is free) and records which in `pd.ringState`.
+    func armReceive(_ pd: PollDesc) {
+        if inEventLoop {
+            armReceiveLocal(pd.token)
+        } else {
+            let token = pd.token
+            execute { [self] in armReceiveLocal(token) }
+        }
+    }
+
+    private func armReceiveLocal(_ token: PollToken) {
+        guard case .uring(let p)? = poller, let pd = cache.lookup(token) else { return }
+        do {
+            switch try p.armReceive(token: token) {
+            case .receiving: pd.ringState.store(PollDesc.ringRunning, ordering: .releasing)
+            case .polling, .none: pd.ringState.store(PollDesc.ringOff, ordering: .releasing)
+            }
+        } catch {
+            // Nothing armed: the reader must read the socket itself, now.
+            printToStderr("netpoll: loop \(index): receive arm failed: \(error)")
+            pd.ringState.store(PollDesc.ringOff, ordering: .releasing)
+            pd.ready(.read)
+        }
+    }
+
+    /// Gives a ring buffer back (completion mode), from any thread: directly on the
+    /// loop thread, otherwise through the loop's queue (the buffer ring has a
+    /// single producer).
+    func recycleReceiveBuffer(_ bid: UInt16) {
+        if inEventLoop {
+            if case .uring(let p)? = poller { p.recycle(buffer: bid) }
+        } else {
+            sendRemote(.recycle(bid))
+        }
     }
 
     /// One-shot pollers: watch `mode` of `pd` once more. On the loop thread the SQE
@@ -252,16 +304,13 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         }
     }
 
-    /// Runs `closeLocal` then `then` on the loop thread (inline if already there).
+    /// Runs `closeLocal` on the loop thread (inline if already there); `then` runs
+    /// once the descriptor is closed.
     func close(_ pd: PollDesc, then: @escaping @Sendable () -> Void) {
         if inEventLoop {
-            closeLocal(pd)
-            then()
+            closeLocal(pd, then: then)
         } else {
-            execute { [self] in
-                closeLocal(pd)
-                then()
-            }
+            execute { [self] in closeLocal(pd, then: then) }
         }
     }
 
@@ -299,6 +348,15 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             pd.setEventErr(events.contains(.error), seq: token.seq)
             pd.ready(events)  // model: NETPOLLREADY_RD / NETPOLLREADY_WR
         }
+        let received: (PollToken, RingReceipt) -> Void = { [unowned self] token, receipt in
+            guard let pd = cache.lookup(token) else {
+                if case .data(let bid, _, _, _) = receipt { recycleReceiveBuffer(bid) }
+                stats.staleEvents.wrappingAdd(1, ordering: .relaxed)
+                return
+            }
+            stats.events.wrappingAdd(1, ordering: .relaxed)
+            pd.ringReceived(receipt)
+        }
         while true {
             if hasRemote.load(ordering: .relaxed) { takeRemote() }
             if !runQueue.isEmpty { runBatch() }
@@ -323,7 +381,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
                 stats.pollCallsBlocking.wrappingAdd(1, ordering: .relaxed)
             }
             do {
-                _ = try poller.poll(timeout: timeout, body)
+                _ = try poller.poll(timeout: timeout, body, received: received)
             } catch {
                 // A poller failure is not something a retry fixes quickly; report it and
                 // back off instead of spinning.
@@ -358,6 +416,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             switch work {
             case .job(let job): job.runSynchronously(on: executor)
             case .closure(let body): body()
+            case .recycle(let bid): if case .uring(let p)? = poller { p.recycle(buffer: bid) }
             }
         }
         stats.jobsRun.wrappingAdd(UInt64(running.count), ordering: .relaxed)
@@ -399,6 +458,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             switch work {
             case .job(let j): globalConcurrentExecutor.enqueue(ExecutorJob(j))
             case .closure(let body): body()
+            case .recycle(let bid): if case .uring(let p)? = poller { p.recycle(buffer: bid) }
             }
         }
         runQueue.removeAll()

@@ -77,6 +77,13 @@ public final class PollDesc: @unchecked Sendable {
     /// Stored before the unblock's CAS, so a reader whose CAS observes that event
     /// also sees this. Cleared when the slot is reused.
     let peerGone = Atomic<Bool>(false)
+    /// io_uring completion mode: this descriptor's reads come from the ring's RECV
+    /// (see RingReceiveQueue.swift). Set when it is opened, before its FD exists.
+    let receivesThroughRing = Atomic<Bool>(false)
+    /// Who reads the socket now: `ringOff`, `ringRequested`, `ringRunning`.
+    let ringState = Atomic<UInt8>(0)
+    /// Bytes the RECV delivered that the reader has not taken yet.
+    let ringQueue = Mutex(RingReceiveQueue())
     // Written by the parking task before its commit CAS (release), read by the
     // unblocker after its CAS from `parked` (acquire). Never touched otherwise.
     var rslot: UnsafeContinuation<Void, Never>?
@@ -212,7 +219,10 @@ extension PollDesc {
             // One-shot pollers report a direction only after it is armed again. Arming
             // after `wait` is published is safe: readiness that came meanwhile is seen
             // by the arm itself (POLL_ADD checks the current state).
-            if loop.armsOnDemand { loop.arm(self, mode) }  // model: BLOCK_ARM
+            // A ring-receiving reader asked the loop itself, before waiting (FD+RingReceive).
+            if loop.armsOnDemand && !(mode == .read && receivesThroughRing.load(ordering: .relaxed)) {
+                loop.arm(self, mode)  // model: BLOCK_ARM
+            }
             // model: end_BLOCK_SUSPENDED (the await)
             await withTaskCancellationHandler {
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in

@@ -9,9 +9,9 @@ extension DescriptorTests.PollerTests {
     /// NETPOLL_BACKEND parsing, the default, and explanations when io_uring is forbidden.
     @Suite struct BackendSelectionTests {
         @Test func anUnknownBackendNameIsRejectedNamingTheValidOnes() {
-            let expected = NetpollError.invalidSetting(name: "NETPOLL_BACKEND", value: "bogus", allowed: "must be one of epoll, uring, auto")
+            let expected = NetpollError.invalidSetting(name: "NETPOLL_BACKEND", value: "bogus", allowed: "must be one of epoll, uring, auto, uring-multishot, uring-oneshot, uring-completion")
             #expect(throws: expected) { try Backend.Choice(parsing: "bogus") }
-            #expect(throws: NetpollError.invalidSetting(name: "--backend", value: "x", allowed: "must be one of epoll, uring, auto")) {
+            #expect(throws: NetpollError.invalidSetting(name: "--backend", value: "x", allowed: "must be one of epoll, uring, auto, uring-multishot, uring-oneshot, uring-completion")) {
                 try Backend.Choice(parsing: "x", name: "--backend")
             }
             do throws(NetpollError) {
@@ -19,20 +19,20 @@ extension DescriptorTests.PollerTests {
                 Issue.record("resolve accepted NETPOLL_BACKEND=bogus")
             } catch {
                 #expect(error == expected)
-                #expect(error.description == #"invalid NETPOLL_BACKEND "bogus": must be one of epoll, uring, auto"#)
+                #expect(error.description == #"invalid NETPOLL_BACKEND "bogus": must be one of epoll, uring, auto, uring-multishot, uring-oneshot, uring-completion"#)
             }
         }
 
         /// Every NETPOLL_* variable, through the one parser: the error names the
         /// variable, the value and what is allowed.
         @Test(arguments: [
-            ("NETPOLL_BACKEND", "bogus", "must be one of epoll, uring, auto"),
+            ("NETPOLL_BACKEND", "bogus", "must be one of epoll, uring, auto, uring-multishot, uring-oneshot, uring-completion"),
             ("NETPOLL_LOOPS", "abc", "must be a whole number from 1 to 1024"),
             ("NETPOLL_LOOPS", "0", "must be a whole number from 1 to 1024"),
             ("NETPOLL_LOOPS", "-1", "must be a whole number from 1 to 1024"),
             ("NETPOLL_LOOPS", "1025", "must be a whole number from 1 to 1024"),
             ("NETPOLL_LOOPS", "99999999999999999999", "must be a whole number from 1 to 1024"),
-            ("NETPOLL_URING_MODE", "bogus", "must be one of multishot, oneshot"),
+            ("NETPOLL_URING_MODE", "bogus", "must be one of multishot, oneshot, completion"),
             ("NETPOLL_URING_SETUP", "fast", "must be one of defer, coop, plain"),
             ("NETPOLL_URING_ENTRIES", "0", "must be a whole number from 1 to 32768"),
             ("NETPOLL_URING_ENTRIES", "32769", "must be a whole number from 1 to 32768"),

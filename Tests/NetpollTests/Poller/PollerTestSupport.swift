@@ -61,6 +61,7 @@ struct PollerConfig: Sendable, CustomTestStringConvertible {
             ("uring-multishot-plain", .init(mode: .multishot, setup: .plain)),
             ("uring-oneshot-defer", .init(mode: .oneshot, setup: .deferTaskrun)),
             ("uring-oneshot-plain", .init(mode: .oneshot, setup: .plain)),
+            ("uring-completion-defer", .init(mode: .completion, setup: .deferTaskrun)),
         ]
         var list = [PollerConfig(name: "epoll", backend: .epoll, availability: Backend.probe(.epoll))]
         for (name, options) in uring {

@@ -40,10 +40,20 @@ extension PollDesc {
 }
 
 /// Closes a PollDesc opened with `loop.open(fd:)` the way the FD layer does: evict,
-/// then deregister and free the slot on the loop thread.
+/// then deregister, close and free the slot on the loop thread. These tests own
+/// their descriptors and close them themselves afterwards, so the number is put
+/// back (from a duplicate) once the loop has closed it.
 func closeRaw(_ pd: PollDesc, on loop: EventLoop) async throws {
+    let fd = pd.fd
+    let keep = dup(fd)
     pd.evict()
-    try await loop.submit { loop.closeLocal(pd) }
+    await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+        loop.close(pd) { c.resume() }
+    }
+    if keep >= 0 {
+        dup2(keep, fd)
+        close(keep)
+    }
 }
 
 // MARK: FD

@@ -1,11 +1,11 @@
 import Testing
 @testable import Netpoll
 
-/// The backends every Runtime, FD and Net test runs over: epoll and the two io_uring
-/// setups the library is expected to be used with. An unusable one still appears as
+/// The backends every Runtime, FD and Net test runs over: epoll and the three io_uring
+/// modes the library is expected to be used with. An unusable one still appears as
 /// an argument and prints "skipped: why" (see ``withLoopGroup``).
 let loopConfigs: [PollerConfig] = PollerConfig.all.filter {
-    ["epoll", "uring-multishot-defer", "uring-oneshot-defer"].contains($0.name)
+    ["epoll", "uring-multishot-defer", "uring-oneshot-defer", "uring-completion-defer"].contains($0.name)
 }
 
 /// Runs `body` with a fresh `LoopGroup` of `loops` loops on `config`'s backend, inside

@@ -1,0 +1,140 @@
+import CNetpoll
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Reads of a descriptor that io_uring completion mode reads through the ring
+// (`FD.ringReceive`). The FD loop keeps Go's shape — lock → prepare → try → wait →
+// retry — but "try" is first a dequeue of what the RECV delivered, and read(2) only
+// while no RECV owns the socket (`PollDesc.ringState`; the argument for why bytes
+// stay in order is in RingReceiveQueue.swift):
+//
+//     prepare
+//     loop {
+//         state = ringState (acquire)          // before the queue: see RingReceiveQueue
+//         queued bytes or end  → return them
+//         state == off         → read(2); data, EOF or error → return; EAGAIN → ask the
+//                                loop to arm (state requested) and fall through
+//         wait on the PollDesc → retry
+//     }
+//
+// A deadline or a cancellation ends the wait as on any descriptor; the RECV stays
+// in the kernel and what it delivers meanwhile waits in the queue for the next read
+// (bounded by the receive cap), so a read that timed out loses nothing.
+extension FD {
+    /// One "try" of the loop: queued bytes, the queued end, or — only while the
+    /// socket is the reader's — read(2) through `syscall`. nil: nothing yet, the
+    /// caller waits (the loop has been asked to arm).
+    @inline(__always)
+    private func tryRing(
+        _ take: () -> PollDesc.RingTake, _ name: String, _ syscall: () -> Int
+    ) throws -> Int? {
+        while true {
+            let state = pd.ringState.load(ordering: .acquiring)
+            switch take() {
+            case .bytes(let n): return n
+            case .end(let e):
+                if e == 0 { return 0 }
+                throw NetpollError.system(name, e)
+            case .empty: break
+            }
+            guard state == PollDesc.ringOff else { return nil }
+            countSyscall()
+            let r = syscall()
+            if r >= 0 { return r }
+            let e = errno
+            if e == EINTR { continue }
+            if e != EAGAIN { throw NetpollError.system(name, e) }
+            // Only this reader moves the state away from off, and it does not read(2)
+            // again until the loop has moved it back.
+            pd.ringState.store(PollDesc.ringRequested, ordering: .releasing)
+            pd.loop.armReceive(pd)
+            return nil
+        }
+    }
+
+    /// ``read(into:)`` on a ring descriptor; the caller holds the read lock.
+    func readRing(into base: UnsafeMutableRawPointer, count: Int) async throws -> Int {
+        try prepare(.read)
+        while true {
+            if let n = try tryRing({ pd.takeReceived(into: base, count: count) }, "read", { Glibc.read(sysfd, base, count) }) {
+                return n
+            }
+            try await wait(.read)
+        }
+    }
+
+    /// ``readv(_:)`` on a ring descriptor: queued bytes fill the buffers in order.
+    func readvRing(_ iov: [iovec]) async throws -> Int {
+        try prepare(.read)
+        let take = { () -> PollDesc.RingTake in
+            var total = 0
+            for v in iov where v.iov_len > 0 {
+                switch self.pd.takeReceived(into: v.iov_base!, count: v.iov_len) {
+                case .bytes(let n):
+                    total += n
+                    if n < v.iov_len { return .bytes(total) }
+                case .end(let e):
+                    return total > 0 ? .bytes(total) : .end(e)
+                case .empty:
+                    return total > 0 ? .bytes(total) : .empty
+                }
+            }
+            return .bytes(total)
+        }
+        while true {
+            let n = try tryRing(take, "readv") {
+                iov.withUnsafeBufferPointer { Glibc.readv(sysfd, $0.baseAddress, Int32($0.count)) }
+            }
+            if let n { return n }
+            try await wait(.read)
+        }
+    }
+
+    /// ``readBorrowed(upTo:_:)`` on a ring descriptor. A queued chunk that fits is
+    /// lent as it lies in the ring buffer — no copy — and the buffer goes back to the
+    /// kernel when `body` returns; otherwise the bytes are copied into a buffer of
+    /// the loop's pool, as on other descriptors.
+    func readRingBorrowed<R>(
+        upTo limit: Int, _ body: (UnsafeRawBufferPointer) async throws -> R
+    ) async throws -> R {
+        guard limit > 0 else { return try await body(UnsafeRawBufferPointer(start: nil, count: 0)) }
+        try await readLock()
+        var lent: (buffer: UInt16, bytes: UnsafeRawBufferPointer)?
+        var pooled: UnsafeMutableRawPointer?
+        var n = 0
+        do {
+            defer { readUnlock() }
+            try prepare(.read)
+            let pool = pd.loop.readBuffers
+            while true {
+                if let chunk = pd.takeReceivedWhole(max: limit) {
+                    lent = chunk
+                    break
+                }
+                let b = pool.take(onLoopThread: pd.loop.inEventLoop)
+                let r: Int?
+                do {
+                    r = try tryRing({ pd.takeReceived(into: b, count: limit) }, "read") { Glibc.read(sysfd, b, limit) }
+                } catch {
+                    pool.give(b, onLoopThread: pd.loop.inEventLoop)
+                    throw error
+                }
+                if let r {
+                    pooled = b
+                    n = r
+                    break
+                }
+                // Nothing held while waiting: an idle connection pins no buffer.
+                pool.give(b, onLoopThread: pd.loop.inEventLoop)
+                try await wait(.read)
+            }
+        }
+        if let lent {
+            defer { pd.loop.recycleReceiveBuffer(lent.buffer) }
+            return try await body(lent.bytes)
+        }
+        defer { if let pooled { pd.loop.readBuffers.give(pooled, onLoopThread: pd.loop.inEventLoop) } }
+        return try await body(UnsafeRawBufferPointer(start: pooled, count: n))
+    }
+}

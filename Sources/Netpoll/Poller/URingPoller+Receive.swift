@@ -1,0 +1,168 @@
+import CNetpoll
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What a completion-mode RECV's CQE tells the runtime about one descriptor.
+/// Receipts of a descriptor arrive in the order the kernel posted them: data, then
+/// at most one ending.
+public enum RingReceipt {
+    /// `count` bytes in ring buffer `buffer` at `base`. The runtime owns the buffer
+    /// until it hands it back with ``URingPoller/recycle(buffer:)``. With `ended`,
+    /// this was the RECV's last completion (CQ overflow can end a multishot).
+    case data(buffer: UInt16, base: UnsafeMutableRawPointer, count: Int, ended: Bool)
+    /// The peer closed its side: the RECV has ended and a read finds end of stream.
+    case endOfStream
+    /// The RECV ended with this errno (ECONNRESET, ETIMEDOUT, …): what a read reports.
+    case failed(Int32)
+    /// The RECV ended without news (`-ENOBUFS`: the buffer ring ran dry; `-ECANCELED`:
+    /// the descriptor reached its cap). Whatever is left is in the socket, for read(2).
+    case stopped
+}
+
+/// What ``URingPoller/armReceive(token:)`` did.
+public enum ReceiveArm {
+    /// A RECV is in the kernel (started now or still running): wait for receipts.
+    case receiving
+    /// No buffer to spare: a one-shot POLLIN poll is armed instead; the reader
+    /// reads the socket itself once it is readable.
+    case polling
+    /// Not a receiving registration (closed meanwhile): nothing armed.
+    case none
+}
+
+// Completion mode: reads through a multishot RECV into the ring's provided buffers.
+//
+// The kernel picks a free buffer from the loop's buffer ring for each chunk it
+// receives and posts a CQE naming it (`IORING_CQE_F_BUFFER`, the id in the high
+// 16 bits of `flags`). The poller hands the chunk up as a ``RingReceipt`` and counts
+// it against its descriptor until the runtime recycles it. Two limits keep one
+// descriptor from starving the others:
+//
+// - a descriptor holding ``URingPoller/Options/receiveCap`` buffers has its RECV
+//   cancelled; its reader drains the queue, then reads the socket itself with
+//   read(2) and only restarts the RECV the next time it must wait;
+// - a RECV that finds the ring empty ends with `-ENOBUFS` and is restarted the
+//   same way, by its reader's next wait — or, while every buffer is out, the reader
+//   waits on a one-shot POLLIN poll and reads the socket itself.
+//
+// So a RECV is only ever started on behalf of a waiting reader (``armReceive``),
+// never behind the back of one that may be in read(2): the runtime relies on that
+// to keep bytes in order (see RingReceiveQueue.swift).
+extension URingPoller {
+    /// Handles a RECV CQE. Returns 1 when a receipt was delivered.
+    func receiveCompleted(
+        _ c: cnp_cqe, token: UInt64, ended: Bool, _ received: (PollToken, RingReceipt) -> Void
+    ) -> Int {
+        let hasBuffer = c.flags & CNP_CQE_F_BUFFER != 0
+        let bid = UInt16(truncatingIfNeeded: c.flags >> CNP_CQE_BUFFER_SHIFT)
+        guard table.contains(token) else {
+            // Closed meanwhile: its data goes nowhere, its buffer back to the kernel.
+            if hasBuffer { cnp_ring_recycle_buffer(ring, bid) }
+            counters.staleEvents &+= 1
+            return 0
+        }
+        if c.res > 0 && hasBuffer, let base = cnp_ring_buffer(ring, bid) {
+            buffersOut += 1
+            bufferOwner[Int(bid)] = token
+            let cap = options.receiveCap
+            let stop = table.update(token) { r -> Bool in
+                r.owned += 1
+                if ended {
+                    r.recv = .off
+                } else if r.owned >= cap && r.recv == .running {
+                    r.recv = .cancelling
+                    return true
+                }
+                return false
+            } ?? false
+            // The reader is not keeping up: stop receiving for it. Answers ignored;
+            // the RECV's own final CQE (-ECANCELED) says when it is gone.
+            if stop { try? cancel(token | Self.recvBit, tag: Self.cancelAsync) }
+            received(PollToken(token), .data(buffer: bid, base: base, count: Int(c.res), ended: ended))
+            return 1
+        }
+        if hasBuffer { cnp_ring_recycle_buffer(ring, bid) }
+        guard ended else { return 0 }
+        table.update(token) { $0.recv = .off }
+        let receipt: RingReceipt
+        switch c.res {
+        case 0: receipt = .endOfStream
+        case -ENOBUFS, -ECANCELED: receipt = .stopped
+        case ..<0: receipt = .failed(-c.res)
+        default: receipt = .stopped  // data without a buffer: not something the kernel does
+        }
+        received(PollToken(token), receipt)
+        return 1
+    }
+
+    /// A reader of `token` found nothing queued and is about to wait: make sure
+    /// something will wake it. Starts the descriptor's RECV unless one is in the
+    /// kernel; with no ring buffer to spare, arms a one-shot POLLIN poll instead.
+    public func armReceive(token: PollToken) throws(NetpollError) -> ReceiveArm {
+        guard let reg = table[token.rawValue], reg.receiving else { return .none }
+        if reg.recv != .off { return .receiving }
+        if buffersOut < Int(options.receiveBuffers) && reg.owned < options.receiveCap {
+            while !cnp_ring_prep_recv_multishot(ring, reg.fd, token.rawValue | Self.recvBit) {
+                try submit()
+            }
+            counters.rearms &+= 1
+            table.update(token.rawValue) { $0.recv = .running }
+            return .receiving
+        }
+        try arm(token: token, events: .read)
+        return .polling
+    }
+
+    /// Gives ring buffer `bid` back to the kernel. Owner thread only.
+    public func recycle(buffer bid: UInt16) {
+        guard !isClosed, Int(bid) < bufferOwner.count else { return }
+        let owner = bufferOwner[Int(bid)]
+        bufferOwner[Int(bid)] = 0
+        buffersOut -= 1
+        cnp_ring_recycle_buffer(ring, bid)
+        if owner != 0 { table.update(owner) { $0.owned -= 1 } }
+    }
+}
+
+extension URingPoller {
+    /// Completion mode's part of the availability probe: a multishot RECV on a
+    /// socketpair must deliver a byte written to the other end (Linux 6.0+; older
+    /// kernels answer -EINVAL).
+    func selfTestReceive() throws(NetpollError) {
+        var sv: [Int32] = [-1, -1]
+        let rc = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv)
+        guard rc == 0 else { throw .system("socketpair", errno) }
+        defer {
+            Glibc.close(sv[0])
+            Glibc.close(sv[1])
+        }
+        // A throwaway poller (the probe's): slot 0 is free.
+        let token = PollToken(slot: 0, seq: 1)
+        try register(fd: sv[0], token: token, receiving: true)
+        defer { try? deregister(fd: sv[0], token: token) }
+        guard try armReceive(token: token) == .receiving else {
+            throw .backendUnavailable(backend: "uring", reason: "completion mode: no receive buffer available")
+        }
+        var byte: UInt8 = 42
+        guard Glibc.write(sv[1], &byte, 1) == 1 else { throw .system("write", errno) }
+        var got: RingReceipt?
+        let deadline = cnp_nanotime() + 1_000_000_000
+        while got == nil && cnp_nanotime() < deadline {
+            _ = try poll(timeout: .milliseconds(100), { _, _ in }, received: { _, r in got = r })
+        }
+        switch got {
+        case .data(let bid, _, let n, _)?:
+            recycle(buffer: bid)
+            if n != 1 { throw .backendUnavailable(backend: "uring", reason: "completion mode: RECV returned \(n) bytes for 1") }
+        case .failed(let e)?:
+            throw .backendUnavailable(
+                backend: "uring",
+                reason: e == EINVAL
+                    ? "kernel lacks multishot RECV (IORING_RECV_MULTISHOT, Linux 6.0+): RECV returned EINVAL"
+                    : "completion mode: RECV failed: \(String(cString: strerror(e)))")
+        default:
+            throw .backendUnavailable(backend: "uring", reason: "completion mode: a multishot RECV produced no data within 1 s")
+        }
+    }
+}

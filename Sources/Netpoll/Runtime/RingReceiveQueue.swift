@@ -1,0 +1,169 @@
+import Synchronization
+
+/// What io_uring completion mode received for one descriptor and its reader has
+/// not taken yet: ring buffers (or the rest of one) in arrival order, then at most
+/// one end (end of stream or an error).
+///
+/// Filled by the loop thread from ``RingReceipt``s, emptied by the descriptor's
+/// reader (one at a time: the FDMutex read lock) on any thread, under
+/// ``PollDesc/ringQueue``'s lock. An array with a moving head: once grown it is
+/// reused for the descriptor's whole life and the slot's later ones (PollDescs are
+/// type-stable), so a steady state allocates nothing.
+struct RingReceiveQueue {
+    enum Item: Sendable {
+        /// `count` bytes at `base + offset` in ring buffer `buffer`. The address is
+        /// kept as an integer: the memory belongs to the ring, and the queue (which
+        /// crosses threads under its lock) only names it.
+        case bytes(buffer: UInt16, base: UInt, offset: Int, count: Int)
+        /// End of stream (0) or the errno a read reports.
+        case end(Int32)
+    }
+
+    private var items: [Item] = []
+    private var head = 0
+
+    var isEmpty: Bool { head == items.count }
+
+    mutating func push(_ item: Item) {
+        items.append(item)
+    }
+
+    private mutating func pop() {
+        head += 1
+        if head == items.count {
+            items.removeAll(keepingCapacity: true)
+            head = 0
+        }
+    }
+
+    /// One step of a copying read: copies from the head item into `dst` (at most
+    /// `count` bytes). Returns the bytes copied, the buffer to recycle if the head
+    /// item was used up, and the end if the head item was one — unless `keepEnd`
+    /// (bytes were already copied in this read: the end is for the next one).
+    mutating func take(
+        into dst: UnsafeMutableRawPointer, count: Int, keepEnd: Bool
+    ) -> (copied: Int, used: UInt16?, end: Int32?) {
+        guard head < items.count else { return (0, nil, nil) }
+        switch items[head] {
+        case .end(let e):
+            if keepEnd { return (0, nil, nil) }
+            pop()
+            return (0, nil, e)
+        case .bytes(let bid, let base, let offset, let have):
+            let n = min(have, count)
+            dst.copyMemory(from: UnsafeRawPointer(bitPattern: base + UInt(offset))!, byteCount: n)
+            if n == have {
+                pop()
+                return (n, bid, nil)
+            }
+            items[head] = .bytes(buffer: bid, base: base, offset: offset + n, count: have - n)
+            return (n, nil, nil)
+        }
+    }
+
+    /// The head item's bytes, if they are at most `max`: handed out whole (the
+    /// caller recycles the buffer), so a borrowed read copies nothing.
+    mutating func takeWhole(max: Int) -> (buffer: UInt16, address: UInt, count: Int)? {
+        guard head < items.count, case .bytes(let bid, let base, let offset, let have) = items[head], have <= max
+        else { return nil }
+        pop()
+        return (bid, base + UInt(offset), have)
+    }
+
+    /// Empties the queue (close): the buffers to recycle.
+    mutating func removeAll(_ recycle: (UInt16) -> Void) {
+        while head < items.count {
+            if case .bytes(let bid, _, _, _) = items[head] { recycle(bid) }
+            head += 1
+        }
+        items.removeAll(keepingCapacity: true)
+        head = 0
+    }
+}
+
+/// The receive side of a completion-mode descriptor (``PollDesc/receivesThroughRing``).
+///
+/// ## Why bytes stay in order
+///
+/// Two paths can read a socket: the ring's RECV (into ``ringQueue``) and the
+/// reader's own read(2). They must never run at once, or bytes the RECV took
+/// first could be returned after bytes read(2) took later. ``ringState`` says which
+/// path owns the socket:
+///
+/// | state | who reads the socket | set by |
+/// |---|---|---|
+/// | `off` | the reader, with read(2); no RECV is in the kernel | the loop, after a RECV's last CQE, or when it armed a POLLIN poll instead |
+/// | `requested` | nobody: the reader is about to wait and has asked the loop to arm | the reader, only from `off` |
+/// | `running` | the RECV | the loop, when it started one for a `requested` reader |
+///
+/// - The loop starts a RECV only for a reader's request (``EventLoop/armReceive(_:)``),
+///   and the reader asks only from `off`, then does not read(2) again until the
+///   loop has put the state back to `off`. So read(2) and a RECV never overlap.
+/// - The loop queues a RECV's last data *before* it stores `off` (release); the
+///   reader loads the state (acquire) *before* it looks at the queue. A reader that
+///   sees `off` therefore also sees every byte that RECV delivered, and takes them
+///   before it calls read(2).
+/// - Each receipt ends in ``PollDesc/ready(_:)`` for reads, so a reader parked on
+///   the PollDesc wakes as for any readiness event (Go's netpollready): the
+///   "syscall" of its FD loop is a dequeue.
+extension PollDesc {
+    static let ringOff: UInt8 = 0
+    static let ringRequested: UInt8 = 1
+    static let ringRunning: UInt8 = 2
+
+    /// A receipt for this descriptor, on the loop thread.
+    func ringReceived(_ receipt: RingReceipt) {
+        switch receipt {
+        case .data(let bid, let base, let count, let ended):
+            let address = UInt(bitPattern: base)
+            ringQueue.locked { $0.push(.bytes(buffer: bid, base: address, offset: 0, count: count)) }
+            if ended { ringState.store(Self.ringOff, ordering: .releasing) }
+        case .endOfStream:
+            ringQueue.locked { $0.push(.end(0)) }
+            ringState.store(Self.ringOff, ordering: .releasing)
+        case .failed(let e):
+            ringQueue.locked { $0.push(.end(e)) }
+            ringState.store(Self.ringOff, ordering: .releasing)
+        case .stopped:
+            ringState.store(Self.ringOff, ordering: .releasing)
+        }
+        ready(.read)
+    }
+
+    /// Result of taking from the queue.
+    enum RingTake {
+        case bytes(Int)
+        case end(Int32)
+        case empty
+    }
+
+    /// Copies what is queued into `dst` (up to `count` bytes, across ring buffers),
+    /// recycling each buffer it empties. An end is returned only when no bytes were.
+    func takeReceived(into dst: UnsafeMutableRawPointer, count: Int) -> RingTake {
+        var copied = 0
+        while copied < count {
+            let to = UInt(bitPattern: dst + copied)
+            let step = ringQueue.locked { q in
+                q.take(into: UnsafeMutableRawPointer(bitPattern: to)!, count: count - copied, keepEnd: copied > 0)
+            }
+            if let bid = step.used { loop.recycleReceiveBuffer(bid) }
+            if let e = step.end { return .end(e) }
+            if step.copied == 0 { break }
+            copied += step.copied
+        }
+        return copied > 0 ? .bytes(copied) : .empty
+    }
+
+    /// The head chunk whole if it fits in `max` bytes (see ``RingReceiveQueue/takeWhole(max:)``).
+    func takeReceivedWhole(max: Int) -> (buffer: UInt16, bytes: UnsafeRawBufferPointer)? {
+        guard let (bid, address, count) = ringQueue.locked({ q in q.takeWhole(max: max) }) else { return nil }
+        return (bid, UnsafeRawBufferPointer(start: UnsafeRawPointer(bitPattern: address), count: count))
+    }
+
+    /// Close, on the loop thread: queued buffers go back, the state to `off`.
+    func discardReceived() {
+        let loop = self.loop
+        ringQueue.locked { q in q.removeAll { loop.recycleReceiveBuffer($0) } }
+        ringState.store(Self.ringOff, ordering: .relaxed)
+    }
+}
