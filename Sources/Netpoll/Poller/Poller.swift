@@ -81,8 +81,14 @@ public struct PollerCounters: Sendable, Equatable {
     public var syscalls: UInt64 = 0
     /// CQEs or epoll events for tokens no longer registered, dropped.
     public var staleEvents: UInt64 = 0
-    /// Multishot or one-shot polls re-armed (io_uring only).
+    /// Multishot or one-shot polls re-armed, and RECVs started (io_uring only).
     public var rearms: UInt64 = 0
+    /// io_uring completion mode: ring buffers handed up and not yet recycled (a
+    /// gauge), RECVs that ended because the buffer ring ran dry (`-ENOBUFS`), and
+    /// RECVs cancelled because their descriptor held its cap of buffers.
+    public var receiveBuffersHeld: UInt64 = 0
+    public var receiveStarved: UInt64 = 0
+    public var receiveCapped: UInt64 = 0
     public init() {}
 }
 

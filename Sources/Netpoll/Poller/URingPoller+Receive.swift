@@ -78,7 +78,11 @@ extension URingPoller {
             } ?? false
             // The reader is not keeping up: stop receiving for it. Answers ignored;
             // the RECV's own final CQE (-ECANCELED) says when it is gone.
-            if stop { try? cancel(token | Self.recvBit, tag: Self.cancelAsync) }
+            if stop {
+                counters.receiveCapped &+= 1
+                try? cancel(token | Self.recvBit, tag: Self.cancelAsync)
+            }
+            counters.receiveBuffersHeld = UInt64(buffersOut)
             received(PollToken(token), .data(buffer: bid, base: base, count: Int(c.res), ended: ended))
             return 1
         }
@@ -88,7 +92,10 @@ extension URingPoller {
         let receipt: RingReceipt
         switch c.res {
         case 0: receipt = .endOfStream
-        case -ENOBUFS, -ECANCELED: receipt = .stopped
+        case -ENOBUFS:
+            counters.receiveStarved &+= 1
+            receipt = .stopped
+        case -ECANCELED: receipt = .stopped
         case ..<0: receipt = .failed(-c.res)
         default: receipt = .stopped  // data without a buffer: not something the kernel does
         }
@@ -120,6 +127,7 @@ extension URingPoller {
         let owner = bufferOwner[Int(bid)]
         bufferOwner[Int(bid)] = 0
         buffersOut -= 1
+        counters.receiveBuffersHeld = UInt64(buffersOut)
         cnp_ring_recycle_buffer(ring, bid)
         if owner != 0 { table.update(owner) { $0.owned -= 1 } }
     }

@@ -397,6 +397,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         let c = poller.counters
         stats.pollSyscalls.store(c.syscalls, ordering: .relaxed)
         stats.rearms.store(c.rearms, ordering: .relaxed)
+        stats.ringBuffersHeld.store(c.receiveBuffersHeld, ordering: .relaxed)
+        stats.receiveStarved.store(c.receiveStarved, ordering: .relaxed)
+        stats.receiveCapped.store(c.receiveCapped, ordering: .relaxed)
         // Stale events dropped inside the poller (uring) add to those dropped here.
         stats.pollerStaleEvents.store(c.staleEvents, ordering: .relaxed)
     }

@@ -21,8 +21,14 @@ public struct LoopStats: Sendable, Equatable {
     public var timersFired: UInt64 = 0
     public var descriptorsOpen: UInt64 = 0
     public var jobsRun: UInt64 = 0
-    /// io_uring polls re-armed (multishot ended, or one-shot mode).
+    /// io_uring polls re-armed (multishot ended, or one-shot mode), RECVs started.
     public var rearms: UInt64 = 0
+    /// io_uring completion mode: ring buffers the runtime holds now (queued for a
+    /// reader or lent to one), RECVs ended by a dry buffer ring (`-ENOBUFS`), and
+    /// RECVs stopped at a descriptor's cap.
+    public var ringBuffersHeld: UInt64 = 0
+    public var receiveStarved: UInt64 = 0
+    public var receiveCapped: UInt64 = 0
 
     public init() {}
 
@@ -36,7 +42,8 @@ public struct LoopStats: Sendable, Equatable {
         ("poll_syscalls", \.pollSyscalls), ("io_syscalls", \.ioSyscalls), ("events", \.events),
         ("stale_events", \.staleEvents), ("parks", \.parks), ("wakes", \.wakes),
         ("timers_fired", \.timersFired), ("descriptors_open", \.descriptorsOpen),
-        ("jobs_run", \.jobsRun), ("rearms", \.rearms),
+        ("jobs_run", \.jobsRun), ("rearms", \.rearms), ("ring_buffers_held", \.ringBuffersHeld),
+        ("recv_starved", \.receiveStarved), ("recv_capped", \.receiveCapped),
     ]
 
     public static func + (a: LoopStats, b: LoopStats) -> LoopStats {
@@ -77,6 +84,9 @@ final class LoopStatsStorage: Sendable {
     let descriptorsOpen = Atomic<UInt64>(0)
     let jobsRun = Atomic<UInt64>(0)
     let rearms = Atomic<UInt64>(0)
+    let ringBuffersHeld = Atomic<UInt64>(0)
+    let receiveStarved = Atomic<UInt64>(0)
+    let receiveCapped = Atomic<UInt64>(0)
 
     var snapshot: LoopStats {
         var s = LoopStats()
@@ -92,6 +102,9 @@ final class LoopStatsStorage: Sendable {
         s.descriptorsOpen = descriptorsOpen.load(ordering: .relaxed)
         s.jobsRun = jobsRun.load(ordering: .relaxed)
         s.rearms = rearms.load(ordering: .relaxed)
+        s.ringBuffersHeld = ringBuffersHeld.load(ordering: .relaxed)
+        s.receiveStarved = receiveStarved.load(ordering: .relaxed)
+        s.receiveCapped = receiveCapped.load(ordering: .relaxed)
         return s
     }
 }
