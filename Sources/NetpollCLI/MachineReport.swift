@@ -24,6 +24,8 @@ struct MachineReport {
     var selected: String?
     var selectionNote: String?
     var selectionError: String?
+    /// What NETPOLL_BACKEND=auto would pick here, and why.
+    var autoPick: (backend: String, reason: String)
     var environment: [(String, String)]
     /// Event loops a group started without a count would have, and from where.
     var loops: Int
@@ -95,6 +97,11 @@ struct MachineReport {
             selected: selected,
             selectionNote: note,
             selectionError: selectionError,
+            autoPick: {
+                let pick = Backend.autoSelection(
+                    uring: settings.uring, modeExplicit: !(dict["NETPOLL_URING_MODE"] ?? "").isEmpty)
+                return (pick.backend.description, pick.reason)
+            }(),
             environment: env,
             loops: settings.loopCount,
             loopsSource: settings.loops == nil ? "the CPUs this process may run on" : "NETPOLL_LOOPS",
@@ -145,6 +152,7 @@ struct MachineReport {
         } else {
             row("selected backend", selected ?? "?")
             if let selectionNote { row("note", selectionNote) }
+            row("auto would pick", "\(autoPick.backend): \(autoPick.reason)")
             row("event loops", "\(loops) (\(loopsSource))")
             row("io_uring ring", ringText)
         }
@@ -175,6 +183,7 @@ struct MachineReport {
         } else {
             selection.append(("backend", selected.map(JSONValue.string) ?? .null))
             selection.append(("note", selectionNote.map(JSONValue.string) ?? .null))
+            selection.append(("auto", .object([("backend", .string(autoPick.backend)), ("reason", .string(autoPick.reason))])))
             selection.append(("loops", .int(loops)))
             selection.append(("uringEntries", .int(Int(uringEntries))))
             selection.append(("sqEntries", ringSizes.flatMap { Int($0.sq) }.map(JSONValue.int) ?? .null))
