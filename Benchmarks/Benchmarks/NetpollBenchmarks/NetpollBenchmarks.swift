@@ -6,6 +6,11 @@
 //   ping-pong     a round trip between TWO loops: the benchmark task on loop 0
 //                 writes a byte into pipe P and reads it back from pipe Q; an echo
 //                 task on loop 1 reads P and writes Q. One iteration = one round trip.
+//   ping-pong tcp a round trip of 64 bytes over a loopback TCP connection between
+//                 TWO loops (Net API: the client writes and reads; the server side
+//                 echoes with readBorrowed + write). The path io_uring completion
+//                 mode changes (reads through the ring), so its 0-malloc target is
+//                 measured here. One iteration = one round trip.
 //   register      register + deregister of one pipe fd on a raw poller, created on
 //                 the benchmark thread (io_uring: deregister waits for the cancel's
 //                 completion, so that wait is measured).
@@ -77,6 +82,7 @@ private let allBackends: [BackendCase] = [
     BackendCase(name: "epoll", backend: .epoll),
     BackendCase(name: "uring-multishot", backend: .uring(URingPoller.Options(mode: .multishot))),
     BackendCase(name: "uring-oneshot", backend: .uring(URingPoller.Options(mode: .oneshot))),
+    BackendCase(name: "uring-completion", backend: .uring(URingPoller.Options(mode: .completion))),
 ]
 
 // MARK: helpers
@@ -218,6 +224,91 @@ private final class PingPong: @unchecked Sendable {
     }
 }
 
+/// A loopback TCP connection: the client side is the benchmark's, the accepted side
+/// echoes (readBorrowed + write) until EOF.
+private final class TCPPingPong: @unchecked Sendable {
+    let group: LoopGroup
+    let client: TCPConn
+    let echo: Task<Void, any Error>
+    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 64, alignment: 16)
+    var loopA: EventLoop { client.fd.loop }
+
+    init(backend: Backend) async throws {
+        group = try LoopGroup(loops: 2, backend: backend)
+        let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
+        guard let port = listener.address?.port else { throw NetpollError.system("listener address", EINVAL) }
+        async let accepted = listener.accept()
+        client = try await TCPConn.connect(host: "127.0.0.1", port: port, group: group)
+        let server = try await accepted
+        try await listener.close()
+        buf.initializeMemory(as: UInt8.self, repeating: 1)
+        echo = Task(executorPreference: server.fd.loop) {
+            while true {
+                let done = try await server.readBorrowed { bytes -> Bool in
+                    if bytes.isEmpty { return true }
+                    try await server.write(bytes)
+                    return false
+                }
+                if done { break }
+            }
+            try await server.close()
+        }
+    }
+
+    /// One round trip of 64 bytes (must run on the client's loop).
+    @inline(__always)
+    func roundTrip() async throws {
+        try await client.write(UnsafeRawBufferPointer(buf))
+        var got = 0
+        while got < buf.count {
+            let n = try await client.read(into: UnsafeMutableRawBufferPointer(rebasing: buf[got...]))
+            if n == 0 { throw NetpollError.system("read (echo ended)", EPIPE) }
+            got += n
+        }
+    }
+
+    func shutdown() async throws {
+        try await client.close()  // EOF for the echo task, which closes its side
+        try await echo.value
+        group.shutdown()
+        buf.deallocate()
+    }
+}
+
+private final class TCPSlot: @unchecked Sendable {
+    var value: TCPPingPong?
+}
+
+private func tcpBenchmark(_ c: BackendCase) {
+    let slot = TCPSlot()
+    Benchmark(
+        "ping-pong tcp 2 loops [\(c.name)]",
+        configuration: config([loopPollSyscalls, parks]),
+        closure: { benchmark in
+            guard let pp = slot.value else { fatalError("ping-pong tcp: no setup") }
+            do {
+                try await withTaskExecutorPreference(pp.loopA) {
+                    try await pp.roundTrip()  // steady state before measuring
+                    let before = pp.group.statistics
+                    benchmark.startMeasurement()
+                    for _ in benchmark.scaledIterations { try await pp.roundTrip() }
+                    benchmark.stopMeasurement()
+                    let after = pp.group.statistics
+                    benchmark.measurement(loopPollSyscalls, Int(after.pollSyscalls - before.pollSyscalls))
+                    benchmark.measurement(parks, Int(after.parks - before.parks))
+                }
+            } catch {
+                fail(benchmark, "round trip", error)
+            }
+        },
+        setup: { slot.value = try await TCPPingPong(backend: c.backend) },
+        teardown: {
+            try await slot.value?.shutdown()
+            slot.value = nil
+        }
+    )
+}
+
 private final class Slot: @unchecked Sendable {
     var value: PingPong?
 }
@@ -264,6 +355,7 @@ let benchmarks: @Sendable () -> Void = {
         }
         loopBenchmark("park-resume 1 loop [\(c.name)]", c, loops: 1, roundTripsPerIteration: true)
         loopBenchmark("ping-pong 2 loops [\(c.name)]", c, loops: 2, roundTripsPerIteration: false)
+        tcpBenchmark(c)
         rawBenchmarks(c)
     }
 }
