@@ -112,7 +112,7 @@ public struct HTMLReport {
         svg.chart{width:100%;height:auto;display:block}
         svg.chart text{font-size:11px;fill:#333}
         svg.chart .axis line{stroke:#e4e4e4}svg.chart .axis text{fill:#888}
-        svg.chart .missing{fill:#a33;font-style:italic}svg.chart .value{fill:#444}
+        svg.chart .missing{fill:#a33;font-style:italic}svg.chart .value{fill:#444}svg.chart .ratio{fill:#888}
         .note{color:#666;font-size:12px;margin:3px 0 0}
         table{border-collapse:collapse;font-size:12px}th,td{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}
         td.num{text-align:right;font-variant-numeric:tabular-nums}table.kv th{color:#555;font-weight:normal;white-space:nowrap;vertical-align:top}

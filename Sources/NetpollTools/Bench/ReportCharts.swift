@@ -66,7 +66,7 @@ struct ReportCharts {
                 let figure = row.requestsPerSecond.map(Figure.text)
                 return BarChart.Bar(
                     series: server, value: row.requestsPerSecond,
-                    label: (figure ?? "") + (ratio.map { "  " + $0 } ?? ""),
+                    label: figure ?? "", ratio: ratio,
                     missing: missingText(row, stat: false),
                     tooltip: tooltip(row, cell, figure.map { "\($0) \(unit)" + (ratio.map { ", \($0) \(report.plan.baseline)" } ?? "") }),
                     faded: row.clientSaturated)

@@ -117,14 +117,19 @@ struct BarChart {
     struct Bar {
         var series: Int
         var value: Double?
-        /// Beside the bar's end: the figure, maybe a ratio.
+        /// Beside the bar's end: the figure.
         var label: String
+        /// After the figure, in grey: the ratio to the baseline ("1.07x", "≈0.98x").
+        var ratio: String?
         /// Instead of a bar when there is no value: "failed", "n/a".
         var missing: String
         /// The whole story for a hover.
         var tooltip: String
         /// The load client was saturated: this figure is a floor, drawn faded.
         var faded = false
+
+        /// What the label takes on screen, to leave it room.
+        var labelText: String { value == nil ? missing : label + (ratio.map { "  " + $0 } ?? "") }
     }
 
     struct Group {
@@ -143,7 +148,7 @@ struct BarChart {
 
     func svg() -> String {
         let labelWidth = min(170, max(70, (groups.map { ChartStyle.textWidth($0.label) }.max() ?? 0) + 12))
-        let labelRoom = min(150, max(60, (groups.flatMap(\.bars).map { ChartStyle.textWidth($0.value == nil ? $0.missing : $0.label) }.max() ?? 0) + 10))
+        let labelRoom = min(150, max(60, (groups.flatMap(\.bars).map { ChartStyle.textWidth($0.labelText) }.max() ?? 0) + 10))
         let plotLeft = labelWidth
         let plotWidth = max(80, width - labelWidth - labelRoom)
         let axis = LinearAxis(maximum: groups.flatMap(\.bars).compactMap(\.value).filter(\.isFinite).max() ?? 0)
@@ -168,7 +173,8 @@ struct BarChart {
                     let faded = bar.faded ? " fill-opacity=\"0.4\" stroke=\"\(color)\" stroke-dasharray=\"3 2\" data-client-saturated=\"true\"" : ""
                     body += "<rect class=\"bar\" \(common) data-value=\"\(Figure.exact(value))\" x=\"\(n(plotLeft))\" y=\"\(n(y))\" "
                         + "width=\"\(n(length))\" height=\"\(n(Self.barHeight))\" fill=\"\(color)\"\(faded)>\(tooltip)</rect>"
-                    body += "<text class=\"value\" \(common) x=\"\(n(plotLeft + length + 4))\" y=\"\(n(y + Self.barHeight - 3))\">\(escapeMarkup(bar.label))</text>"
+                    body += "<text class=\"value\" \(common) x=\"\(n(plotLeft + length + 4))\" y=\"\(n(y + Self.barHeight - 3))\">\(escapeMarkup(bar.label))"
+                        + (bar.ratio.map { "<tspan class=\"ratio\" dx=\"6\">\(escapeMarkup($0))</tspan>" } ?? "") + "</text>"
                 } else {
                     body += "<text class=\"missing\" \(common) x=\"\(n(plotLeft + 4))\" y=\"\(n(y + Self.barHeight - 3))\">\(escapeMarkup(bar.missing))\(tooltip)</text>"
                 }
