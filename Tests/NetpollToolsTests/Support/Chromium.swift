@@ -19,7 +19,7 @@ enum Chromium {
         return nil
     }()
 
-    static let skipReason: Comment = "skipped: headless Chromium not found (apt-get install chromium, or set NETPOLL_CHROMIUM)"
+    static let skipReason: Comment = "headless Chromium not found (apt-get install chromium, or set NETPOLL_CHROMIUM)"
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
