@@ -64,8 +64,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also write the rows as CSV to this file.")
     var csv: String?
 
-    @Option(help: "Also write a self-contained HTML page with charts of the run (and the machine it ran on) to this file.")
-    var report: String?
+    @Option(name: .customLong("report"), help: "Also write a self-contained HTML page with charts of the run (and the machine it ran on) to this file.")
+    var reportPath: String?
 
     /// A bench's connection counts (and idle connections) are `netpoll load`'s, at least 1.
     static let connectionsRule = WholeNumberRule(1...LoadOptions.maxConnections)
@@ -117,7 +117,7 @@ struct BenchCommand: ParsableCommand {
         }
 
         // Before the run: the load average it reports is what the run started under.
-        let machine = self.report == nil ? [] : MachineReport.collect().benchRows()
+        let machine = reportPath == nil ? [] : MachineReport.collect().benchRows()
         let started = Date()
 
         let runner = BenchRunner(plan: plan, selfPath: currentExecutablePath())
@@ -126,7 +126,7 @@ struct BenchCommand: ParsableCommand {
         do {
             if let json { try report.json().write(toFile: json, atomically: true, encoding: .utf8) }
             if let csv { try report.csv().write(toFile: csv, atomically: true, encoding: .utf8) }
-            if let path = self.report {
+            if let path = reportPath {
                 let page = HTMLReport(report: report, machine: machine, generated: Self.timestamp(started)).html()
                 try page.write(toFile: path, atomically: true, encoding: .utf8)
             }

@@ -19,8 +19,7 @@ import Testing
     @Test func barsCarryEachRowsMedian() throws {
         let report = try ReportFixture.report()
         let html = HTMLReport(report: report, machine: ReportFixture.machine, generated: "now").html()
-        let charts = ReportCharts(report: report)
-        let metrics: [(String, BenchPlan.Scenario, (BenchReport.Row) -> Double?)] = [
+                let metrics: [(String, BenchPlan.Scenario, (BenchReport.Row) -> Double?)] = [
             ("echo-throughput", .echo, \.requestsPerSecond), ("echo-cpu", .echo, \.cpuMicrosPerMessage),
             ("echo-syscalls", .echo, \.syscallsPerMessage), ("churn-throughput", .churn, \.requestsPerSecond),
             ("churn-cpu", .churn, \.cpuMicrosPerMessage), ("churn-syscalls", .churn, \.syscallsPerMessage),
@@ -32,8 +31,8 @@ import Testing
             let rows = report.rows.filter { $0.cell.scenario == scenario && value($0) != nil }
             #expect(bars.count == rows.count, "\(id): \(bars.count) bars for \(rows.count) rows with a figure")
             for row in rows {
-                let bar = bars.first { $0["data-series"] == row.server && $0["data-group"] == charts.label(row.cell) }
-                #expect(bar?.number("data-value") == value(row), "\(id) \(row.server) \(charts.label(row.cell))")
+                let bar = bars.first { $0["data-series"] == row.server && $0["data-group"] == ReportCharts.label(row.cell) }
+                #expect(bar?.number("data-value") == value(row), "\(id) \(row.server) \(ReportCharts.label(row.cell))")
                 #expect(bar?["title"] == nil)
             }
             // One scale per chart: length is proportional to the figure.
@@ -72,7 +71,7 @@ import Testing
         let marks = (MarkupScan.elements("circle", in: figure) + MarkupScan.elements("polygon", in: figure)).filter { $0["class"] == "point" }
         let rows = report.rows.filter { $0.cell.scenario == .echo }
         #expect(marks.count == rows.count * 3)
-        let label = ReportCharts(report: report).label
+        let label = ReportCharts.label
         for row in rows {
             func mark(_ percentile: String) -> MarkupScan.Element? {
                 marks.first { $0["data-series"] == row.server && $0["data-group"] == label(row.cell) && $0["data-percentile"] == percentile }

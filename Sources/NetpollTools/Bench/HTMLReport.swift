@@ -58,9 +58,8 @@ public struct HTMLReport {
 
     /// Every row a reader should not miss: failures, errors, saturated clients.
     private func notes() -> String {
-        let labels = ReportCharts(report: report)
         let items = report.rows.filter { !$0.notes.isEmpty }.map { row in
-            "<li>\(escapeMarkup("\(row.cell.scenario.rawValue) \(labels.label(row.cell)), \(row.server): \(row.notes.joined(separator: "; "))"))</li>"
+            "<li>\(escapeMarkup("\(row.cell.scenario.rawValue) \(ReportCharts.label(row.cell)), \(row.server): \(row.notes.joined(separator: "; "))"))</li>"
         }
         guard !items.isEmpty else { return "" }
         return "<section id=\"notes\"><h2>Notes</h2><ul>\(items.joined())</ul></section>\n"
@@ -72,11 +71,10 @@ public struct HTMLReport {
                       "syscalls/msg", "vs \(report.plan.baseline)", "rss/conn KiB", "runs ok"]
         var html = "<section id=\"table\"><h2>All figures</h2><table><thead><tr>"
             + header.map { "<th>\(escapeMarkup($0))</th>" }.joined() + "</tr></thead><tbody>"
-        let labels = ReportCharts(report: report)
         func figure(_ value: Double?) -> String { value.map(Figure.text) ?? "-" }
         for row in report.rows {
             let cells = [
-                row.cell.scenario.rawValue, labels.label(row.cell), row.server,
+                row.cell.scenario.rawValue, ReportCharts.label(row.cell), row.server,
                 figure(row.requestsPerSecond), figure(row.p50Micros), figure(row.p99Micros), figure(row.p999Micros),
                 figure(row.cpuMicrosPerMessage), figure(row.pollCallsPerMessage), figure(row.syscallsPerMessage),
                 row.ratioText, figure(row.rssBytesPerConnection.map { $0 / 1024 }),

@@ -37,16 +37,16 @@ struct ReportCharts {
             case .echo:
                 return Section(scenario: scenario, heading: "echo: closed loop on long-lived connections", charts: [
                     throughput(cells, id: "echo-throughput", title: "Requests per second", unit: "req/s"),
-                    perMessage(cells, id: "echo-cpu", title: "Server CPU per message, µs", unit: "µs CPU/message", \.cpuMicrosPerMessage),
+                    perMessage(cells, id: "echo-cpu", title: "Server CPU per message, µs", unit: "µs CPU/message", \.cpuMicrosPerMessage, fromStats: false),
                     latency(cells, id: "echo-latency", title: "Latency percentiles (request to echo)"),
-                    perMessage(cells, id: "echo-syscalls", title: "Server syscalls per message", unit: "syscalls/message", \.syscallsPerMessage),
+                    perMessage(cells, id: "echo-syscalls", title: "Server syscalls per message", unit: "syscalls/message", \.syscallsPerMessage, fromStats: true),
                 ])
             case .churn:
                 return Section(scenario: scenario, heading: "churn: connect, one echo, close, again", charts: [
                     throughput(cells, id: "churn-throughput", title: "Connections per second", unit: "conn/s"),
-                    perMessage(cells, id: "churn-cpu", title: "Server CPU per connection, µs", unit: "µs CPU/connection", \.cpuMicrosPerMessage),
+                    perMessage(cells, id: "churn-cpu", title: "Server CPU per connection, µs", unit: "µs CPU/connection", \.cpuMicrosPerMessage, fromStats: false),
                     latency(cells, id: "churn-latency", title: "Latency percentiles (connect to echo)"),
-                    perMessage(cells, id: "churn-syscalls", title: "Server syscalls per connection", unit: "syscalls/connection", \.syscallsPerMessage),
+                    perMessage(cells, id: "churn-syscalls", title: "Server syscalls per connection", unit: "syscalls/connection", \.syscallsPerMessage, fromStats: true),
                 ])
             case .idle:
                 return Section(scenario: scenario, heading: "idle: many idle connections, one active", charts: [
@@ -60,7 +60,7 @@ struct ReportCharts {
 
     private func throughput(_ cells: [BenchPlan.Cell], id: String, title: String, unit: String) -> Chart {
         let groups = cells.map { cell in
-            BarChart.Group(label: label(cell), bars: bars(cell) { server, row in
+            BarChart.Group(label: Self.label(cell), bars: bars(cell) { server, row in
                 // The baseline's own 1.00x says nothing; "-" is a ratio that could not be taken.
                 let ratio = row.server == report.plan.baseline || row.ratio == nil ? nil : row.ratioText
                 let figure = row.requestsPerSecond.map(Figure.text)
@@ -82,18 +82,18 @@ struct ReportCharts {
         return Chart(id: id, title: title, caption: caption, svg: chart.svg())
     }
 
+    /// `fromStats`: the figure comes from our echo-server's stats line, which peers do not print.
     private func perMessage(_ cells: [BenchPlan.Cell], id: String, title: String, unit: String,
-                            _ value: KeyPath<BenchReport.Row, Double?>) -> Chart {
-        let isStat = value == \BenchReport.Row.syscallsPerMessage
+                            _ value: KeyPath<BenchReport.Row, Double?>, fromStats: Bool) -> Chart {
         let groups = cells.map { cell in
-            BarChart.Group(label: label(cell), bars: bars(cell) { server, row in
+            BarChart.Group(label: Self.label(cell), bars: bars(cell) { server, row in
                 let figure = row[keyPath: value]
                 return BarChart.Bar(series: server, value: figure, label: figure.map(Figure.text) ?? "",
-                                    missing: missingText(row, stat: isStat),
+                                    missing: missingText(row, stat: fromStats),
                                     tooltip: tooltip(row, cell, figure.map { "\(Figure.text($0)) \(unit)" }))
             })
         }
-        let caption = isStat
+        let caption = fromStats
             ? "From the stats line our echo-server prints at exit, divided by every request the client completed (warmup included); lower is better. Peers print no such line."
             : "Server user+system CPU over its life up to SIGTERM, divided by every request the client completed (warmup included); lower is better."
         let chart = BarChart(title: title, series: seriesNames, groups: groups)
@@ -102,10 +102,10 @@ struct ReportCharts {
 
     private func latency(_ cells: [BenchPlan.Cell], id: String, title: String) -> Chart {
         let groups = cells.map { cell in
-            LatencyChart.Group(label: label(cell), rows: report.plan.servers.indices.compactMap { server in
+            LatencyChart.Group(label: Self.label(cell), rows: report.plan.servers.indices.compactMap { server in
                 guard let row = rowsByCell[cell]?[report.plan.servers[server].name] else { return nil }
                 return LatencyChart.Row(series: server, p50: row.p50Micros, p99: row.p99Micros, p999: row.p999Micros,
-                                        missing: missingText(row, stat: false), tooltip: "\(row.server) · \(label(cell))")
+                                        missing: missingText(row, stat: false), tooltip: "\(row.server) · \(Self.label(cell))")
             })
         }
         let chart = LatencyChart(title: title, series: seriesNames, groups: groups)
@@ -116,7 +116,7 @@ struct ReportCharts {
     private func idleMemory(_ cells: [BenchPlan.Cell]) -> Chart {
         let title = "Server memory per idle connection, KiB"
         let groups = cells.map { cell in
-            BarChart.Group(label: label(cell), bars: bars(cell) { server, row in
+            BarChart.Group(label: Self.label(cell), bars: bars(cell) { server, row in
                 let kib = row.rssBytesPerConnection.map { $0 / 1024 }
                 return BarChart.Bar(series: server, value: kib, label: kib.map(Figure.text) ?? "", missing: missingText(row, stat: false),
                                     tooltip: tooltip(row, cell, kib.map { "\(Figure.text($0)) KiB per idle connection" }))
@@ -137,7 +137,7 @@ struct ReportCharts {
     }
 
     /// "64 conns · 4 KiB", "10,000 idle · 64 B".
-    func label(_ cell: BenchPlan.Cell) -> String {
+    static func label(_ cell: BenchPlan.Cell) -> String {
         let size = Figure.bytes(cell.size)
         switch cell.scenario {
         case .idle: return "\(Figure.grouped(Double(cell.idleConnections))) idle · \(size)"
@@ -153,7 +153,7 @@ struct ReportCharts {
     }
 
     private func tooltip(_ row: BenchReport.Row, _ cell: BenchPlan.Cell, _ figure: String? = nil) -> String {
-        var text = "\(row.server) · \(cell.scenario.rawValue) \(label(cell))"
+        var text = "\(row.server) · \(cell.scenario.rawValue) \(Self.label(cell))"
         if let figure { text += ": " + figure }
         if !row.notes.isEmpty { text += " (" + row.notes.joined(separator: "; ") + ")" }
         return text
