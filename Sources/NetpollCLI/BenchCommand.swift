@@ -64,6 +64,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also write the rows as CSV to this file.")
     var csv: String?
 
+    @Option(name: .customLong("report"), help: "Also write a self-contained HTML page with charts of the run (and the machine it ran on) to this file.")
+    var reportPath: String?
+
     /// A bench's connection counts (and idle connections) are `netpoll load`'s, at least 1.
     static let connectionsRule = WholeNumberRule(1...LoadOptions.maxConnections)
 
@@ -77,6 +80,15 @@ struct BenchCommand: ParsableCommand {
             throw OptionRules.NotAllowed(description: "must name at least one of \(valid)")
         }
         return text
+    }
+
+    /// "2026-11-29 10:40 UTC".
+    static func timestamp(_ date: Date) -> String {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm 'UTC'"
+        return formatter.string(from: date)
     }
 
     func run() throws {
@@ -104,12 +116,20 @@ struct BenchCommand: ParsableCommand {
             plan.baseline = fallback
         }
 
+        // Before the run: the load average it reports is what the run started under.
+        let machine = reportPath == nil ? [] : MachineReport.collect().benchRows()
+        let started = Date()
+
         let runner = BenchRunner(plan: plan, selfPath: currentExecutablePath())
         let report = BenchReport(plan: plan, results: runner.run())
         StandardStream.output.line(report.table())
         do {
             if let json { try report.json().write(toFile: json, atomically: true, encoding: .utf8) }
             if let csv { try report.csv().write(toFile: csv, atomically: true, encoding: .utf8) }
+            if let path = reportPath {
+                let page = HTMLReport(report: report, machine: machine, generated: Self.timestamp(started)).html()
+                try page.write(toFile: path, atomically: true, encoding: .utf8)
+            }
         } catch {
             StandardStream.error.line("netpoll bench: cannot write results: \(error)")
             throw ExitCode(1)
