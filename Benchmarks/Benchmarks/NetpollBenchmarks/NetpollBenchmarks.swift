@@ -25,8 +25,7 @@
 // to see where allocations come from.
 //
 // Custom counters: pollerSyscalls (raw pollers: the poller's own kernel entries —
-// epoll_wait / io_uring_enter; epoll_ctl is not counted, so epoll's register +
-// deregister is 2 syscalls that show as 0), loopPollSyscalls and parks (summed
+// epoll_wait, epoll_ctl / io_uring_enter), loopPollSyscalls and parks (summed
 // over the group's loops, from LoopStats).
 //
 // `.instructions` is left out: perf events are not available here

@@ -45,6 +45,13 @@ enum AnyPoller {
         }
     }
 
+    /// Whether ``closeDescriptor(fd:token:onClosed:)`` closes through the ring (no
+    /// system call of its own); otherwise it calls close(2), which the caller counts.
+    var closesThroughRing: Bool {
+        if case .uring = self { return true }
+        return false
+    }
+
     func closeDescriptor(fd: Int32, token: PollToken, onClosed: @escaping () -> Void) {
         switch self {
         case .epoll(let p): p.closeDescriptor(fd: fd, token: token, onClosed: onClosed)

@@ -60,12 +60,14 @@ public final class EpollPoller: Poller, @unchecked Sendable {
         var ev = epoll_event()
         ev.events = EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue | EPOLLET.rawValue
         ev.data.u64 = token.rawValue
+        counters.syscalls &+= 1
         try NetpollError.check("epoll_ctl(ADD)") { epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) }
     }
 
     public func deregister(fd: Int32, token: PollToken) throws(NetpollError) {
         // Kernels before 2.6.9 wanted a non-nil event even for DEL.
         var ev = epoll_event()
+        counters.syscalls &+= 1
         try NetpollError.check("epoll_ctl(DEL)") { epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &ev) }
     }
 

@@ -76,8 +76,10 @@ public struct PollEvents: OptionSet, Hashable, Sendable, CustomStringConvertible
 
 /// Counters a poller keeps on its owner thread; the EventLoop publishes them.
 public struct PollerCounters: Sendable, Equatable {
-    /// Kernel entries made by the poller: epoll_wait/epoll_pwait2, io_uring_enter,
-    /// eventfd reads. (Wake writes are counted by whoever wakes; see EventLoop.)
+    /// Kernel entries made by the poller: epoll_wait/epoll_pwait2, epoll_ctl,
+    /// io_uring_enter, eventfd reads, and the close(2) of ``Poller/closeDescriptor(fd:token:onClosed:)``
+    /// where it is not done through the ring. (Wake writes are counted by whoever
+    /// wakes; see EventLoop.)
     public var syscalls: UInt64 = 0
     /// CQEs or epoll events for tokens no longer registered, dropped.
     public var staleEvents: UInt64 = 0

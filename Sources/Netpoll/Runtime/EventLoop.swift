@@ -239,6 +239,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             pd.discardReceived()
             pd.receivesThroughRing.store(false, ordering: .relaxed)
         }
+        if !poller.closesThroughRing { stats.ioSyscalls.wrappingAdd(1, ordering: .relaxed) }  // its close(2)
         poller.closeDescriptor(fd: fd, token: pd.token, onClosed: then)
         cache.release(pd)
     }

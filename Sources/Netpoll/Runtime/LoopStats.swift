@@ -8,7 +8,8 @@ public struct LoopStats: Sendable, Equatable {
     public var pollCallsNonblocking: UInt64 = 0
     /// Kernel entries by the poller (epoll_wait/pwait2, io_uring_enter, eventfd reads).
     public var pollSyscalls: UInt64 = 0
-    /// read/write/accept/connect-style syscalls made by FDs on this loop.
+    /// read/write/accept/connect-style syscalls made by FDs on this loop, and the
+    /// close(2) of descriptors that are not closed through an io_uring ring.
     public var ioSyscalls: UInt64 = 0
     /// Readiness events delivered to live descriptors.
     public var events: UInt64 = 0
