@@ -96,6 +96,7 @@ public enum NetpollError: Error, Hashable, Sendable, CustomStringConvertible {
         case EBUSY: return "EBUSY"
         case ETIME: return "ETIME"
         case EISCONN: return "EISCONN"
+        case ESPIPE: return "ESPIPE"
         case EMSGSIZE: return "EMSGSIZE"
         case EDESTADDRREQ: return "EDESTADDRREQ"
         default: return "errno \(e)"

@@ -1,0 +1,197 @@
+import Testing
+@testable import Netpoll
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Go: net/sendfile_test.go (TestSendfile, TestSendfileParts, TestSendfileSeeked),
+// net/splice_test.go (TestSplice: tcp→tcp, unix→tcp, with limits) and
+// os/readfrom_linux_test.go's proxy-like copies.
+
+/// A temporary file in /tmp of `size` bytes of `stream`'s pattern. Its name is
+/// unlinked as soon as it is open, so nothing is left behind even if a test dies.
+final class PatternFile: Sendable {
+    let fd: Int32
+    let size: Int
+
+    init(_ stream: NetPatternStream, size: Int) throws {
+        var template = Array("/tmp/netpoll-sendfile-XXXXXX".utf8CString)
+        fd = try check("mkstemp", mkstemp(&template))
+        unlink(String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        self.size = size
+        var done = 0
+        while done < size {
+            let n = min(size - done, NetPatternStream.maxChunk)
+            let chunk = stream.slice(at: done, count: n)
+            let w = pwrite(fd, chunk.baseAddress, n, off_t(done))
+            guard w > 0 else {
+                Glibc.close(fd)
+                throw SystemCallFailed(call: "pwrite", errno: errno)
+            }
+            done += w
+        }
+    }
+
+    deinit { Glibc.close(fd) }
+}
+
+extension DescriptorTests.NetTests {
+    @Suite struct ZeroCopyTests {
+        @Test(arguments: loopConfigs)
+        func a256MiBFileArrivesByteForByte(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let total = 256 << 20
+                let stream = NetPatternStream(seed: 0x5e4d)
+                let file = try PatternFile(stream, size: total)
+                let (client, server) = try await tcpConnPair(group: group)
+                let sender = Task {
+                    let n = try await client.sendFile(file.fd)
+                    try client.closeWrite()
+                    return n
+                }
+                let result = try await within(.seconds(120), "256 MiB by sendfile") {
+                    try await stream.receive(server, total: total + 1)
+                }
+                let sent = try await within(.seconds(10), "sendFile returns") { try await sender.value }
+                #expect(sent == Int64(total))
+                #expect(result.count == total, "received \(result.count) of \(total) bytes")
+                #expect(result.mismatchAt == nil, "first wrong byte at offset \(result.mismatchAt ?? -1)")
+                #expect(lseek(file.fd, 0, SEEK_CUR) == 0, "the file's own offset is not moved")
+                try await client.close()
+                try await server.close()
+            }
+        }
+
+        @Test(arguments: loopConfigs)
+        func aFileShorterThanAskedEndsCleanlyWithWhatWasSent(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let stream = NetPatternStream(seed: 0x51)
+                let file = try PatternFile(stream, size: 300_000)
+                let (client, server) = try await tcpConnPair(group: group)
+                let offset = 200_000 - 7
+                let sent = try await within(.seconds(10), "sendFile past the end") {
+                    try await client.sendFile(file.fd, offset: Int64(offset), count: 1 << 20)
+                }
+                #expect(sent == Int64(300_000 - offset))
+                let got = try await within(.seconds(10), "read") { try await readFully(server, count: 300_000 - offset) }
+                #expect(got == Array(stream.slice(at: offset, count: 300_000 - offset)))
+                // Nothing at all past the end: 0, not an error.
+                #expect(try await client.sendFile(file.fd, offset: 300_000, count: 10) == 0)
+                // Not a file sendfile can read at an offset: ESPIPE for a pipe.
+                let (r, w) = try makePipe()
+                defer { Glibc.close(r); Glibc.close(w) }
+                try await expectNetError(.system("sendfile", ESPIPE), "sendFile from a pipe") {
+                    _ = try await client.sendFile(r, count: 10)
+                }
+                try await client.close()
+                try await server.close()
+            }
+        }
+
+        @Test(arguments: loopConfigs)
+        func aWriteDeadlineEndsAStalledSendFileAndKeepsItsProgress(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let stream = NetPatternStream(seed: 0x77)
+                let file = try PatternFile(stream, size: 32 << 20)
+                let (client, server) = try await tcpConnPair(group: group)
+                try client.setWriteDeadline(.now + .milliseconds(200))
+                nonisolated(unsafe) var sent: Int64 = 0
+                try await expectNetError(.deadlineExceeded, "sendFile to a peer that does not read") {
+                    try await client.sendFile(file.fd, sent: &sent)
+                }
+                #expect(sent > 0 && sent < Int64(32 << 20), "sent \(sent) before the deadline")
+                // Resume where it stopped: the reader sees one unbroken stream.
+                try client.setWriteDeadline(nil)
+                let resumeAt = sent
+                let rest = Task {
+                    let n = try await client.sendFile(file.fd, offset: resumeAt)
+                    try client.closeWrite()
+                    return n
+                }
+                let result = try await within(.seconds(60), "read everything") { try await stream.receive(server, total: (32 << 20) + 1) }
+                #expect(try await rest.value == Int64(32 << 20) - resumeAt)
+                #expect(result.count == 32 << 20 && result.mismatchAt == nil)
+                try await client.close()
+                try await server.close()
+            }
+        }
+
+        @Test(arguments: loopConfigs)
+        func aSpliceProxyBetweenTwoTCPConnectionsCarriesBothDirections(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let echo = try await TCPListener.listen(group: group)
+                let echoPort = try #require(echo.address?.port)
+                let echoing = Task { try await echo.serve { conn in try await EchoTests.echo(conn) } }
+                let proxy = try await TCPListener.listen(group: group)
+                let proxyPort = try #require(proxy.address?.port)
+                let proxying = Task {
+                    try await proxy.serve { downstream in
+                        let upstream = try await TCPConn.connect(host: "127.0.0.1", port: echoPort, timeout: .seconds(5), group: group)
+                        async let up: Int64 = {
+                            let n = try await upstream.splice(from: downstream)
+                            try upstream.closeWrite()
+                            return n
+                        }()
+                        let down = try await downstream.splice(from: upstream)
+                        try downstream.closeWrite()
+                        let upCount = try await up
+                        #expect(upCount == down, "proxied \(upCount) up, \(down) down")
+                        try await upstream.close()
+                    }
+                }
+                let client = try await TCPConn.connect(host: "127.0.0.1", port: proxyPort, timeout: .seconds(5), group: group)
+                let ok = try await within(.seconds(60), "8 MiB through the splice proxy") {
+                    try await EchoTests.roundTrip(client, NetPatternStream(seed: 0x5b1), offset: 3, count: 8 << 20)
+                }
+                #expect(ok)
+                // Half-close travels through the proxy and back as end of stream.
+                try client.closeWrite()
+                #expect(try await within(.seconds(5), "EOF through the proxy") { try await client.read(maxCount: 16) } == [])
+                try await client.close()
+                try await proxy.close()
+                try await within(.seconds(10), "proxy returns") { try await proxying.value }
+                try await echo.close()
+                try await within(.seconds(10), "echo returns") { try await echoing.value }
+            }
+        }
+
+        @Test(arguments: loopConfigs)
+        func aLimitedSpliceLeavesTheRestReadableAndPipesSpliceToo(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let (client, server) = try await tcpConnPair(group: group)
+                let (sinkIn, sinkOut) = try await tcpConnPair(group: group)
+                // A short read first: the server's FD now holds the drained-queue hint.
+                try await client.write([1, 2, 3])
+                #expect(try await server.read(maxCount: 100) == [1, 2, 3])
+                let stream = NetPatternStream(seed: 0x11)
+                try await client.write(stream.slice(at: 0, count: 5000))
+                try await Task.sleep(for: .milliseconds(20))  // all of it queued at the server
+                let moved = try await within(.seconds(5), "splice 1000 of 5000") { try await sinkIn.splice(from: server, count: 1000) }
+                #expect(moved == 1000)
+                #expect(try await within(.seconds(5), "sink receives") { try await readFully(sinkOut, count: 1000) } == Array(stream.slice(at: 0, count: 1000)))
+                // The 4000 left are read at once: the hint must not make this read wait
+                // for an arrival that already happened.
+                let rest = try await within(.seconds(5), "read the rest") { try await readFully(server, count: 4000) }
+                #expect(rest == Array(stream.slice(at: 1000, count: 4000)))
+
+                // From a pipe, until its end.
+                let (r, w) = try makePipe()
+                let pipe = try await FD.open(r, loop: group.next(), isSocket: false)
+                let bytes = Array(stream.slice(at: 7, count: 3000))
+                #expect(writeBytes(w, bytes) == 3000)
+                Glibc.close(w)
+                let fromPipe = try await within(.seconds(5), "splice from a pipe") { try await sinkIn.splice(from: pipe) }
+                #expect(fromPipe == 3000)
+                #expect(try await within(.seconds(5), "sink receives") { try await readFully(sinkOut, count: 3000) } == bytes)
+                try await pipe.close()
+
+                // A source closed under a waiting splice ends it with the closed error.
+                let waiting = Task { try await sinkIn.splice(from: server) }
+                try await Task.sleep(for: .milliseconds(50))
+                try await server.close()
+                try await expectNetError(.netClosing, "splice from a closed source") { _ = try await waiting.value }
+                for c in [client, sinkIn, sinkOut] { try await c.close() }
+            }
+        }
+    }
+}
