@@ -89,6 +89,38 @@ extension DescriptorTests.NetTests {
         }
 
         @Test(arguments: loopConfigs)
+        func aPeerThatIsGoneIsAnErrorNotASignal(_ config: PollerConfig) async throws {
+            // The kernel raises SIGPIPE for sendfile and splice into a reset socket
+            // (no MSG_NOSIGNAL there); with the default action it would end this process.
+            var old = sigaction()
+            sigaction(SIGPIPE, nil, &old)
+            let handler = unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self)
+            #expect(handler == 0, "SIGPIPE must be at its default action for this test to mean anything")
+            try await withNetGroup(config) { group in
+                let file = try PatternFile(NetPatternStream(seed: 3), size: 1 << 20)
+                let (client, server) = try await tcpConnPair(group: group)
+                let (source, feeder) = try await tcpConnPair(group: group)
+                try server.setLinger(.zero)
+                try await server.close()  // RST
+                try await Task.sleep(for: .milliseconds(20))
+                var errnos: [Int32] = []
+                for _ in 0..<3 {
+                    do {
+                        _ = try await within(.seconds(5), "sendFile to a reset peer") { try await client.sendFile(file.fd) }
+                    } catch let e as NetpollError {
+                        errnos.append(e.errno ?? 0)
+                    }
+                }
+                #expect(errnos.contains(EPIPE), "sendfile errors: \(errnos)")
+                try await feeder.write(Array(repeating: 1, count: 1000))
+                try await expectNetError(.system("splice", EPIPE), "splice to a reset peer") {
+                    _ = try await client.splice(from: source, count: 1000)
+                }
+                for c in [client, source, feeder] { try await c.close() }
+            }
+        }
+
+        @Test(arguments: loopConfigs)
         func aWriteDeadlineEndsAStalledSendFileAndKeepsItsProgress(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
                 let stream = NetPatternStream(seed: 0x77)
