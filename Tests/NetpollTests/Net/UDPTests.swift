@@ -81,6 +81,40 @@ extension DescriptorTests.NetTests {
             }
         }
 
+        /// `netpoll echo-server --udp`: two loops, one socket each on the port; two
+        /// clients (SO_REUSEPORT spreads them by address) echo 10,000 datagrams in all.
+        @Test(arguments: loopConfigs)
+        func theCLIsUDPEchoServerEchoesTenThousandDatagrams(_ config: PollerConfig) async throws {
+            guard config.canRunHere() else { return }
+            let server = try NetpollProcess(["echo-server", "--udp", "--loops", "2"], environment: config.environment)
+            let port = try server.listeningPort()
+            try await withNetGroup(config) { group in
+                let address = try SocketAddress(ip: "127.0.0.1", port: port)
+                try await within(.seconds(60), "10,000 datagrams through netpoll echo-server --udp") {
+                    try await withThrowingTaskGroup(of: Void.self) { g in
+                        for _ in 0..<2 {
+                            g.addTask {
+                                let client = try await UDPConn.connect(to: address, group: group)
+                                do {
+                                    try await Self.windowedEcho(client, count: 5_000)
+                                } catch {
+                                    try? await client.close()
+                                    throw error
+                                }
+                                try await client.close()
+                            }
+                        }
+                        try await g.waitForAll()
+                    }
+                }
+            }
+            #expect(server.reap() == .stillRunning, "echo-server \(server.status): \(server.stderrText())")
+            server.signal(SIGTERM)
+            #expect(server.wait(within: .seconds(20)) == .exited(0), "stderr: \(server.stderrText())")
+            let stats = server.readLine(within: .seconds(2)) ?? ""
+            #expect(stats.contains("\"datagrams_echoed\":10000"), "\(stats)")
+        }
+
         @Test(arguments: loopConfigs)
         func ipv6EchoAndReadFromNamesTheSender(_ config: PollerConfig) async throws {
             guard EchoTests.ipv6LoopbackUsable() else {
