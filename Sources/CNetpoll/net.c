@@ -18,8 +18,12 @@ const unsigned CNP_MAX_SPLICE = 1 << 20;
 // sends them without MSG_NOSIGNAL), which would kill a process that never asked
 // for signals. So the call runs with SIGPIPE blocked on this thread, and a SIGPIPE
 // it raised is taken back with sigtimedwait before the old mask returns: the caller
-// sees EPIPE, as from send(MSG_NOSIGNAL). Two sigmask calls per sendfile/splice
-// out to a socket, each of which moves up to megabytes.
+// sees EPIPE, as from send(MSG_NOSIGNAL). The signal can come with a *short* count
+// as well as with -EPIPE: the call moves some pages, then the next send into the
+// socket fails, and the kernel returns what it moved. So any call that did less
+// than asked is checked (a zero-timeout sigtimedwait: EAGAIN when none is
+// pending). Two sigmask calls per sendfile/splice out to a socket, plus one for a
+// short one; each moves up to megabytes.
 typedef struct {
     sigset_t pipe;
     sigset_t old;
@@ -31,10 +35,10 @@ static void sigpipe_block(cnp_sigpipe_guard *g) {
     pthread_sigmask(SIG_BLOCK, &g->pipe, &g->old);
 }
 
-static void sigpipe_restore(cnp_sigpipe_guard *g, int raised) {
+static void sigpipe_restore(cnp_sigpipe_guard *g, int may_have_raised) {
     // Only take back what this call raised: a thread that blocked SIGPIPE itself
     // may have one pending of its own.
-    if (raised && !sigismember(&g->old, SIGPIPE)) {
+    if (may_have_raised && !sigismember(&g->old, SIGPIPE)) {
         struct timespec zero = {0, 0};
         while (sigtimedwait(&g->pipe, NULL, &zero) < 0 && errno == EINTR) {}
     }
@@ -47,7 +51,7 @@ int64_t cnp_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count) {
     off_t off = (off_t)*offset;
     ssize_t n = sendfile(out_fd, in_fd, &off, count);
     int e = n < 0 ? errno : 0;
-    sigpipe_restore(&g, e == EPIPE);
+    sigpipe_restore(&g, n < 0 ? e == EPIPE : (size_t)n < count);
     if (n < 0) return -e;
     *offset = (int64_t)off;
     return (int64_t)n;
@@ -63,7 +67,7 @@ int64_t cnp_splice_out(int pipe_fd, int out_fd, size_t count) {
     sigpipe_block(&g);
     ssize_t n = splice(pipe_fd, NULL, out_fd, NULL, count, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     int e = n < 0 ? errno : 0;
-    sigpipe_restore(&g, e == EPIPE);
+    sigpipe_restore(&g, n < 0 ? e == EPIPE : (size_t)n < count);
     return n < 0 ? -e : (int64_t)n;
 }
 

@@ -42,6 +42,14 @@ struct EchoServerCommand: AsyncParsableCommand {
     @Flag(help: "Echo UDP datagrams instead of TCP streams.")
     var udp = false
 
+    @Option(parsing: .unconditional, help: "Serve a file of this many bytes (1...\(FileServer.maxSize)) instead of echoing: each 8-byte request (`netpoll load --download`) is answered with that many bytes of it. The bench's \"file\" scenario.",
+            transform: OptionRules.wholeNumber(FileServer.sizeRange))
+    var fileSize: Int?
+
+    @Option(help: "How --file-size answers are sent: sendfile (zero-copy, the default) or write (pread into a buffer, then write).",
+            transform: FileServer.parseMethod)
+    var fileSend: FileServer.Method = .sendfile
+
     @Flag(help: "Give every connection a buffer of its own (--buffer-size bytes, held while it waits) instead of borrowing the loop's: the way before borrowed reads, kept for comparison.")
     var ownBuffer = false
 
@@ -52,6 +60,10 @@ struct EchoServerCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: "Close a connection whose write cannot finish in this many seconds (0, the default: never).",
             transform: OptionRules.number(OptionRules.timeout))
     var writeTimeout = 0.0
+
+    func validate() throws {
+        if udp && fileSize != nil { throw ValidationError("--file-size serves files over TCP; it cannot be combined with --udp") }
+    }
 
     func run() async throws {
         // Go raises the soft descriptor limit to the hard one at start-up; a server
@@ -67,6 +79,7 @@ struct EchoServerCommand: AsyncParsableCommand {
         }
         let listener = try await TCPListener.listen(host: host, port: port, group: group)
         let address = listener.address.map { "\($0)" } ?? "\(host):\(port)"
+        let files = try fileSize.map { try FileServer(size: $0, method: fileSend) }
 
         let accepted = Atomic<UInt64>(0)
         // Installed before the `listening` line, so a parent that signals right after
@@ -84,6 +97,10 @@ struct EchoServerCommand: AsyncParsableCommand {
         let writeLimit: Duration? = writeTimeout > 0 ? .seconds(writeTimeout) : nil
         try await listener.serve { conn in
             accepted.wrappingAdd(1, ordering: .relaxed)
+            if let files {
+                try await files.serve(conn)
+                return
+            }
             if ownBuffer {
                 try await Self.echoWithOwnBuffer(conn, size: size, idle: idle, writeLimit: writeLimit)
                 return

@@ -120,6 +120,77 @@ extension DescriptorTests.NetTests {
             }
         }
 
+        /// The peer resets while a sendfile streams: the send ends with EPIPE or
+        /// ECONNRESET, never a signal. The kernel may raise SIGPIPE and still return a
+        /// short count (the pages moved before the failed send), so the guard looks
+        /// after every short call, not only after EPIPE; whether that happens here
+        /// depends on timing — the file-server test below provokes it reliably.
+        @Test(arguments: loopConfigs)
+        func aPeerResettingMidTransferIsAnErrorNotASignal(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let file = try PatternFile(NetPatternStream(seed: 4), size: 64 << 20)
+                var rng = SplitMix(seed: 0x9e)
+                for _ in 0..<30 {
+                    let (client, server) = try await tcpConnPair(group: group)
+                    let sender = Task { try await client.sendFile(file.fd) }
+                    // Read at full speed, so the sender is inside sendfile, not parked,
+                    // when the reset comes.
+                    let stopAt = 1 << 20 + Int(rng.next() % UInt64(4 << 20))
+                    try await within(.seconds(10), "read part of the file") {
+                        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
+                        defer { buf.deallocate() }
+                        var got = 0
+                        while got < stopAt {
+                            let n = try await server.read(into: buf)
+                            if n == 0 { break }
+                            got += n
+                        }
+                    }
+                    try server.setLinger(.zero)
+                    try await server.close()
+                    do {
+                        let sent = try await within(.seconds(10), "sendFile to a peer that reset") { try await sender.value }
+                        Issue.record("sendFile to a reset peer returned \(sent)")
+                    } catch let e as NetpollError {
+                        #expect(e.errno == EPIPE || e.errno == ECONNRESET, "\(e)")
+                    }
+                    try await client.close()
+                }
+            }
+        }
+
+        /// The same through `netpoll echo-server --file-size`, with clients that read
+        /// at full speed (raw blocking recv) and close with most of a download unread:
+        /// how `netpoll load --download` ends a run. The server must survive them all.
+        @Test(arguments: loopConfigs)
+        func theFileServerSurvivesClientsThatLeaveMidDownload(_ config: PollerConfig) async throws {
+            guard config.canRunHere() else { return }
+            let size = 16 << 20
+            let server = try NetpollProcess(
+                ["echo-server", "--file-size", String(size), "--file-send", "sendfile", "--loops", "1"], environment: config.environment)
+            let port = try server.listeningPort()
+            var rng = SplitMix(seed: 0x1eaf)
+            var buf = [UInt8](repeating: 0, count: 1 << 20)
+            for _ in 0..<40 {
+                let s = try tcpSocket()
+                try withSockaddr(loopback(port: UInt16(port))) { _ = try check("connect", Glibc.connect(s.raw, $0, $1)) }
+                var request = UInt64(size).littleEndian
+                #expect(withUnsafeBytes(of: &request) { send(s.raw, $0.baseAddress, 8, 0) } == 8)
+                let stopAt = Int(rng.next() % UInt64(size / 2))
+                var got = 0
+                while got < stopAt {
+                    let n = buf.withUnsafeMutableBytes { recv(s.raw, $0.baseAddress, $0.count, 0) }
+                    if n <= 0 { break }
+                    got += n
+                }
+                s.close()  // unread data: the kernel answers with a reset
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(server.reap() == .stillRunning, "echo-server \(server.status): \(server.stderrText())")
+            server.signal(SIGTERM)
+            #expect(server.wait(within: .seconds(20)) == .exited(0), "stderr: \(server.stderrText())")
+        }
+
         @Test(arguments: loopConfigs)
         func aWriteDeadlineEndsAStalledSendFileAndKeepsItsProgress(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
