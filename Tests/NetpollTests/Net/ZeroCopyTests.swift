@@ -191,6 +191,28 @@ extension DescriptorTests.NetTests {
             #expect(server.wait(within: .seconds(20)) == .exited(0), "stderr: \(server.stderrText())")
         }
 
+        /// The bench's file scenario end to end: `netpoll load --download` against
+        /// `echo-server --file-size` by each send method; every byte is checked by the
+        /// client (a mismatch or short answer would be an error in its report).
+        @Test(arguments: loopConfigs)
+        func theDownloadClientVerifiesBothSendMethods(_ config: PollerConfig) async throws {
+            guard config.canRunHere() else { return }
+            for method in ["write", "sendfile"] {
+                let server = try NetpollProcess(
+                    ["echo-server", "--file-size", "300000", "--file-send", method, "--loops", "1"], environment: config.environment)
+                let port = try server.listeningPort()
+                let load = try NetpollProcess.run(
+                    ["load", "--target", "127.0.0.1:\(port)", "--download", "--size", "300000", "--connections", "3",
+                     "--duration", "0.3", "--warmup", "0", "--json"], within: .seconds(20))
+                #expect(load.status == .exited(0), "load \(load.status): \(load.stderr)")
+                #expect(load.stdout.contains("\"download\":true"), "\(load.stdout)")
+                #expect(load.stdout.contains("\"errors\":0,"), "\(method): \(load.stdout)")
+                #expect(!load.stdout.contains("\"requests_total\":0,"), "\(method): \(load.stdout)")
+                server.signal(SIGTERM)
+                #expect(server.wait(within: .seconds(20)) == .exited(0), "\(method) server: \(server.stderrText())")
+            }
+        }
+
         @Test(arguments: loopConfigs)
         func aWriteDeadlineEndsAStalledSendFileAndKeepsItsProgress(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
