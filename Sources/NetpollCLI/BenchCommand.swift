@@ -45,8 +45,13 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "EventLoops of our echo-server, 1...\(Settings.maxLoops). Default 1.", transform: OptionRules.loops)
     var loops: Int = 1
 
-    @Option(help: "Scenarios: echo, churn, idle (comma-separated). Default all three.", transform: BenchCommand.scenarioList)
+    @Option(help: "Scenarios: echo, churn, idle, file (comma-separated). Default echo,churn,idle; file (write vs sendfile of --file-sizes bytes per request, our servers only) is opt-in.",
+            transform: BenchCommand.scenarioList)
     var scenarios: String = "echo,churn,idle"
+
+    @Option(help: "File sizes in bytes for the file scenario (comma-separated), each 1...\(64 << 20). Default 65536,1048576.",
+            transform: OptionRules.countList(WholeNumberRule(1...(64 << 20))))
+    var fileSizes: [Int]?
 
     @Option(parsing: .unconditional, help: "Idle connections in the idle scenario, 1...\(LoadOptions.maxConnections). Default 10000 (quick: 1000).",
             transform: OptionRules.count(BenchCommand.connectionsRule))
@@ -100,6 +105,7 @@ struct BenchCommand: ParsableCommand {
             if let warmup { plan.warmupSeconds = warmup }
             if let repeats { plan.repeats = repeats }
             if let idleConnections { plan.idleConnections = idleConnections }
+            if let fileSizes { plan.fileSizes = fileSizes }
             plan.scenarios = try parseScenarios(scenarios)
             try plan.addServers(selfPath: currentExecutablePath(), backends: try OptionRules.backendList(backends).map(\.rawValue), loops: loops, peers: peer)
             try plan.validate()

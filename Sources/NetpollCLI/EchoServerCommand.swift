@@ -12,10 +12,13 @@ import Glibc
 struct EchoServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "echo-server",
-        abstract: "Run a TCP echo server on the netpoll runtime.",
+        abstract: "Run a TCP (or, with --udp, UDP) echo server on the netpoll runtime.",
         discussion: """
             The first line on stdout is exactly `listening on HOST:PORT`. On SIGINT or
             SIGTERM the server prints one JSON line of runtime statistics and exits 0.
+            With --udp every datagram is sent back to its sender, from one socket per
+            event loop sharing the port (SO_REUSEPORT); a datagram larger than 65536
+            bytes cannot arrive (UDP's limit), so none is ever echoed cut.
             """
     )
 
@@ -36,6 +39,17 @@ struct EchoServerCommand: AsyncParsableCommand {
             transform: OptionRules.wholeNumber(OptionRules.bufferSize))
     var bufferSize = 65536
 
+    @Flag(help: "Echo UDP datagrams instead of TCP streams.")
+    var udp = false
+
+    @Option(parsing: .unconditional, help: "Serve a file of this many bytes (1...\(FileServer.maxSize)) instead of echoing: each 8-byte request (`netpoll load --download`) is answered with that many bytes of it. The bench's \"file\" scenario.",
+            transform: OptionRules.wholeNumber(FileServer.sizeRange))
+    var fileSize: Int?
+
+    @Option(help: "How --file-size answers are sent: sendfile (zero-copy, the default) or write (pread into a buffer, then write).",
+            transform: FileServer.parseMethod)
+    var fileSend: FileServer.Method = .sendfile
+
     @Flag(help: "Give every connection a buffer of its own (--buffer-size bytes, held while it waits) instead of borrowing the loop's: the way before borrowed reads, kept for comparison.")
     var ownBuffer = false
 
@@ -47,6 +61,10 @@ struct EchoServerCommand: AsyncParsableCommand {
             transform: OptionRules.number(OptionRules.timeout))
     var writeTimeout = 0.0
 
+    func validate() throws {
+        if udp && fileSize != nil { throw ValidationError("--file-size serves files over TCP; it cannot be combined with --udp") }
+    }
+
     func run() async throws {
         // Go raises the soft descriptor limit to the hard one at start-up; a server
         // binary owns that policy (the library only offers the call).
@@ -55,8 +73,13 @@ struct EchoServerCommand: AsyncParsableCommand {
         }
         let chosen = try CLIBackend.resolve(flag: backend)
         let group = try LoopGroup(loops: loops, backend: chosen)
+        if udp {
+            try await runUDP(group: group)
+            return
+        }
         let listener = try await TCPListener.listen(host: host, port: port, group: group)
         let address = listener.address.map { "\($0)" } ?? "\(host):\(port)"
+        let files = try fileSize.map { try FileServer(size: $0, method: fileSend) }
 
         let accepted = Atomic<UInt64>(0)
         // Installed before the `listening` line, so a parent that signals right after
@@ -74,6 +97,10 @@ struct EchoServerCommand: AsyncParsableCommand {
         let writeLimit: Duration? = writeTimeout > 0 ? .seconds(writeTimeout) : nil
         try await listener.serve { conn in
             accepted.wrappingAdd(1, ordering: .relaxed)
+            if let files {
+                try await files.serve(conn)
+                return
+            }
             if ownBuffer {
                 try await Self.echoWithOwnBuffer(conn, size: size, idle: idle, writeLimit: writeLimit)
                 return
@@ -102,13 +129,14 @@ extension EchoServerCommand {
     /// The line printed on SIGINT/SIGTERM, one JSON object that `netpoll bench` and
     /// the tests parse: what ran, the connections accepted, then the loops' counters
     /// summed (`LoopStats.namedCounters`, in their order).
-    static func statisticsLine(group: LoopGroup, accepted: UInt64) -> JSONValue {
-        let run: [(String, JSONValue)] = [
+    static func statisticsLine(group: LoopGroup, accepted: UInt64, datagrams: UInt64? = nil) -> JSONValue {
+        var run: [(String, JSONValue)] = [
             ("backend", .string(group.backend.kind.rawValue)),
             ("backend_detail", .string("\(group.backend)")),
             ("loops", .int(group.loops.count)),
             ("connections_accepted", .int(Int(clamping: accepted))),
         ]
+        if let datagrams { run.append(("datagrams_echoed", .int(Int(clamping: datagrams)))) }
         return .object(run + group.statistics.namedCounters.map { ($0.name, .int(Int(clamping: $0.value))) })
     }
 
@@ -123,4 +151,48 @@ extension EchoServerCommand {
             try await conn.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
         }
     }
+}
+
+extension EchoServerCommand {
+    /// `--udp`: one socket per loop on the same port (SO_REUSEPORT spreads senders
+    /// over them by address), each echoing on its own loop.
+    func runUDP(group: LoopGroup) async throws {
+        let first = try await UDPConn.listen(host: host, port: port, reusePort: true, group: group)
+        guard let bound = first.localAddress else { throw NetpollError.invalidAddress("UDP socket has no local address") }
+        var sockets = [first]
+        for _ in 1..<group.loops.count {
+            sockets.append(try await UDPConn.listen(on: bound, reusePort: true, group: group))
+        }
+        let echoed = DatagramCount()
+        let stop = SignalWaiter(signals: [SIGINT, SIGTERM]) {
+            let line = Self.statisticsLine(group: group, accepted: 0, datagrams: echoed.value.load(ordering: .relaxed))
+            StandardStream.output.line(line.serialized())
+            Glibc.exit(0)
+        }
+        StandardStream.output.line("listening on \(bound)")
+        try await withThrowingDiscardingTaskGroup { tasks in
+            for socket in sockets {
+                tasks.addTask(executorPreference: socket.loop) {
+                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+                    defer { buf.deallocate() }
+                    while true {
+                        let d = try await socket.readFrom(into: buf)
+                        // A sender that went away (ICMP unreachable) must not stop the server.
+                        do {
+                            try await socket.writeTo(UnsafeRawBufferPointer(rebasing: buf[0..<d.count]), address: d.sender)
+                            echoed.value.wrappingAdd(1, ordering: .relaxed)
+                        } catch let e as NetpollError where e.errno != nil {
+                            continue
+                        }
+                    }
+                }
+            }
+        }
+        withExtendedLifetime(stop) {}
+    }
+}
+
+/// Datagrams echoed, shared by the per-loop echo tasks and the signal handler.
+final class DatagramCount: Sendable {
+    let value = Atomic<UInt64>(0)
 }

@@ -42,6 +42,9 @@ struct LoadCommand: ParsableCommand {
     @Flag(help: "Connection churn: connect, echo once, close, repeat; reports connections/s.")
     var churn = false
 
+    @Flag(help: "Download instead of echo: each message is an 8-byte request for --size bytes, which the server sends (`netpoll echo-server --file-size`) and the client checks byte for byte.")
+    var download = false
+
     @Option(parsing: .unconditional, help: "Also hold this many idle connections open for the run (idle-scale scenario), \(LoadOptions.idleRule.range). Default 0.",
             transform: OptionRules.count(LoadOptions.idleRule))
     var idle: Int = 0
@@ -58,6 +61,7 @@ struct LoadCommand: ParsableCommand {
         options.rate = rate
         options.threads = threads
         options.mode = churn ? .churn : .echo
+        options.download = download
         options.idleConnections = idle
         options.connectTimeoutSeconds = connectTimeout
         do {

@@ -96,4 +96,38 @@ import Testing
         #expect(report.json().contains(#""ratio_reading":"client_bound""#))
         #expect(LoadReport.saturationPercentPerThread == 95)
     }
+
+    /// The file scenario: a write and a sendfile cell per size, our servers only,
+    /// and sendfile's gain over write per server.
+    @Test func fileCellsPairWriteWithSendfileAndLeavePeersOut() throws {
+        var plan = BenchPlan.quick()
+        plan.scenarios = [.file]
+        plan.connections = [4]
+        plan.fileSizes = [1 << 20]
+        try plan.addServers(selfPath: "/x/netpoll", backends: ["epoll", "uring"], loops: 1, peers: ["c=peers/bin/c"])
+        try plan.validate()
+        #expect(plan.cells.map(\.label) == ["file/write", "file/sendfile"])
+        #expect(plan.cells.allSatisfy { $0.size == 1 << 20 && $0.connections == 4 })
+        #expect(plan.servers(for: plan.cells[0]).map(\.name) == ["epoll", "uring"])
+        func sample(_ rps: Double) -> RunSample {
+            var sample = RunSample()
+            sample.requestsPerSecond = rps
+            sample.requestsTotal = 1000
+            return sample
+        }
+        let report = BenchReport(plan: plan, results: [
+            plan.cells[0]: ["epoll": [sample(100)], "uring": [sample(110)]],
+            plan.cells[1]: ["epoll": [sample(150)], "uring": [sample(99)]],
+        ])
+        #expect(report.rows.map(\.server) == ["epoll", "uring", "epoll", "uring"])
+        #expect(report.rows.map { report.sendfileGain($0) } == [nil, nil, 1.5, 0.9])
+        let table = report.table()
+        #expect(table.contains("file/sendfile") && table.contains("vs write: 1.50x") && table.contains("vs write: 0.90x"))
+        #expect(report.json().contains(#""file_send":"sendfile","sendfile_vs_write":1.5"#))
+        // Peers alone cannot run it.
+        var peersOnly = BenchPlan.quick()
+        peersOnly.scenarios = [.file]
+        try peersOnly.addServers(selfPath: "/x/netpoll", backends: [], loops: 1, peers: ["c=peers/bin/c"])
+        #expect(throws: BenchError.self) { try peersOnly.validate() }
+    }
 }

@@ -124,6 +124,26 @@ struct sockaddr;
 /// Returns the descriptor or -errno.
 int cnp_accept4(int fd, struct sockaddr *addr, unsigned int *len);
 
+// MARK: zero-copy and socket identity (net.c) ------------------------------------
+
+/// The most one splice moves, and the pipe size asked for (Go: maxSpliceSize).
+extern const unsigned CNP_MAX_SPLICE;
+/// sendfile(2) from `in_fd` at `*offset` (advanced by what was sent). Bytes sent,
+/// 0 at the end of the file, or -errno; a gone peer is -EPIPE, never a SIGPIPE.
+int64_t cnp_sendfile(int out_fd, int in_fd, int64_t *offset, size_t count);
+/// splice(2) with SPLICE_F_MOVE|SPLICE_F_NONBLOCK; one side must be a pipe.
+/// Bytes moved, 0 at end of input, or -errno.
+int64_t cnp_splice(int in_fd, int out_fd, size_t count);
+/// cnp_splice from a pipe out to `out_fd` (a socket), with SIGPIPE held back as
+/// for cnp_sendfile: a gone peer is -EPIPE.
+int64_t cnp_splice_out(int pipe_fd, int out_fd, size_t count);
+/// A non-blocking, close-on-exec pipe for splice, grown to CNP_MAX_SPLICE where
+/// allowed. 0 or -errno.
+int cnp_splice_pipe(int fds[2]);
+/// SO_PEERCRED of a Unix socket: the peer's pid, uid and gid at connect time.
+/// 0 or -errno.
+int cnp_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
+
 // MARK: ThreadSanitizer ------------------------------------------------------------
 
 /// Happens-before annotations for ThreadSanitizer (no-ops in other builds).

@@ -225,7 +225,7 @@ public final class FD: Sendable {
     /// A failed `call` returns a negative value and sets errno (libc), or returns
     /// -errno when `negatedErrno` (the `cnp_*` shim's convention).
     @inline(__always)
-    private func retrying<R: FixedWidthInteger & SignedInteger>(
+    func retrying<R: FixedWidthInteger & SignedInteger>(
         _ mode: PollDesc.Mode, _ name: String, alsoRetry: Int32 = EINTR, negatedErrno: Bool = false, _ call: () -> R
     ) async throws -> R {
         while true {

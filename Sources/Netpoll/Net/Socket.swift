@@ -13,6 +13,14 @@ enum Socket {
         return try DescriptorLimit.admit(fd, from: "socket")
     }
 
+    /// A non-blocking, close-on-exec datagram socket.
+    static func datagram(family: Int32) throws(NetpollError) -> Int32 {
+        let fd = try NetpollError.check("socket") {
+            socket(family, Int32(SOCK_DGRAM.rawValue | SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        }
+        return try DescriptorLimit.admit(fd, from: "socket")
+    }
+
     static func setOption(_ fd: Int32, _ level: Int32, _ name: Int32, _ value: Int32, _ what: String) throws(NetpollError) {
         var v = value
         try NetpollError.check("setsockopt(\(what))") { setsockopt(fd, level, name, &v, socklen_t(MemoryLayout<Int32>.size)) }

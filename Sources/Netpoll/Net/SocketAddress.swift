@@ -36,12 +36,23 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         throw .invalidAddress("\"\(ip)\" is not an IPv4 or IPv6 address")
     }
 
+    /// A Unix-domain address: a file system path, or — starting with `@`, as Go and
+    /// ss(8) write it — a name in Linux's abstract namespace (`@name`: no file, gone
+    /// when the last socket bound to it closes; any process in the same network
+    /// namespace may connect, there are no permissions).
     public init(unixPath path: String) throws(NetpollError) {
-        // sun_path holds 108 bytes including the terminating NUL.
-        guard !path.isEmpty, path.utf8.count < 108 else {
-            throw .invalidAddress("unix socket path must be 1...107 bytes: \"\(path)\"")
+        // sun_path holds 108 bytes: a path and its terminating NUL, or an abstract
+        // name after a leading NUL (the `@`) with no terminator.
+        guard !path.isEmpty, path.utf8.count < 108, path != "@" else {
+            throw .invalidAddress("unix socket path must be 1...107 bytes (an abstract @name 1...106): \"\(path)\"")
         }
         kind = .unix(path)
+    }
+
+    /// An abstract-namespace Unix address (`@name`).
+    public var isAbstract: Bool {
+        if case .unix(let path) = kind { return path.hasPrefix("@") }
+        return false
     }
 
     /// Parses `HOST:PORT`, `[V6]:PORT` or `unix:/path` with a numeric host.
@@ -124,13 +135,17 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
             case .unix(let path):
                 var sun = sockaddr_un()
                 sun.sun_family = sa_family_t(AF_UNIX)
+                var utf8 = Array(path.utf8)
+                // Abstract: a NUL in place of the `@`, and the length (not a NUL) ends
+                // the name — every byte up to it is part of the name.
+                let abstract = utf8.first == UInt8(ascii: "@")
+                if abstract { utf8[0] = 0 }
                 withUnsafeMutableBytes(of: &sun.sun_path) { dst in
-                    let utf8 = Array(path.utf8)
                     dst.copyBytes(from: utf8)
-                    dst[utf8.count] = 0
+                    if !abstract { dst[utf8.count] = 0 }
                 }
                 withUnsafeBytes(of: sun) { raw.copyMemory(from: $0) }
-                s.length = socklen_t(MemoryLayout<sa_family_t>.size + path.utf8.count + 1)
+                s.length = socklen_t(MemoryLayout<sa_family_t>.size + utf8.count + (abstract ? 0 : 1))
             }
         }
         return s
@@ -148,8 +163,9 @@ public struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
         case AF_UNIX:
             let pathLen = Int(s.length) - MemoryLayout<sa_family_t>.size
             let path: String = withUnsafeBytes(of: s.storage) { raw in
-                guard pathLen > 0 else { return "" }
+                guard pathLen > 0 else { return "" }  // unnamed (socketpair, unbound)
                 let bytes = raw[MemoryLayout<sa_family_t>.size..<(MemoryLayout<sa_family_t>.size + pathLen)]
+                if bytes.first == 0 { return "@" + String(decoding: bytes.dropFirst(), as: UTF8.self) }
                 return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
             }
             kind = .unix(path)

@@ -49,13 +49,40 @@ public final class TCPConn: Conn {
         try Socket.setOption(fd.sysfd, Int32(IPPROTO_TCP), TCP_NODELAY, on ? 1 : 0, "TCP_NODELAY")
     }
 
-    /// Keep-alive on/off; `idle` sets both the idle time and the probe interval.
+    /// Keep-alive on/off (Go: SetKeepAlive); `idle` also sets the period, as
+    /// ``setKeepAlivePeriod(_:)``.
     public func setKeepAlive(_ on: Bool, idle: Duration? = nil) throws {
         try Socket.setOption(fd.sysfd, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0, "SO_KEEPALIVE")
-        if on, let idle {
-            let secs = Int32(clamping: max(1, idle.components.seconds))
-            try Socket.setOption(fd.sysfd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, secs, "TCP_KEEPIDLE")
-            try Socket.setOption(fd.sysfd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, secs, "TCP_KEEPINTVL")
+        if on, let idle { try setKeepAlivePeriod(idle) }
+    }
+
+    /// How long the connection stays idle before the first keep-alive probe, and
+    /// the time between probes (Go: SetKeepAlivePeriod sets both, TCP_KEEPIDLE and
+    /// TCP_KEEPINTVL). Whole seconds, at least 1 (the kernel's unit).
+    public func setKeepAlivePeriod(_ period: Duration) throws {
+        let secs = Int32(clamping: max(1, period.components.seconds))
+        try Socket.setOption(fd.sysfd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, secs, "TCP_KEEPIDLE")
+        try Socket.setOption(fd.sysfd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, secs, "TCP_KEEPINTVL")
+    }
+
+    /// What close does with data not yet sent (Go: SetLinger, SO_LINGER):
+    /// - nil (the default): close returns at once; the kernel goes on sending
+    ///   what is queued, then the FIN, in the background.
+    /// - `.zero`: close discards what is unsent and resets the connection (RST):
+    ///   the peer's next read fails with ECONNRESET.
+    /// - a positive duration (whole seconds): close(2) itself waits up to that long
+    ///   for the queued data to be acknowledged. Linux waits even on a non-blocking
+    ///   socket, and the close runs on the connection's loop thread, so that loop
+    ///   stalls for as long: prefer nil or `.zero` in a server.
+    public func setLinger(_ timeout: Duration?) throws {
+        var l = linger(l_onoff: 0, l_linger: 0)
+        if let timeout {
+            l.l_onoff = 1
+            l.l_linger = Int32(clamping: max(0, timeout.components.seconds))
+        }
+        let sysfd = fd.sysfd
+        try NetpollError.check("setsockopt(SO_LINGER)") {
+            setsockopt(sysfd, SOL_SOCKET, SO_LINGER, &l, socklen_t(MemoryLayout<linger>.size))
         }
     }
 }

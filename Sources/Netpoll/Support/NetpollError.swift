@@ -12,6 +12,7 @@ import Glibc
 /// | ``notPollable`` | `poll.ErrNotPollable` |
 /// | ``tooManyConcurrentOperations`` | the `fdMutex` overflow panic, as an error |
 /// | ``system(_:_:)`` | a failed system call: which one, and its errno |
+/// | ``invalidDescriptor(_:)`` | a descriptor to adopt of the wrong kind (Go: FileConn's EPROTOTYPE / EINVAL) |
 /// | ``invalidSetting(name:value:allowed:)`` | a `NETPOLL_*` variable, option or parameter outside its rules (``Settings``) |
 public enum NetpollError: Error, Hashable, Sendable, CustomStringConvertible {
     case netClosing
@@ -30,6 +31,9 @@ public enum NetpollError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidSetting(name: String, value: String, allowed: String)
     /// The backend asked for cannot be used on this machine; `reason` says why.
     case backendUnavailable(backend: String, reason: String)
+    /// A descriptor given to adopt (Go: net.FileConn, net.FileListener) that is not
+    /// what the adopting type needs: `reason` says what it is and what was expected.
+    case invalidDescriptor(String)
 
     /// True for a deadline that passed, as Go's `net.Error.Timeout()`.
     public var isTimeout: Bool { self == .deadlineExceeded }
@@ -52,6 +56,7 @@ public enum NetpollError: Error, Hashable, Sendable, CustomStringConvertible {
         case .invalidSetting(let name, let value, let allowed):
             return "invalid \(name) \(value.debugDescription): \(allowed)"
         case .backendUnavailable(let b, let reason): return "backend \(b) is unavailable: \(reason)"
+        case .invalidDescriptor(let reason): return "invalid descriptor: \(reason)"
         }
     }
 
@@ -90,6 +95,10 @@ public enum NetpollError: Error, Hashable, Sendable, CustomStringConvertible {
         case EEXIST: return "EEXIST"
         case EBUSY: return "EBUSY"
         case ETIME: return "ETIME"
+        case EISCONN: return "EISCONN"
+        case ESPIPE: return "ESPIPE"
+        case EMSGSIZE: return "EMSGSIZE"
+        case EDESTADDRREQ: return "EDESTADDRREQ"
         default: return "errno \(e)"
         }
     }

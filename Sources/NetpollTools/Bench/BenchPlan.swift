@@ -10,6 +10,17 @@ public struct BenchPlan: Sendable {
         case churn
         /// Many idle connections held while one echoes: server memory per connection.
         case idle
+        /// Each request is answered with a file's first `size` bytes (`netpoll load
+        /// --download` against `echo-server --file-size`), once by pread + write and
+        /// once by sendfile: what zero-copy saves, per backend. Opt-in; our
+        /// servers only (peers do not speak the download protocol).
+        case file
+    }
+
+    /// How the file scenario's server sends: the two cells of one file size.
+    public enum FileSend: String, Sendable, CaseIterable {
+        case write
+        case sendfile
     }
 
     /// One server to measure: our echo-server on a backend, or a peer command.
@@ -27,12 +38,21 @@ public struct BenchPlan: Sendable {
         public let size: Int
         /// Idle scenario only.
         public let idleConnections: Int
+        /// File scenario only.
+        public var fileSend: FileSend? = nil
+
+        /// "echo", or "file/sendfile".
+        public var label: String { fileSend.map { "\(scenario.rawValue)/\($0.rawValue)" } ?? scenario.rawValue }
     }
 
     public var servers: [Server] = []
-    public var scenarios: [Scenario] = Scenario.allCases
+    /// The file scenario is opt-in (`--scenarios echo,file`): it moves gigabytes.
+    public var scenarios: [Scenario] = [.echo, .churn, .idle]
     public var connections: [Int] = [1, 64, 512]
     public var sizes: [Int] = [64, 4096]
+    /// File sizes of the file scenario (its own: echo's 64-byte messages say
+    /// nothing about zero-copy).
+    public var fileSizes: [Int] = [64 << 10, 1 << 20]
     public var durationSeconds: Double = 3
     public var warmupSeconds: Double = 1
     public var repeats = 3
@@ -83,7 +103,13 @@ public struct BenchPlan: Sendable {
         if servers.isEmpty { throw .badArgument("nothing to measure: give --backends and/or --peer") }
     }
 
-    /// Cells in table order: by scenario, then connections, then size.
+    /// The servers a cell runs: all, except peers in the file scenario.
+    public func servers(for cell: Cell) -> [Server] {
+        cell.scenario == .file ? servers.filter { !$0.isPeer } : servers
+    }
+
+    /// Cells in table order: by scenario, then connections, then size (then, for
+    /// files, write before sendfile).
     public var cells: [Cell] {
         var cells: [Cell] = []
         for scenario in scenarios {
@@ -97,6 +123,14 @@ public struct BenchPlan: Sendable {
             case .idle:
                 // One active connection keeps the loop honest while the rest sit idle.
                 cells.append(Cell(scenario: .idle, connections: 1, size: sizes.first ?? 64, idleConnections: idleConnections))
+            case .file:
+                for connections in self.connections {
+                    for size in fileSizes {
+                        for send in FileSend.allCases {
+                            cells.append(Cell(scenario: .file, connections: connections, size: size, idleConnections: 0, fileSend: send))
+                        }
+                    }
+                }
             }
         }
         return cells
@@ -109,7 +143,13 @@ public struct BenchPlan: Sendable {
         if !(warmupSeconds >= 0) { throw .badArgument("--warmup must be ≥ 0") }
         if repeats < 1 { throw .badArgument("--repeat must be ≥ 1") }
         if idleConnections < 1 { throw .badArgument("--idle-connections must be ≥ 1") }
-        if scenarios.isEmpty { throw .badArgument("--scenarios must name at least one of echo, churn, idle") }
+        if scenarios.isEmpty { throw .badArgument("--scenarios must name at least one of echo, churn, idle, file") }
+        if scenarios.contains(.file) {
+            if fileSizes.isEmpty || fileSizes.contains(where: { $0 < 1 || $0 > 64 << 20 }) {
+                throw .badArgument("--file-sizes must be a list of byte counts from 1 to \(64 << 20)")
+            }
+            if !servers.contains(where: { !$0.isPeer }) { throw .badArgument("the file scenario measures our echo-server: give --backends") }
+        }
     }
 }
 

@@ -96,7 +96,7 @@ public struct BenchReport {
             let baselineSamples = (byServer[plan.baseline] ?? []).filter { $0.failure == nil }
             let baseline = median(baselineSamples.compactMap(\.requestsPerSecond))
             let baselineSaturated = baselineSamples.contains { $0.clientSaturated }
-            for server in plan.servers {
+            for server in plan.servers(for: cell) {
                 rows.append(Row(cell: cell, server: server.name, samples: byServer[server.name] ?? [],
                                 baselineRequestsPerSecond: baseline, baselineClientSaturated: baselineSaturated))
             }
@@ -116,8 +116,10 @@ public struct BenchReport {
             let first = row.cell != previous
             previous = row.cell
             let conns = row.cell.scenario == .idle ? "\(row.cell.idleConnections) idle" : String(row.cell.connections)
+            var notes = row.notes
+            if let gain = sendfileGain(row) { notes.insert(String(format: "vs write: %.2fx", gain), at: 0) }
             table.add([
-                first ? row.cell.scenario.rawValue : "",
+                first ? row.cell.label : "",
                 first ? conns : "",
                 first ? String(row.cell.size) : "",
                 row.server,
@@ -128,13 +130,18 @@ public struct BenchReport {
                 show(row.syscallsPerMessage, decimals: 2),
                 row.ratioText,
                 row.rssBytesPerConnection.map { String(format: "%.1f KiB", $0 / 1024) } ?? "-",
-                row.notes.joined(separator: "; "),
+                notes.joined(separator: "; "),
             ])
         }
         var text = table.rendered()
         text += "\n\nreq/s, p99: medians of \(plan.repeats) run(s) of \(JSONValue.format(plan.durationSeconds)) s "
             + "(churn: connections/s). Per message: server totals / all client requests incl. warmup. "
             + "vs \(plan.baseline): req/s ratio. rss/conn: server VmRSS growth per idle connection."
+        if rows.contains(where: { $0.cell.scenario == .file }) {
+            text += "\nfile: req/s = files of SIZE bytes sent per second; file/write reads each chunk "
+                + "into a buffer and writes it, file/sendfile sends from the page cache; "
+                + "vs write: sendfile's req/s over write's, same backend and cell."
+        }
         let readings = Set(rows.compactMap(\.ratioReading))
         if readings.contains(.clientBound) || rows.contains(where: \.clientSaturated) {
             text += "\nclient saturated: the load client used ≥ \(JSONValue.format(LoadReport.saturationPercentPerThread))% "
@@ -146,6 +153,17 @@ public struct BenchReport {
             text += "\n≤: only the baseline was client-bound and it was still faster: behind by at least this much."
         }
         return text
+    }
+
+    /// For a file/sendfile row: its req/s over the same server's file/write row.
+    public func sendfileGain(_ row: Row) -> Double? {
+        guard row.cell.fileSend == .sendfile, let mine = row.requestsPerSecond else { return nil }
+        let write = rows.first {
+            $0.server == row.server && $0.cell.scenario == .file && $0.cell.fileSend == .write
+                && $0.cell.connections == row.cell.connections && $0.cell.size == row.cell.size
+        }
+        guard let base = write?.requestsPerSecond, base > 0 else { return nil }
+        return mine / base
     }
 
     private func show(_ value: Double?, decimals: Int) -> String {
@@ -162,6 +180,8 @@ public struct BenchReport {
             ("connections", .int(row.cell.connections)),
             ("size", .int(row.cell.size)),
             ("idle_connections", .int(row.cell.idleConnections)),
+            ("file_send", row.cell.fileSend.map { .string($0.rawValue) } ?? .null),
+            ("sendfile_vs_write", .number(sendfileGain(row))),
             ("status", .string(row.status)),
             ("requests_per_second", .number(row.requestsPerSecond)),
             ("p50_us", .number(row.p50Micros)),

@@ -45,11 +45,11 @@ public final class BenchRunner {
     public func run() -> [BenchPlan.Cell: [String: [RunSample]]] {
         var results: [BenchPlan.Cell: [String: [RunSample]]] = [:]
         let cells = plan.cells
-        let total = cells.count * plan.servers.count * plan.repeats
+        let total = cells.reduce(0) { $0 + plan.servers(for: $1).count } * plan.repeats
         var step = 0
         for cell in cells {
             for repeatIndex in 1...plan.repeats {
-                for server in plan.servers {
+                for server in plan.servers(for: cell) {
                     step += 1
                     progress.status("[\(step)/\(total)] \(describe(cell)) \(server.name) run \(repeatIndex)/\(plan.repeats)")
                     let knownFailure = startFailures[server.name] != nil
@@ -68,7 +68,7 @@ public final class BenchRunner {
     private func describe(_ cell: BenchPlan.Cell) -> String {
         cell.scenario == .idle
             ? "idle n=\(cell.idleConnections) s=\(cell.size)"
-            : "\(cell.scenario.rawValue) c=\(cell.connections) s=\(cell.size)"
+            : "\(cell.label) c=\(cell.connections) s=\(cell.size)"
     }
 
     // MARK: One run
@@ -78,7 +78,9 @@ public final class BenchRunner {
 
         let server: ChildProcess
         do {
-            server = try ChildProcess(arguments: serverPin + spec.arguments)
+            var arguments = serverPin + spec.arguments
+            if let send = cell.fileSend { arguments += ["--file-size", String(cell.size), "--file-send", send.rawValue] }
+            server = try ChildProcess(arguments: arguments)
         } catch {
             let failure = "failed: \(error.description)"
             startFailures[spec.name] = failure
@@ -154,6 +156,7 @@ public final class BenchRunner {
         case .echo: break
         case .churn: arguments.append("--churn")
         case .idle: arguments += ["--idle", String(cell.idleConnections)]
+        case .file: arguments.append("--download")
         }
         let load: ChildProcess
         do {

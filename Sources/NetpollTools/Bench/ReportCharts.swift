@@ -52,6 +52,11 @@ struct ReportCharts {
                 return Section(scenario: scenario, heading: "idle: many idle connections, one active", charts: [
                     idleMemory(cells),
                 ])
+            case .file:
+                return Section(scenario: scenario, heading: "file: each request answered with a file, by write or sendfile", charts: [
+                    throughput(cells, id: "file-throughput", title: "Files per second", unit: "files/s"),
+                    perMessage(cells, id: "file-cpu", title: "Server CPU per file, µs", unit: "µs CPU/file", \.cpuMicrosPerMessage, fromStats: false),
+                ])
             }
         }
     }
@@ -142,6 +147,8 @@ struct ReportCharts {
         switch cell.scenario {
         case .idle: return "\(Figure.grouped(Double(cell.idleConnections))) idle · \(size)"
         case .echo, .churn: return "\(cell.connections) conn\(cell.connections == 1 ? "" : "s") · \(size)"
+        case .file:
+            return "\(cell.connections) conn\(cell.connections == 1 ? "" : "s") · \(size) · \(cell.fileSend?.rawValue ?? "?")"
         }
     }
 

@@ -38,10 +38,15 @@ struct EchoConnection {
     /// Churn: when a backoff ends.
     var retryAt: UInt64 = 0
 
-    init(index: UInt32, sendBuffer: UnsafeMutableRawBufferPointer, recvBuffer: UnsafeMutableRawBufferPointer) {
+    /// Echo: each message gets a fresh pattern. Download: the request is the same
+    /// every time, written once.
+    let refills: Bool
+
+    init(index: UInt32, sendBuffer: UnsafeMutableRawBufferPointer, recvBuffer: UnsafeMutableRawBufferPointer, refills: Bool = true) {
         self.index = index
         self.sendBuffer = sendBuffer
         self.recvBuffer = recvBuffer
+        self.refills = refills
     }
 
     var token: UInt64 { UInt64(generation) << 32 }
@@ -50,7 +55,7 @@ struct EchoConnection {
     @inline(__always)
     mutating func beginMessage(intendedStart intended: UInt64) {
         sequence &+= 1
-        EchoPattern.fill(sendBuffer, connection: index, sequence: sequence)
+        if refills { EchoPattern.fill(sendBuffer, connection: index, sequence: sequence) }
         sendOffset = 0
         recvOffset = 0
         startedAt = intended

@@ -17,6 +17,9 @@ public struct LoadOptions: Sendable {
     public var rate: Double?
     public var threads: Int = 1
     public var mode: Mode = .echo
+    /// Each message is an 8-byte request for `size` bytes that the server sends
+    /// (see ``Download``) instead of an echo of `size` bytes.
+    public var download = false
     /// Idle connections held open for the run (idle-scale scenario).
     public var idleConnections: Int = 0
     public var connectTimeoutSeconds: Double = 5

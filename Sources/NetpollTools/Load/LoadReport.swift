@@ -11,7 +11,10 @@ public struct LoadReport: Sendable {
 
     public var requestsPerSecond: Double { Double(counters.requestsMeasured) / options.durationSeconds }
     /// Both directions: each echoed byte went out and came back.
-    public var megabytesPerSecond: Double { requestsPerSecond * Double(2 * options.size) / 1e6 }
+    /// Payload both ways: the echo and its message, or a download's answer and request.
+    public var megabytesPerSecond: Double {
+        requestsPerSecond * Double(options.download ? options.size + Download.requestSize : 2 * options.size) / 1e6
+    }
     /// ≥ 95% of a core per client thread: the client had no headroom left, so
     /// the req/s it saw is its own limit as much as the server's (a server more
     /// than 5% faster could not have shown it). Not 90%: a client with headroom
@@ -28,6 +31,7 @@ public struct LoadReport: Sendable {
         var members: [(String, JSONValue)] = [
             ("target", .string(options.target)),
             ("mode", .string(options.mode == .churn ? "churn" : (options.rate == nil ? "closed" : "open"))),
+            ("download", .bool(options.download)),
             ("connections", .int(options.connections)),
             ("size", .int(options.size)),
             ("duration_s", .double(options.durationSeconds)),
@@ -65,8 +69,9 @@ public struct LoadReport: Sendable {
         func micros(_ percentile: Double) -> String {
             latencies.micros(atPercentile: percentile).map { String(format: "%.1f µs", $0) } ?? "-"
         }
-        let mode = options.mode == .churn ? "churn (connect, echo, close)"
+        var mode = options.mode == .churn ? "churn (connect, echo, close)"
             : options.rate.map { String(format: "open loop at %.0f/s", $0) } ?? "closed loop"
+        if options.download { mode += ", download (8-byte requests, \(options.size)-byte answers)" }
         var lines = [
             "target        \(options.target), \(mode)",
             "connections   \(options.connections) × \(options.size) bytes, \(threads) thread(s), "

@@ -54,6 +54,13 @@ final class LoadWorker: @unchecked Sendable {
     private let count: Int
     private let buffers: UnsafeMutableRawBufferPointer
     private let size: Int
+    /// Bytes a message sends: `size` (echo), or the download request's 8.
+    private let requestSize: Int
+    /// Download: the `size` bytes every answer must be, and one receive buffer the
+    /// worker's connections share (a worker handles one read at a time), so a
+    /// thousand connections downloading 1 MiB each need no gigabyte of buffers.
+    private let expected: UnsafeMutableRawBufferPointer?
+    private let scratch: UnsafeMutableRawBufferPointer?
 
     /// Everything the run loop mutates, behind a pointer: a class's stored `var`s
     /// are checked for exclusive access at run time on every modification
@@ -72,15 +79,29 @@ final class LoadWorker: @unchecked Sendable {
         self.epoll = try EpollSet()
         state = .allocate(capacity: 1)
         state.initialize(to: RunState())
-        buffers = .allocate(byteCount: max(1, 2 * options.size * connections), alignment: 64)
+        let perConnection = options.download ? Download.requestSize : options.size
+        requestSize = perConnection
+        if options.download {
+            let file = UnsafeMutableRawBufferPointer.allocate(byteCount: options.size, alignment: 64)
+            Download.fillFile(file)
+            expected = file
+            scratch = .allocate(byteCount: min(options.size, 256 << 10), alignment: 64)
+        } else {
+            expected = nil
+            scratch = nil
+        }
+        buffers = .allocate(byteCount: max(1, 2 * perConnection * connections), alignment: 64)
         buffers.initializeMemory(as: UInt8.self, repeating: 0)
         slots = .allocate(capacity: max(1, connections))
         for slot in 0..<connections {
-            let base = buffers.baseAddress! + 2 * options.size * slot
+            let base = buffers.baseAddress! + 2 * perConnection * slot
+            let sendBuffer = UnsafeMutableRawBufferPointer(start: base, count: perConnection)
+            if options.download { Download.writeRequest(options.size, into: sendBuffer) }
             slots.advanced(by: slot).initialize(to: EchoConnection(
                 index: UInt32(truncatingIfNeeded: firstIndex + slot),
-                sendBuffer: UnsafeMutableRawBufferPointer(start: base, count: options.size),
-                recvBuffer: UnsafeMutableRawBufferPointer(start: base + options.size, count: options.size)))
+                sendBuffer: sendBuffer,
+                recvBuffer: UnsafeMutableRawBufferPointer(start: base + perConnection, count: perConnection),
+                refills: !options.download))
         }
         if let rate = options.rate, connections > 0 {
             let share = rate * Double(connections) / Double(totalConnections)
@@ -93,6 +114,8 @@ final class LoadWorker: @unchecked Sendable {
         slots.deinitialize(count: count)
         slots.deallocate()
         buffers.deallocate()
+        expected?.deallocate()
+        scratch?.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
     }
@@ -254,9 +277,9 @@ final class LoadWorker: @unchecked Sendable {
             }
 
             let fd = connection.pointee.fd
-            while connection.pointee.sendOffset < size {
+            while connection.pointee.sendOffset < requestSize {
                 let offset = connection.pointee.sendOffset
-                let sent = Int(cload_send(fd, connection.pointee.sendBuffer.baseAddress! + offset, UInt(size - offset)))
+                let sent = Int(cload_send(fd, connection.pointee.sendBuffer.baseAddress! + offset, UInt(requestSize - offset)))
                 if sent > 0 {
                     connection.pointee.sendOffset += sent
                 } else if sent == -Int(EINTR) {
@@ -268,16 +291,28 @@ final class LoadWorker: @unchecked Sendable {
                     return
                 }
             }
-            if fresh && connection.pointee.sendOffset == size { return }
+            if fresh && connection.pointee.sendOffset == requestSize { return }
             fresh = false
             while connection.pointee.recvOffset < size {
                 let offset = connection.pointee.recvOffset
-                let received = Int(cload_recv(fd, connection.pointee.recvBuffer.baseAddress! + offset, UInt(size - offset)))
+                let received: Int
+                let matches: Bool
+                if let scratch, let expected {
+                    // Download: every byte against the file's pattern, and nothing
+                    // may arrive before the whole request went out.
+                    received = Int(cload_recv(fd, scratch.baseAddress!, UInt(min(size - offset, scratch.count))))
+                    matches = received <= 0
+                        || (memcmp(scratch.baseAddress!, expected.baseAddress! + offset, received) == 0
+                            && connection.pointee.sendOffset == requestSize)
+                } else {
+                    received = Int(cload_recv(fd, connection.pointee.recvBuffer.baseAddress! + offset, UInt(size - offset)))
+                    matches = received <= 0
+                        || (memcmp(connection.pointee.recvBuffer.baseAddress! + offset,
+                                   connection.pointee.sendBuffer.baseAddress! + offset, received) == 0
+                            && offset + received <= connection.pointee.sendOffset)
+                }
                 if received > 0 {
-                    let base = offset
-                    if memcmp(connection.pointee.recvBuffer.baseAddress! + base,
-                              connection.pointee.sendBuffer.baseAddress! + base, received) != 0
-                        || base + received > connection.pointee.sendOffset {
+                    if !matches {
                         fail(slot, .mismatch, code: 0)
                         return
                     }
