@@ -25,13 +25,14 @@ extension FD {
     /// One "try" of the loop: queued bytes, the queued end, or — only while the
     /// socket is the reader's — read(2) through `syscall`. nil: nothing yet, the
     /// caller waits (the loop has been asked to arm).
+    // model: RING_TRY
     @inline(__always)
     private func tryRing(
         _ take: () -> PollDesc.RingTake, _ name: String, _ syscall: () -> Int
     ) throws -> Int? {
         while true {
-            let state = pd.ringState.load(ordering: .acquiring)
-            switch take() {
+            let state = pd.ringState.load(ordering: .acquiring)  // model: RING_LOAD_STATE
+            switch take() {  // model: RING_TAKE
             case .bytes(let n): return n
             case .end(let e):
                 if e == 0 { return 0 }
@@ -40,33 +41,33 @@ extension FD {
             }
             guard state == PollDesc.ringOff else { return nil }
             countSyscall()
-            let r = syscall()
+            let r = syscall()  // model: RING_READ
             if r >= 0 { return r }
             let e = errno
             if e == EINTR { continue }
             if e != EAGAIN { throw NetpollError.system(name, e) }
             // Only this reader moves the state away from off, and it does not read(2)
             // again until the loop has moved it back.
-            pd.ringState.store(PollDesc.ringRequested, ordering: .releasing)
-            pd.loop.armReceive(pd)
+            pd.ringState.store(PollDesc.ringRequested, ordering: .releasing)  // model: RING_REQUEST
+            pd.loop.armReceive(pd)  // model: RING_ASK_ARM
             return nil
         }
     }
 
     /// ``read(into:)`` on a ring descriptor; the caller holds the read lock.
     func readRing(into base: UnsafeMutableRawPointer, count: Int) async throws -> Int {
-        try prepare(.read)
+        try prepare(.read)  // model: RING_PREPARE
         while true {
             if let n = try tryRing({ pd.takeReceived(into: base, count: count) }, "read", { Glibc.read(sysfd, base, count) }) {
                 return n
             }
-            try await wait(.read)
+            try await wait(.read)  // model: RING_WAIT
         }
     }
 
     /// ``readv(_:)`` on a ring descriptor: queued bytes fill the buffers in order.
     func readvRing(_ iov: [iovec]) async throws -> Int {
-        try prepare(.read)
+        try prepare(.read)  // model: RING_PREPARE
         let take = { () -> PollDesc.RingTake in
             var total = 0
             for v in iov where v.iov_len > 0 {
@@ -87,7 +88,7 @@ extension FD {
                 iov.withUnsafeBufferPointer { Glibc.readv(sysfd, $0.baseAddress, Int32($0.count)) }
             }
             if let n { return n }
-            try await wait(.read)
+            try await wait(.read)  // model: RING_WAIT
         }
     }
 
@@ -105,10 +106,10 @@ extension FD {
         var n = 0
         do {
             defer { readUnlock() }
-            try prepare(.read)
+            try prepare(.read)  // model: RING_PREPARE
             let pool = pd.loop.readBuffers
             while true {
-                if let chunk = pd.takeReceivedWhole(max: limit) {
+                if let chunk = pd.takeReceivedWhole(max: limit) {  // model: RING_TAKE_WHOLE
                     lent = chunk
                     break
                 }
@@ -127,7 +128,7 @@ extension FD {
                 }
                 // Nothing held while waiting: an idle connection pins no buffer.
                 pool.give(b, onLoopThread: pd.loop.inEventLoop)
-                try await wait(.read)
+                try await wait(.read)  // model: RING_WAIT
             }
         }
         if let lent {

@@ -71,7 +71,7 @@ extension URingPoller {
                 if ended {
                     r.recv = .off
                 } else if r.owned >= cap && r.recv == .running {
-                    r.recv = .cancelling
+                    r.recv = .cancelling  // model: RING_CAP_CANCEL
                     return true
                 }
                 return false
@@ -108,8 +108,9 @@ extension URingPoller {
     /// kernel; with no ring buffer to spare, arms a one-shot POLLIN poll instead.
     public func armReceive(token: PollToken) throws(NetpollError) -> ReceiveArm {
         guard let reg = table[token.rawValue], reg.receiving else { return .none }
-        if reg.recv != .off { return .receiving }
+        if reg.recv != .off { return .receiving }  // model: RING_STILL_RUNNING
         if buffersOut < Int(options.receiveBuffers) && reg.owned < options.receiveCap {
+            // model: RING_START_RECV
             while !cnp_ring_prep_recv_multishot(ring, reg.fd, token.rawValue | Self.recvBit) {
                 try submit()
             }
@@ -117,7 +118,7 @@ extension URingPoller {
             table.update(token.rawValue) { $0.recv = .running }
             return .receiving
         }
-        try arm(token: token, events: .read)
+        try arm(token: token, events: .read)  // model: RING_ARM_POLLIN
         return .polling
     }
 

@@ -259,12 +259,13 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     private func armReceiveLocal(_ token: PollToken) {
         guard case .uring(let p)? = poller, let pd = cache.lookup(token) else { return }
         do {
-            switch try p.armReceive(token: token) {
-            case .receiving: pd.ringState.store(PollDesc.ringRunning, ordering: .releasing)
-            case .polling, .none: pd.ringState.store(PollDesc.ringOff, ordering: .releasing)
+            switch try p.armReceive(token: token) {  // model: RING_LOOP_ARM
+            case .receiving: pd.ringState.store(PollDesc.ringRunning, ordering: .releasing)  // model: RING_STORE_RUNNING
+            case .polling, .none: pd.ringState.store(PollDesc.ringOff, ordering: .releasing)  // model: RING_POLLING_OFF
             }
         } catch {
             // Nothing armed: the reader must read the socket itself, now.
+            // model: RING_ARM_FAILED
             printToStderr("netpoll: loop \(index): receive arm failed: \(error)")
             pd.ringState.store(PollDesc.ringOff, ordering: .releasing)
             pd.ready(.read)
@@ -347,7 +348,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             }
             stats.events.wrappingAdd(1, ordering: .relaxed)
             pd.setEventErr(events.contains(.error), seq: token.seq)
-            pd.ready(events)  // model: NETPOLLREADY_RD / NETPOLLREADY_WR
+            pd.ready(events)  // model: NETPOLLREADY_RD / NETPOLLREADY_WR; RING_POLLIN_READY
         }
         let received: (PollToken, RingReceipt) -> Void = { [unowned self] token, receipt in
             guard let pd = cache.lookup(token) else {

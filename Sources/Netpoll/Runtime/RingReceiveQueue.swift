@@ -106,6 +106,12 @@ struct RingReceiveQueue {
 /// - Each receipt ends in ``PollDesc/ready(_:)`` for reads, so a reader parked on
 ///   the PollDesc wakes as for any readiness event (Go's netpollready): the
 ///   "syscall" of its FD loop is a dequeue.
+///
+/// This argument is model-checked: `RingReceive.pml` beside this file is a Promela
+/// model of the reader, the loop and the kernel's RECV and POLLIN poll, checked with
+/// spin by `scripts/check-model` (bytes exactly once and in order, no read(2) beside
+/// a RECV, a RECV only on a reader's request, no lost wakeup). A `// model: NAME`
+/// comment marks the model step a line stands for.
 extension PollDesc {
     static let ringOff: UInt8 = 0
     static let ringRequested: UInt8 = 1
@@ -116,18 +122,18 @@ extension PollDesc {
         switch receipt {
         case .data(let bid, let base, let count, let ended):
             let address = UInt(bitPattern: base)
-            ringQueue.locked { $0.push(.bytes(buffer: bid, base: address, offset: 0, count: count)) }
-            if ended { ringState.store(Self.ringOff, ordering: .releasing) }
+            ringQueue.locked { $0.push(.bytes(buffer: bid, base: address, offset: 0, count: count)) }  // model: RING_PUSH
+            if ended { ringState.store(Self.ringOff, ordering: .releasing) }  // model: RING_STORE_OFF
         case .endOfStream:
-            ringQueue.locked { $0.push(.end(0)) }
-            ringState.store(Self.ringOff, ordering: .releasing)
+            ringQueue.locked { $0.push(.end(0)) }  // model: RING_PUSH
+            ringState.store(Self.ringOff, ordering: .releasing)  // model: RING_STORE_OFF
         case .failed(let e):
-            ringQueue.locked { $0.push(.end(e)) }
-            ringState.store(Self.ringOff, ordering: .releasing)
+            ringQueue.locked { $0.push(.end(e)) }  // model: RING_PUSH
+            ringState.store(Self.ringOff, ordering: .releasing)  // model: RING_STORE_OFF
         case .stopped:
-            ringState.store(Self.ringOff, ordering: .releasing)
+            ringState.store(Self.ringOff, ordering: .releasing)  // model: RING_STORE_OFF
         }
-        ready(.read)
+        ready(.read)  // model: RING_READY
     }
 
     /// Result of taking from the queue.
