@@ -71,7 +71,7 @@ extension FD {
         let take = { () -> PollDesc.RingTake in
             var total = 0
             for v in iov where v.iov_len > 0 {
-                switch self.pd.takeReceived(into: v.iov_base!, count: v.iov_len) {
+                switch self.pd.takeReceived(into: v.iov_base!, count: v.iov_len, afterBytes: total > 0) {
                 case .bytes(let n):
                     total += n
                     if n < v.iov_len { return .bytes(total) }

@@ -350,6 +350,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             pd.setEventErr(events.contains(.error), seq: token.seq)
             pd.ready(events)  // model: NETPOLLREADY_RD / NETPOLLREADY_WR; RING_POLLIN_READY
         }
+        let receiveCap = backend.uring.receiveCap
         let received: (PollToken, RingReceipt) -> Void = { [unowned self] token, receipt in
             guard let pd = cache.lookup(token) else {
                 if case .data(let bid, _, _, _) = receipt { recycleReceiveBuffer(bid) }
@@ -357,7 +358,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
                 return
             }
             stats.events.wrappingAdd(1, ordering: .relaxed)
-            pd.ringReceived(receipt)
+            pd.ringReceived(receipt, cap: receiveCap)
         }
         while true {
             if hasRemote.load(ordering: .relaxed) { takeRemote() }
@@ -381,6 +382,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
                 stats.pollCallsNonblocking.wrappingAdd(1, ordering: .relaxed)
             } else {
                 stats.pollCallsBlocking.wrappingAdd(1, ordering: .relaxed)
+                // What the batch changed (ring buffers recycled) is visible while the
+                // loop sleeps, not only after its next wakeup.
+                publishPollerCounters(poller)
             }
             do {
                 _ = try poller.poll(timeout: timeout, body, received: received)

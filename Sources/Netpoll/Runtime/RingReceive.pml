@@ -104,11 +104,12 @@
  *   MUT_NO_READY_ON_STOP     a receipt without news (ENOBUFS, cap) wakes nobody
  *   MUT_NO_POLLIN            no buffer to spare: the loop stores off, arms nothing
  *   MUT_READV_DROPS_END      a read that took an item whole pops a queued end after
- *                            it and drops it. NOTE: readvRing does this today: when
- *                            queued bytes fill an iovec exactly and an end is queued
- *                            next, the next iovec's takeReceived pops the end and the
- *                            closure returns .bytes(total) — a reset's error is lost
- *                            (later reads find 0), an EOF costs one more read(2)
+ *                            it and drops it. readvRing did this until the model
+ *                            found it: when queued bytes filled an iovec exactly and
+ *                            an end was queued next, the next iovec's takeReceived
+ *                            popped the end and the read returned the bytes — a
+ *                            reset's error was lost (later reads find 0). Every take
+ *                            after the first byte now keeps the end (`afterBytes`).
  * -DNO_DIRECT drops the two direct protocol assertions (at RING_START_RECV and
  * RING_REQUEST), to show that the end-to-end properties catch those mutants too;
  * -DNO_MONITOR leaves lost wakeups to the ltl claim alone.

@@ -15,20 +15,27 @@ struct RingReceiveQueue {
         /// kept as an integer: the memory belongs to the ring, and the queue (which
         /// crosses threads under its lock) only names it.
         case bytes(buffer: UInt16, base: UInt, offset: Int, count: Int)
+        /// Bytes copied out of a ring buffer into memory of the queue's own (freed
+        /// when taken): what arrived beyond the descriptor's cap.
+        case copied(base: UInt, offset: Int, count: Int)
         /// End of stream (0) or the errno a read reports.
         case end(Int32)
     }
 
     private var items: [Item] = []
     private var head = 0
+    /// `.bytes` items queued: ring buffers this descriptor holds.
+    private(set) var ringItems = 0
 
     var isEmpty: Bool { head == items.count }
 
     mutating func push(_ item: Item) {
+        if case .bytes = item { ringItems += 1 }
         items.append(item)
     }
 
     private mutating func pop() {
+        if case .bytes = items[head] { ringItems -= 1 }
         head += 1
         if head == items.count {
             items.removeAll(keepingCapacity: true)
@@ -58,6 +65,16 @@ struct RingReceiveQueue {
             }
             items[head] = .bytes(buffer: bid, base: base, offset: offset + n, count: have - n)
             return (n, nil, nil)
+        case .copied(let base, let offset, let have):
+            let n = min(have, count)
+            dst.copyMemory(from: UnsafeRawPointer(bitPattern: base + UInt(offset))!, byteCount: n)
+            if n == have {
+                UnsafeMutableRawPointer(bitPattern: base)?.deallocate()
+                pop()
+            } else {
+                items[head] = .copied(base: base, offset: offset + n, count: have - n)
+            }
+            return (n, nil, nil)
         }
     }
 
@@ -73,11 +90,16 @@ struct RingReceiveQueue {
     /// Empties the queue (close): the buffers to recycle.
     mutating func removeAll(_ recycle: (UInt16) -> Void) {
         while head < items.count {
-            if case .bytes(let bid, _, _, _) = items[head] { recycle(bid) }
+            switch items[head] {
+            case .bytes(let bid, _, _, _): recycle(bid)
+            case .copied(let base, _, _): UnsafeMutableRawPointer(bitPattern: base)?.deallocate()
+            case .end: break
+            }
             head += 1
         }
         items.removeAll(keepingCapacity: true)
         head = 0
+        ringItems = 0
     }
 }
 
@@ -117,12 +139,28 @@ extension PollDesc {
     static let ringRequested: UInt8 = 1
     static let ringRunning: UInt8 = 2
 
-    /// A receipt for this descriptor, on the loop thread.
-    func ringReceived(_ receipt: RingReceipt) {
+    /// A receipt for this descriptor, on the loop thread. `cap`: the most ring
+    /// buffers the descriptor may hold (``URingPoller/Options/receiveCap``). The
+    /// poller cancels the RECV when it gets there, but one kernel wakeup can deliver
+    /// many more chunks before the cancel lands (as much as the socket held); those
+    /// are copied into memory of the queue's own and their ring buffers go straight
+    /// back, so the cap on what a reader that stops reading pins of the shared ring
+    /// is exact. (The copies hold what the kernel's socket buffer would have held.)
+    func ringReceived(_ receipt: RingReceipt, cap: Int) {
         switch receipt {
         case .data(let bid, let base, let count, let ended):
             let address = UInt(bitPattern: base)
-            ringQueue.locked { $0.push(.bytes(buffer: bid, base: address, offset: 0, count: count)) }  // model: RING_PUSH
+            let full = ringQueue.locked { q -> Bool in
+                if q.ringItems < cap {
+                    q.push(.bytes(buffer: bid, base: address, offset: 0, count: count))
+                    return false
+                }
+                let copy = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 1)
+                copy.copyMemory(from: UnsafeRawPointer(bitPattern: address)!, byteCount: count)
+                q.push(.copied(base: UInt(bitPattern: copy), offset: 0, count: count))
+                return true
+            }
+            if full { loop.recycleReceiveBuffer(bid) }  // model: RING_PUSH
             if ended { ringState.store(Self.ringOff, ordering: .releasing) }  // model: RING_STORE_OFF
         case .endOfStream:
             ringQueue.locked { $0.push(.end(0)) }  // model: RING_PUSH
@@ -144,13 +182,16 @@ extension PollDesc {
     }
 
     /// Copies what is queued into `dst` (up to `count` bytes, across ring buffers),
-    /// recycling each buffer it empties. An end is returned only when no bytes were.
-    func takeReceived(into dst: UnsafeMutableRawPointer, count: Int) -> RingTake {
+    /// recycling each buffer it empties. An end is returned only when no bytes were —
+    /// by this call, nor by an earlier part of the same read (`afterBytes`: a readv
+    /// filling its next buffer), so an end queued behind bytes is always left for
+    /// the next read instead of being popped and lost.
+    func takeReceived(into dst: UnsafeMutableRawPointer, count: Int, afterBytes: Bool = false) -> RingTake {
         var copied = 0
         while copied < count {
             let to = UInt(bitPattern: dst + copied)
             let step = ringQueue.locked { q in
-                q.take(into: UnsafeMutableRawPointer(bitPattern: to)!, count: count - copied, keepEnd: copied > 0)
+                q.take(into: UnsafeMutableRawPointer(bitPattern: to)!, count: count - copied, keepEnd: afterBytes || copied > 0)
             }
             if let bid = step.used { loop.recycleReceiveBuffer(bid) }
             if let e = step.end { return .end(e) }
