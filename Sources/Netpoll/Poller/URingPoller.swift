@@ -300,9 +300,11 @@ public final class URingPoller: Poller, @unchecked Sendable {
         if let reg = table.remove(token.rawValue) {
             if !rearms.isEmpty { rearms.removeAll { $0 == token.rawValue } }
             do throws(NetpollError) {
-                if reg.receiving || completion {
-                    // Everything on this descriptor at once: RECV, one-shot polls.
-                    try queueCancel(fd: fd)
+                if reg.receiving {
+                    // Everything on this descriptor at once (RECV, one-shot polls) —
+                    // unless nothing is in the kernel: a connection whose RECV ended
+                    // with the peer's FIN (a short-lived one, typically) needs no cancel.
+                    if reg.recv != .off || !reg.armed.isEmpty { try queueCancel(fd: fd) }
                 } else if oneshot {
                     if reg.armed.contains(.read) { try cancel(token.rawValue, tag: Self.cancelAsync) }
                     if reg.armed.contains(.write) { try cancel(token.rawValue | Self.writeBit, tag: Self.cancelAsync) }
