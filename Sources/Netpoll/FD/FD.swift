@@ -285,10 +285,34 @@ public final class FD: Sendable {
         upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
     ) async throws -> R {
         let limit = max(0, min(maxCount, ReadBufferPool.bufferSize))
-        if ringReceive { return try await readRingBorrowed(upTo: limit, body) }
+        // One non-generic call does the read and any waiting on both paths, so a
+        // parked reader's task holds only that call's frame below this one: a
+        // larger frame costs idle connections a second task-allocator slab.
+        let lent = ringReceive ? try await readRingLent(upTo: limit) : try await readLoopLent(upTo: limit)
+        defer { giveBack(lent) }
+        return try await body(UnsafeRawBufferPointer(start: lent.start, count: lent.count))
+    }
+
+    /// Bytes a borrowed read lends: from a buffer of the loop's pool, or (completion
+    /// mode) straight from the ring buffer the kernel filled.
+    struct LentBytes {
+        let start: UnsafeMutableRawPointer?
+        let count: Int
+        /// The ring buffer lent, or -1 (then `start`, if any, is a pool buffer).
+        let ringBuffer: Int32
+    }
+
+    private func readLoopLent(upTo limit: Int) async throws -> LentBytes {
         let (buffer, n) = try await readIntoLoopBuffer(limit)
-        defer { if let buffer { pd.loop.readBuffers.give(buffer, onLoopThread: pd.loop.inEventLoop) } }
-        return try await body(UnsafeRawBufferPointer(start: buffer, count: n))
+        return LentBytes(start: buffer, count: n, ringBuffer: -1)
+    }
+
+    func giveBack(_ lent: LentBytes) {
+        if lent.ringBuffer >= 0 {
+            pd.loop.recycleReceiveBuffer(UInt16(lent.ringBuffer))
+        } else if let start = lent.start {
+            pd.loop.readBuffers.give(start, onLoopThread: pd.loop.inEventLoop)
+        }
     }
 
     /// The read of ``readBorrowed(upTo:_:)``: the buffer is taken for each attempt and
