@@ -266,17 +266,19 @@ static void fail(int fd, struct uconn *c)
 }
 
 /* A RECV is due (it ended, or the cap stopped it and the FIFO drained): arm it
- * now if there are buffers to read into, else once there are. */
-static void want_recv(int fd, struct uconn *c)
+ * now if there are buffers to read into, else once there are. Returns whether
+ * it armed one. */
+static int want_recv(int fd, struct uconn *c)
 {
     if (c->recv_armed || c->eof || c->failed || c->q_count >= conn_cap)
-        return;
-    if (held < nbufs) {
-        st.recv_rearm++;
-        arm_recv(fd, c);
-    } else {
+        return 0;
+    if (held >= nbufs) {
         starve(fd, c);
+        return 0;
     }
+    st.recv_rearm++;
+    arm_recv(fd, c);
+    return 1;
 }
 
 /* The FIFO's head went out completely: return it, start the next SEND. */
@@ -367,7 +369,9 @@ static void on_recv(struct io_uring_cqe *cqe, int fd)
     }
 
     if (!c->recv_armed) {
-        if (cqe->res == -ENOBUFS && held >= nbufs)
+        /* -ENOBUFS waits its turn on the starved list even when buffers came
+         * back in this batch: rearm_starved hands them out one RECV each. */
+        if (cqe->res == -ENOBUFS)
             starve(fd, c);
         else
             want_recv(fd, c);
@@ -424,9 +428,13 @@ static void on_accept(struct io_uring_cqe *cqe, int lfd)
         prep_accept(lfd);
 }
 
+/* Re-arms as many starved RECVs as there are free buffers, oldest first: each
+ * takes at least one, so arming them all after one buffer came back would only
+ * buy a CQE of -ENOBUFS for each of the others. */
 static void rearm_starved(void)
 {
-    size_t n = starved_len;
+    size_t n = starved_len, armed = 0;
+    unsigned budget = nbufs - held;
     starved_len = 0;
     for (size_t i = 0; i < n; i++) {
         int fd = starved[i];
@@ -434,11 +442,11 @@ static void rearm_starved(void)
         c->starved = 0;
         if (!c->open)
             continue;
-        if (held >= nbufs) {
-            starve(fd, c); /* still dry: keep it, and the rest, for later */
+        if (armed >= budget) {
+            starve(fd, c); /* keeps the order: these go first next time */
             continue;
         }
-        want_recv(fd, c);
+        armed += (size_t)want_recv(fd, c);
     }
 }
 
