@@ -8,6 +8,10 @@
  * only, print exactly `listening on HOST:PORT` as the first stdout line, echo
  * every byte of every connection in order, one thread, exit 0 promptly on
  * SIGTERM or SIGINT.
+ *
+ * The readiness helpers (conn_get, echo_service, accept_one) are static inline
+ * so that uring_completion_echo.c, which reads and accepts through the ring,
+ * can include the rest without unused-function errors.
  */
 #ifndef NETPOLL_PEER_ECHO_COMMON_H
 #define NETPOLL_PEER_ECHO_COMMON_H
@@ -60,7 +64,7 @@ static void die(const char *what)
     exit(1);
 }
 
-static struct conn *conn_get(struct conn_table *t, int fd)
+static inline struct conn *conn_get(struct conn_table *t, int fd)
 {
     if ((size_t)fd >= t->cap) {
         size_t cap = t->cap ? t->cap : 1024;
@@ -86,7 +90,7 @@ enum echo_wait { WAIT_READ, WAIT_WRITE, WAIT_CLOSE };
  * (epoll ET, multishot POLL_ADD) requires: the next notification comes only
  * after that. Returns what the connection is now waiting for.
  */
-static enum echo_wait echo_service(int fd, struct conn *c)
+static inline enum echo_wait echo_service(int fd, struct conn *c)
 {
     for (;;) {
         while (c->off < c->len) {
@@ -230,7 +234,7 @@ static int signal_fd(void)
 }
 
 /* Returns a connected nonblocking socket, -1 when the backlog is empty. */
-static int accept_one(int lfd)
+static inline int accept_one(int lfd)
 {
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
