@@ -59,7 +59,7 @@ extension Conn {
     /// Writes every byte of `buffer` (waiting for space as needed). If it throws,
     /// part of `buffer` may have been sent: use ``write(_:written:)`` to know how much.
     public func write(_ buffer: UnsafeRawBufferPointer) async throws {
-        try await fd.counted { try await fd.write(buffer) }
+        _ = try await fd.counted { try await fd.write(buffer) }
         fd.loop.stats.noteWrite(buffer.count)
     }
 

@@ -30,7 +30,10 @@ public enum NetpollLog {
         self.sink.withLock { $0 = sink }
     }
 
-    static func log(_ level: Level, _ message: String) {
+    /// Writes one line to the sink, or to stderr as `netpoll: message`. The library's
+    /// own lines come through here; public so a program or an integration can check
+    /// where its sink sends them.
+    public static func log(_ level: Level, _ message: String) {
         if let s = sink.withLock({ $0 }) {
             s(level, message)
         } else {

@@ -1,0 +1,89 @@
+import MetricsTestKit
+import Netpoll
+import NetpollMetrics
+import Testing
+
+extension IntegrationTests {
+    /// NetpollMetrics: each loop's statistics reach a swift-metrics backend
+    /// (MetricsTestKit's in-memory one), as counters that grow by what happened
+    /// between updates, on every backend.
+    @Suite struct MetricsReporterTests {
+        @Test(arguments: backends)
+        func loopStatisticsAreExportedAsCountersAndGauges(backend: Backend) async throws {
+            guard usable(backend) else { return }
+            let group = try LoopGroup(loops: 2, backend: backend)
+            defer { group.shutdown() }
+            let metrics = TestMetrics()
+            let reporter = NetpollMetricsReporter(group: group, dimensions: [("service", "test")], factory: metrics)
+            let kind = backend.kind.rawValue
+            func dims(_ loop: Int) -> [(String, String)] { [("loop", "\(loop)"), ("backend", kind), ("service", "test")] }
+            func total(_ name: String) -> Int64 {
+                (0..<2).reduce(0) { $0 + metrics.counterTotal(label: "netpoll_\(name)", dimensions: dims($1)) }
+            }
+            func errors(_ kind: String) -> Int64 {
+                (0..<2).reduce(0) { $0 + metrics.counterTotal(label: "netpoll_errors", dimensions: dims($1) + [("kind", kind)]) }
+            }
+
+            let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
+            let port = try #require(listener.address?.port)
+            let serving = Task { try await listener.serve(echo) }
+            let client = try await TCPConn.connect(host: "127.0.0.1", port: port, group: group)
+            let message = [UInt8](repeating: 42, count: 3000)
+            #expect(try await roundTrip(client, message) == message)
+            // The echo's write is counted once send(2) returned, which may be after
+            // the client has read it.
+            try await waitUntil("the echo's write is counted") { group.statistics.bytesWritten == 6000 }
+
+            reporter.update()
+            #expect(total("connections_accepted") == 1)
+            #expect(total("connections_dialed") == 1)
+            // The server read and wrote 3000 bytes, the client wrote and read them back.
+            #expect(total("bytes_read") == 6000)
+            #expect(total("bytes_written") == 6000)
+            #expect(total("writes") >= 2)
+            #expect(total("parks") > 0)
+            #expect(total("events") > 0)
+            #expect(total("poll_calls") == 0 && total("syscalls") == 0, "derived totals are not exported")
+            #expect(total("poll_calls_blocking") + total("poll_calls_nonblocking") > 0)
+            // Three descriptors are open (listener, two ends), on some loop each.
+            let open = try (0..<2).map { try metrics.expectGauge("netpoll_descriptors_open", dims($0)).lastValue ?? -1 }
+            #expect(open.reduce(0, +) == 3, "\(open)")
+
+            // A read that times out is counted by kind, and only the change is added.
+            try client.setReadDeadline(.now + .milliseconds(10))
+            await #expect(throws: NetpollError.deadlineExceeded) { _ = try await client.read(maxCount: 10) }
+            #expect(try await roundTrip(client, [1, 2, 3]) == [1, 2, 3])
+            try await waitUntil("the echo's write is counted") { group.statistics.bytesWritten == 6006 }
+            reporter.update()
+            #expect(errors("timeout") == 1)
+            #expect(errors("reset") == 0)
+            #expect(total("bytes_read") == 6006)
+            #expect(total("connections_accepted") == 1)
+
+            try await client.close()
+            try await listener.close()
+            try await serving.value
+        }
+
+        @Test(arguments: backends)
+        func runUpdatesPeriodicallyAndOnceMoreWhenCancelled(backend: Backend) async throws {
+            guard usable(backend) else { return }
+            let group = try LoopGroup(loops: 1, backend: backend)
+            defer { group.shutdown() }
+            let metrics = TestMetrics()
+            let reporter = NetpollMetricsReporter(group: group, factory: metrics)
+            let dims = [("loop", "0"), ("backend", backend.kind.rawValue)]
+            let running = Task { await reporter.run(every: .milliseconds(10)) }
+
+            let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
+            try await waitUntil("the listener's descriptor is reported") {
+                (try? metrics.expectGauge("netpoll_descriptors_open", dims).lastValue) == 1
+            }
+            try await listener.close()
+            running.cancel()
+            await running.value
+            #expect(try metrics.expectGauge("netpoll_descriptors_open", dims).lastValue == 0)
+            #expect(metrics.counterTotal(label: "netpoll_errors", dimensions: dims + [("kind", "other")]) == 0)
+        }
+    }
+}
