@@ -1,3 +1,4 @@
+#if Lifecycle
 import Netpoll
 import ServiceLifecycle
 import Synchronization
@@ -100,3 +101,4 @@ public final class LoopGroupService: Service, Sendable {
         }
     }
 }
+#endif

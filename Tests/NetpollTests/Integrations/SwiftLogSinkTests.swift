@@ -1,3 +1,4 @@
+#if Logging
 import Logging
 import Netpoll
 import NetpollLogging
@@ -5,8 +6,12 @@ import Synchronization
 import Testing
 
 /// Collects what a Logger was given.
+final class CapturedLines: Sendable {
+    let lines = Mutex<[(Logger.Level, String)]>([])
+}
+
 struct CapturingLogHandler: LogHandler {
-    let captured: Captured
+    let captured: CapturedLines
     var metadata: Logger.Metadata = [:]
     var logLevel: Logger.Level = .trace
 
@@ -20,16 +25,13 @@ struct CapturingLogHandler: LogHandler {
     }
 }
 
-final class Captured: Sendable {
-    let lines = Mutex<[(Logger.Level, String)]>([])
-}
-
-extension IntegrationTests {
+extension NetpollLogTests {
     /// NetpollLogging: the library's lines reach a swift-log Logger at their level,
-    /// filtered by the Logger's own level; without it they go to stderr.
-    @Suite struct LoggingTests {
+    /// filtered by the Logger's own level. (In ``NetpollLogTests``: the sink is
+    /// process-wide.)
+    @Suite struct SwiftLogSinkTests {
         @Test func libraryLinesGoThroughTheBootstrappedLogger() {
-            let captured = Captured()
+            let captured = CapturedLines()
             var logger = Logger(label: "netpoll") { _ in CapturingLogHandler(captured: captured) }
             logger.logLevel = .notice
             NetpollLog.bootstrap(logger)
@@ -49,3 +51,4 @@ extension IntegrationTests {
         }
     }
 }
+#endif

@@ -1,3 +1,4 @@
+#if Logging
 import Logging
 import Netpoll
 
@@ -30,3 +31,4 @@ extension Logger.Level {
         }
     }
 }
+#endif

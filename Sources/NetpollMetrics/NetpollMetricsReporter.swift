@@ -1,3 +1,4 @@
+#if Metrics
 import CoreMetrics
 import Netpoll
 import Synchronization
@@ -106,3 +107,4 @@ private struct LoopMetrics: Sendable {
         descriptorsOpen.record(Int64(clamping: now.descriptorsOpen))
     }
 }
+#endif
