@@ -59,8 +59,8 @@ extension Conn {
     /// Writes every byte of `buffer` (waiting for space as needed). If it throws,
     /// part of `buffer` may have been sent: use ``write(_:written:)`` to know how much.
     public func write(_ buffer: UnsafeRawBufferPointer) async throws {
-        _ = try await fd.counted { try await fd.write(buffer) }
-        fd.loop.stats.noteWrite(buffer.count)
+        var written = 0
+        try await write(buffer, written: &written)
     }
 
     /// Writes every byte of `buffer`, keeping `written` equal to the bytes sent so far,
@@ -70,6 +70,7 @@ extension Conn {
         do {
             try await fd.write(buffer, written: &written)
         } catch {
+            // What went out before the failure still counts as bytes written.
             fd.loop.stats.bytesWritten.wrappingAdd(UInt64(written), ordering: .relaxed)
             fd.loop.stats.noteError(error)
             throw error
