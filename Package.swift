@@ -1,12 +1,27 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 //
 // swift-netpoll: Go's network poller (pollDesc + internal/poll + a small net API)
-// over two interchangeable readiness backends, epoll and io_uring POLL_ADD.
+// over two interchangeable backends: epoll, and io_uring (POLL_ADD readiness, or
+// completion mode: reads through a multishot RECV into a provided-buffer ring).
 //
 // The library (`Netpoll`) needs only the toolchain and liburing. The CLI may use
 // swift-argument-parser and hdrhistogram-swift. Benchmarks that need SwiftNIO or
 // package-benchmark live in Benchmarks/ with their own Package.swift so library
 // users never fetch them.
+//
+// Integrations are products of their own, each behind a package trait: NetpollMetrics
+// (trait Metrics: swift-metrics), NetpollLifecycle (trait Lifecycle:
+// swift-service-lifecycle), NetpollLogging (trait Logging: swift-log). A trait is
+// needed, not just a separate target: SwiftPM clones every package dependency a
+// dependency declares whether its products are used or not (checked with SwiftPM
+// 6.3: a package using only product Netpoll cloned swift-argument-parser and
+// hdrhistogram-swift), except a dependency used only under traits that are off
+// (checked: not cloned). So `import Netpoll` alone fetches and builds nothing new;
+// an embedder enables what it uses:
+//
+//     .package(url: ".../swift-netpoll", from: "...", traits: ["Metrics"])
+//
+// Here, `swift test --enable-all-traits` (scripts/test) builds and tests them.
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -22,10 +37,21 @@ let package = Package(
     products: [
         .library(name: "Netpoll", targets: ["Netpoll"]),
         .executable(name: "netpoll", targets: ["NetpollCLI"]),
+        .library(name: "NetpollMetrics", targets: ["NetpollMetrics"]),
+        .library(name: "NetpollLifecycle", targets: ["NetpollLifecycle"]),
+        .library(name: "NetpollLogging", targets: ["NetpollLogging"]),
+    ],
+    traits: [
+        .trait(name: "Metrics", description: "NetpollMetrics: the loops' statistics through swift-metrics"),
+        .trait(name: "Lifecycle", description: "NetpollLifecycle: a LoopGroup as a swift-service-lifecycle Service"),
+        .trait(name: "Logging", description: "NetpollLogging: the library's log lines through swift-log"),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         // C shim: liburing's static inline API, eventfd, epoll_pwait2, accept4.
@@ -58,11 +84,38 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Integrations: each compiles to nothing unless its trait is on (its sources
+        // are inside `#if <trait>`), so a build without the trait needs no dependency.
+        .target(
+            name: "NetpollMetrics",
+            dependencies: ["Netpoll", .product(name: "CoreMetrics", package: "swift-metrics", condition: .when(traits: ["Metrics"]))],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "NetpollLifecycle",
+            dependencies: [
+                "Netpoll",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["Lifecycle"])),
+            ],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "NetpollLogging",
+            dependencies: ["Netpoll", .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging"]))],
+            swiftSettings: strict
+        ),
         // C the tests need and the library must not ship (a seccomp filter).
         .target(name: "CNetpollTestSupport"),
         .testTarget(
             name: "NetpollTests",
-            dependencies: ["Netpoll", "CNetpoll", "CNetpollTestSupport"],
+            dependencies: [
+                "Netpoll", "CNetpoll", "CNetpollTestSupport",
+                // Tests/NetpollTests/Integrations, each file inside `#if <trait>`.
+                "NetpollMetrics", "NetpollLifecycle", "NetpollLogging",
+                .product(name: "MetricsTestKit", package: "swift-metrics", condition: .when(traits: ["Metrics"])),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle", condition: .when(traits: ["Lifecycle"])),
+                .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging", "Lifecycle"])),
+            ],
             swiftSettings: strict
         ),
         // Pure logic of the load client and the bench (parsing, patterns, reports).

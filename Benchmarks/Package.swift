@@ -5,6 +5,8 @@
 //
 // - NIOEchoServer (product nio-echo-server, Sources/NIOEchoServer): a SwiftNIO peer
 //   for `netpoll bench` (see scripts/bench-peers).
+// - HummingbirdHelloServer (product hummingbird-hello-server): the Hummingbird 2
+//   "hello" that scripts/bench-http loads beside the Netpoll HTTP example.
 // - NetpollBenchmarks (Benchmarks/NetpollBenchmarks): package-benchmark
 //   micro-benchmarks of Netpoll, every backend in one run: `bash scripts/bench-micro`,
 //   or `swift package --disable-sandbox benchmark --target NetpollBenchmarks` here.
@@ -15,12 +17,14 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "nio-echo-server", targets: ["NIOEchoServer"]),
+        .executable(name: "hummingbird-hello-server", targets: ["HummingbirdHelloServer"]),
     ],
     dependencies: [
         // Named: a path dependency's identity is otherwise its folder's name, which
         // differs between clones (main/, a CI folder, ...).
         .package(name: "swift-netpoll", path: ".."),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
         // The trait makes package-benchmark count mallocs, which the performance rules need
         // ("steady-state read, write and park/resume allocate nothing").
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
@@ -33,6 +37,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/NIOEchoServer"
+        ),
+        .executableTarget(
+            name: "HummingbirdHelloServer",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/HummingbirdHelloServer"
         ),
         .executableTarget(
             name: "NetpollBenchmarks",

@@ -8,14 +8,15 @@ import Glibc
 
 /// `netpoll echo-server`: the server `netpoll bench` measures. Echoes every byte
 /// on every connection until SIGINT/SIGTERM, then prints its loops' statistics as
-/// one JSON line on stdout and exits 0.
+/// one JSON line on stdout and exits 0. SIGUSR1 prints the same line and goes on.
 struct EchoServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "echo-server",
         abstract: "Run a TCP (or, with --udp, UDP) echo server on the netpoll runtime.",
         discussion: """
             The first line on stdout is exactly `listening on HOST:PORT`. On SIGINT or
-            SIGTERM the server prints one JSON line of runtime statistics and exits 0.
+            SIGTERM the server prints one JSON line of runtime statistics and exits 0;
+            on SIGUSR1 it prints the same line (with "final":false) and keeps serving.
             With --udp every datagram is sent back to its sender, from one socket per
             event loop sharing the port (SO_REUSEPORT); a datagram larger than 65536
             bytes cannot arrive (UDP's limit), so none is ever echoed cut.
@@ -81,13 +82,13 @@ struct EchoServerCommand: AsyncParsableCommand {
         let address = listener.address.map { "\($0)" } ?? "\(host):\(port)"
         let files = try fileSize.map { try FileServer(size: $0, method: fileSend) }
 
-        let accepted = Atomic<UInt64>(0)
         // Installed before the `listening` line, so a parent that signals right after
-        // reading it still gets the statistics.
-        let stop = SignalWaiter(signals: [SIGINT, SIGTERM]) {
-            let line = Self.statisticsLine(group: group, accepted: accepted.load(ordering: .relaxed))
-            StandardStream.output.line(line.serialized())
-            Glibc.exit(0)
+        // reading it still gets the statistics. One serial queue handles all three,
+        // so a SIGUSR1 line and the exit line never overlap.
+        let signals = SignalWaiter(signals: [SIGINT, SIGTERM, SIGUSR1]) { sig in
+            let final = sig != SIGUSR1
+            StandardStream.output.line(Self.statisticsLine(group: group, final: final).serialized())
+            if final { Glibc.exit(0) }
         }
         StandardStream.output.line("listening on \(address)")
         let size = bufferSize
@@ -96,7 +97,6 @@ struct EchoServerCommand: AsyncParsableCommand {
         let idle: Duration? = idleTimeout > 0 ? .seconds(idleTimeout) : nil
         let writeLimit: Duration? = writeTimeout > 0 ? .seconds(writeTimeout) : nil
         try await listener.serve { conn in
-            accepted.wrappingAdd(1, ordering: .relaxed)
             if let files {
                 try await files.serve(conn)
                 return
@@ -121,20 +121,21 @@ struct EchoServerCommand: AsyncParsableCommand {
         }
         // The signal sources must outlive the server: a released DispatchSource stops
         // delivering, and SIGTERM would then kill the process without its statistics.
-        withExtendedLifetime(stop) {}
+        withExtendedLifetime(signals) {}
     }
 }
 
 extension EchoServerCommand {
-    /// The line printed on SIGINT/SIGTERM, one JSON object that `netpoll bench` and
-    /// the tests parse: what ran, the connections accepted, then the loops' counters
-    /// summed (`LoopStats.namedCounters`, in their order).
-    static func statisticsLine(group: LoopGroup, accepted: UInt64, datagrams: UInt64? = nil) -> JSONValue {
+    /// The line printed on SIGINT/SIGTERM (`final` true) and SIGUSR1 (false), one
+    /// JSON object that `netpoll bench` and the tests parse: what ran, then the
+    /// loops' counters summed (`LoopStats.namedCounters`, in their order, among them
+    /// `connections_accepted`); with --udp, the datagrams echoed.
+    static func statisticsLine(group: LoopGroup, final: Bool, datagrams: UInt64? = nil) -> JSONValue {
         var run: [(String, JSONValue)] = [
+            ("final", .bool(final)),
             ("backend", .string(group.backend.kind.rawValue)),
             ("backend_detail", .string("\(group.backend)")),
             ("loops", .int(group.loops.count)),
-            ("connections_accepted", .int(Int(clamping: accepted))),
         ]
         if let datagrams { run.append(("datagrams_echoed", .int(Int(clamping: datagrams)))) }
         return .object(run + group.statistics.namedCounters.map { ($0.name, .int(Int(clamping: $0.value))) })
@@ -164,10 +165,11 @@ extension EchoServerCommand {
             sockets.append(try await UDPConn.listen(on: bound, reusePort: true, group: group))
         }
         let echoed = DatagramCount()
-        let stop = SignalWaiter(signals: [SIGINT, SIGTERM]) {
-            let line = Self.statisticsLine(group: group, accepted: 0, datagrams: echoed.value.load(ordering: .relaxed))
+        let stop = SignalWaiter(signals: [SIGINT, SIGTERM, SIGUSR1]) { sig in
+            let final = sig != SIGUSR1
+            let line = Self.statisticsLine(group: group, final: final, datagrams: echoed.value.load(ordering: .relaxed))
             StandardStream.output.line(line.serialized())
-            Glibc.exit(0)
+            if final { Glibc.exit(0) }
         }
         StandardStream.output.line("listening on \(bound)")
         try await withThrowingDiscardingTaskGroup { tasks in

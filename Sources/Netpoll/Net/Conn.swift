@@ -18,7 +18,9 @@ extension Conn {
 
     /// Reads up to `buffer.count` bytes into `buffer`. Returns 0 at end of stream.
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
-        try await fd.read(into: buffer)
+        let n = try await fd.counted { try await fd.read(into: buffer) }
+        fd.loop.stats.noteRead(n)
+        return n
     }
 
     /// Reads up to `maxCount` bytes; an empty array means end of stream.
@@ -27,7 +29,7 @@ extension Conn {
         // temporary buffer. Hot paths use read(into:) with their own buffer.
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, maxCount), alignment: 1)
         defer { buf.deallocate() }
-        let n = try await fd.read(into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<maxCount]))
+        let n = try await read(into: UnsafeMutableRawBufferPointer(rebasing: buf[0..<maxCount]))
         return Array(buf[0..<n])
     }
 
@@ -39,27 +41,48 @@ extension Conn {
     public func readBorrowed<R>(
         upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
     ) async throws -> R {
-        try await fd.readBorrowed(upTo: maxCount, body)
+        let stats = fd.loop.stats
+        // Errors `body` throws are its own (a write inside it counts itself).
+        var reading = true
+        do {
+            return try await fd.readBorrowed(upTo: maxCount) { bytes in
+                reading = false
+                stats.noteRead(bytes.count)
+                return try await body(bytes)
+            }
+        } catch {
+            if reading { stats.noteError(error) }
+            throw error
+        }
     }
 
     /// Writes every byte of `buffer` (waiting for space as needed). If it throws,
     /// part of `buffer` may have been sent: use ``write(_:written:)`` to know how much.
     public func write(_ buffer: UnsafeRawBufferPointer) async throws {
-        try await fd.write(buffer)
+        var written = 0
+        try await write(buffer, written: &written)
     }
 
     /// Writes every byte of `buffer`, keeping `written` equal to the bytes sent so far,
     /// also when it throws (Go's `n, err` from `Write`): after a write deadline or a
     /// cancellation, resume with `buffer[written...]`.
     public func write(_ buffer: UnsafeRawBufferPointer, written: inout Int) async throws {
-        try await fd.write(buffer, written: &written)
+        do {
+            try await fd.write(buffer, written: &written)
+        } catch {
+            // What went out before the failure still counts as bytes written.
+            fd.loop.stats.bytesWritten.wrappingAdd(UInt64(written), ordering: .relaxed)
+            fd.loop.stats.noteError(error)
+            throw error
+        }
+        fd.loop.stats.noteWrite(written)
     }
 
     public func write(_ bytes: some Collection<UInt8> & Sendable) async throws {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 1)
         defer { buf.deallocate() }
         buf.copyBytes(from: bytes)
-        try await fd.write(UnsafeRawBufferPointer(rebasing: buf[0..<bytes.count]))
+        try await write(UnsafeRawBufferPointer(rebasing: buf[0..<bytes.count]))
     }
 
     /// Closes the connection; blocked reads and writes end with

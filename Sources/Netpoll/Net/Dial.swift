@@ -33,8 +33,9 @@ enum Dial {
         let conn = try await adopt(sysfd, loop)
         do {
             if let deadline { try conn.setWriteDeadline(deadline) }
-            try await conn.fd.connect(to: address.storage)
+            try await conn.fd.counted { try await conn.fd.connect(to: address.storage) }
             if deadline != nil { try conn.setWriteDeadline(nil) }
+            loop.stats.connectionsDialed.wrappingAdd(1, ordering: .relaxed)
             return conn
         } catch {
             try? await conn.close()

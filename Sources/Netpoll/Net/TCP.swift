@@ -132,7 +132,10 @@ public final class TCPListener: Listener {
     }
 
     public func accept() async throws -> TCPConn {
-        let (sysfd, _) = try await fd.accept()
-        return try await TCPConn.adopt(sysfd, loop: spreader.next(in: group))
+        let (sysfd, _) = try await fd.counted { try await fd.accept() }
+        let loop = spreader.next(in: group)
+        let conn = try await TCPConn.adopt(sysfd, loop: loop)
+        loop.stats.connectionsAccepted.wrappingAdd(1, ordering: .relaxed)
+        return conn
     }
 }

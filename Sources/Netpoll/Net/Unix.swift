@@ -102,8 +102,11 @@ public final class UnixListener: Listener {
     }
 
     public func accept() async throws -> UnixConn {
-        let (sysfd, _) = try await fd.accept()
-        return UnixConn(fd: try await FD.open(streamSocket: sysfd, loop: spreader.next(in: group), connection: true))
+        let (sysfd, _) = try await fd.counted { try await fd.accept() }
+        let loop = spreader.next(in: group)
+        let conn = UnixConn(fd: try await FD.open(streamSocket: sysfd, loop: loop, connection: true))
+        loop.stats.connectionsAccepted.wrappingAdd(1, ordering: .relaxed)
+        return conn
     }
 
     /// Closes the listener and removes its socket file (not for an abstract name

@@ -129,14 +129,14 @@ extension Backend {
     private static let cached = Mutex<Result<Backend, NetpollError>?>(nil)
 
     /// The backend the process environment selects; read once, then remembered.
-    /// The `auto` fallback note is printed once to stderr.
+    /// The `auto` fallback note is logged once (``NetpollLog``: stderr by default).
     public static func fromEnvironment() throws(NetpollError) -> Backend {
         let result = cached.locked { slot -> Result<Backend, NetpollError> in
             if let r = slot { return r }
             let r: Result<Backend, NetpollError>
             do throws(NetpollError) {
                 let (b, note) = try resolve(environment: processEnvironment)
-                if let note { printToStderr("netpoll: \(note)") }
+                if let note { NetpollLog.log(.notice, note) }
                 r = .success(b)
             } catch {
                 r = .failure(error)

@@ -302,7 +302,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         do {
             try poller.arm(token: token, events: events)
         } catch {
-            printToStderr("netpoll: loop \(index): arm failed: \(error)")
+            NetpollLog.log(.error, "loop \(index): arm failed: \(error)")
         }
     }
 
@@ -391,7 +391,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             } catch {
                 // A poller failure is not something a retry fixes quickly; report it and
                 // back off instead of spinning.
-                printToStderr("netpoll: loop \(index): poll failed: \(error)")
+                NetpollLog.log(.error, "loop \(index): poll failed: \(error)")
                 usleep(1000)
             }
             sleeping.store(false, ordering: .relaxed)

@@ -13,7 +13,7 @@ public final class LoopGroup: Sendable {
     public let loops: [EventLoop]
     public let backend: Backend
     private let cursor = Atomic<Int>(0)
-    private let isShutDown = Atomic<Bool>(false)
+    private let isShutDownFlag = Atomic<Bool>(false)
 
     /// Starts `loops` event loops (nil: `NETPOLL_LOOPS`, else the CPU count) on
     /// `backend` (nil: `NETPOLL_BACKEND`, read once per process).
@@ -72,12 +72,15 @@ public final class LoopGroup: Sendable {
     /// Counters of every loop, summed.
     public var statistics: LoopStats { loops.reduce(LoopStats()) { $0 + $1.statistics } }
 
+    /// True once ``shutdown()`` has been called (its loops then stop, or have stopped).
+    public var isShutDown: Bool { isShutDownFlag.load(ordering: .acquiring) }
+
     /// Stops every loop: descriptors still open are evicted (blocked tasks get
     /// ``NetpollError/netClosing``), queued work runs, threads are joined and the
     /// pollers closed. Tasks that continue afterwards run on the global executor.
     /// Must not be called from one of the group's own loop threads.
     public func shutdown() {
-        guard !isShutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        guard !isShutDownFlag.exchange(true, ordering: .acquiringAndReleasing) else { return }
         for l in loops { l.requestShutdown() }
         for l in loops { l.join() }
     }

@@ -30,8 +30,49 @@ public struct LoopStats: Sendable, Equatable {
     public var ringBuffersHeld: UInt64 = 0
     public var receiveStarved: UInt64 = 0
     public var receiveCapped: UInt64 = 0
+    /// Connections that landed on this loop: accepted by a listener, dialled out.
+    public var connectionsAccepted: UInt64 = 0
+    public var connectionsDialed: UInt64 = 0
+    /// Reads and writes on this loop's connections that completed (a write of many
+    /// chunks is one), and the bytes they moved. Counted by the Net layer's `Conn`.
+    public var reads: UInt64 = 0
+    public var writes: UInt64 = 0
+    public var bytesRead: UInt64 = 0
+    public var bytesWritten: UInt64 = 0
+    /// Connection operations (read, write, accept, connect) that failed, by kind
+    /// (``ErrorKind``).
+    public var errorsTimeout: UInt64 = 0
+    public var errorsClosed: UInt64 = 0
+    public var errorsReset: UInt64 = 0
+    public var errorsCancelled: UInt64 = 0
+    public var errorsOther: UInt64 = 0
 
     public init() {}
+
+    /// How a failed connection operation is counted.
+    public enum ErrorKind: String, Sendable, CaseIterable {
+        /// A deadline passed (``NetpollError/deadlineExceeded``).
+        case timeout
+        /// The descriptor was closed under the operation (``NetpollError/netClosing``).
+        case closed
+        /// The peer reset the connection or stopped reading (ECONNRESET, EPIPE, ECONNABORTED).
+        case reset
+        /// The waiting task was cancelled.
+        case cancelled
+        /// Anything else (ECONNREFUSED, EMFILE, ...).
+        case other
+    }
+
+    /// The counter of each ``ErrorKind``.
+    public func errors(_ kind: ErrorKind) -> UInt64 {
+        switch kind {
+        case .timeout: return errorsTimeout
+        case .closed: return errorsClosed
+        case .reset: return errorsReset
+        case .cancelled: return errorsCancelled
+        case .other: return errorsOther
+        }
+    }
 
     public var pollCalls: UInt64 { pollCallsBlocking + pollCallsNonblocking }
     public var syscalls: UInt64 { pollSyscalls + ioSyscalls + wakes }
@@ -45,6 +86,10 @@ public struct LoopStats: Sendable, Equatable {
         ("timers_fired", \.timersFired), ("descriptors_open", \.descriptorsOpen),
         ("jobs_run", \.jobsRun), ("rearms", \.rearms), ("ring_buffers_held", \.ringBuffersHeld),
         ("recv_starved", \.receiveStarved), ("recv_capped", \.receiveCapped),
+        ("connections_accepted", \.connectionsAccepted), ("connections_dialed", \.connectionsDialed),
+        ("reads", \.reads), ("writes", \.writes), ("bytes_read", \.bytesRead), ("bytes_written", \.bytesWritten),
+        ("errors_timeout", \.errorsTimeout), ("errors_closed", \.errorsClosed), ("errors_reset", \.errorsReset),
+        ("errors_cancelled", \.errorsCancelled), ("errors_other", \.errorsOther),
     ]
 
     public static func + (a: LoopStats, b: LoopStats) -> LoopStats {
@@ -88,6 +133,17 @@ final class LoopStatsStorage: Sendable {
     let ringBuffersHeld = Atomic<UInt64>(0)
     let receiveStarved = Atomic<UInt64>(0)
     let receiveCapped = Atomic<UInt64>(0)
+    let connectionsAccepted = Atomic<UInt64>(0)
+    let connectionsDialed = Atomic<UInt64>(0)
+    let reads = Atomic<UInt64>(0)
+    let writes = Atomic<UInt64>(0)
+    let bytesRead = Atomic<UInt64>(0)
+    let bytesWritten = Atomic<UInt64>(0)
+    let errorsTimeout = Atomic<UInt64>(0)
+    let errorsClosed = Atomic<UInt64>(0)
+    let errorsReset = Atomic<UInt64>(0)
+    let errorsCancelled = Atomic<UInt64>(0)
+    let errorsOther = Atomic<UInt64>(0)
 
     var snapshot: LoopStats {
         var s = LoopStats()
@@ -106,6 +162,17 @@ final class LoopStatsStorage: Sendable {
         s.ringBuffersHeld = ringBuffersHeld.load(ordering: .relaxed)
         s.receiveStarved = receiveStarved.load(ordering: .relaxed)
         s.receiveCapped = receiveCapped.load(ordering: .relaxed)
+        s.connectionsAccepted = connectionsAccepted.load(ordering: .relaxed)
+        s.connectionsDialed = connectionsDialed.load(ordering: .relaxed)
+        s.reads = reads.load(ordering: .relaxed)
+        s.writes = writes.load(ordering: .relaxed)
+        s.bytesRead = bytesRead.load(ordering: .relaxed)
+        s.bytesWritten = bytesWritten.load(ordering: .relaxed)
+        s.errorsTimeout = errorsTimeout.load(ordering: .relaxed)
+        s.errorsClosed = errorsClosed.load(ordering: .relaxed)
+        s.errorsReset = errorsReset.load(ordering: .relaxed)
+        s.errorsCancelled = errorsCancelled.load(ordering: .relaxed)
+        s.errorsOther = errorsOther.load(ordering: .relaxed)
         return s
     }
 }

@@ -2,9 +2,10 @@
 import Glibc
 #endif
 
-/// One line to stderr in a single write(2), unbuffered: the library's only output
-/// (the `auto` backend's fallback note, a loop's poll failure), so it must not
-/// interleave mid-line with the program's own output.
+/// One line to stderr in a single write(2), unbuffered: where ``NetpollLog`` sends
+/// the library's lines (the `auto` backend's fallback note, a loop's poll failure)
+/// when no sink is installed, so they must not interleave mid-line with the
+/// program's own output.
 func printToStderr(_ line: String) {
     var s = line
     s.append("\n")
