@@ -42,18 +42,18 @@ extension Conn {
         upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
     ) async throws -> R {
         let stats = fd.loop.stats
-        // Errors `body` throws are its own (a write inside it counts itself).
-        var reading = true
+        // FD's read without a closure around it: no frame more for a parked reader
+        // (see FD.lend). Errors `body` throws are its own (a write inside it counts itself).
+        let lent: FD.LentBytes
         do {
-            return try await fd.readBorrowed(upTo: maxCount) { bytes in
-                reading = false
-                stats.noteRead(bytes.count)
-                return try await body(bytes)
-            }
+            lent = try await fd.lend(upTo: maxCount)
         } catch {
-            if reading { stats.noteError(error) }
+            stats.noteError(error)
             throw error
         }
+        defer { fd.giveBack(lent) }
+        stats.noteRead(lent.count)
+        return try await body(UnsafeRawBufferPointer(start: lent.start, count: lent.count))
     }
 
     /// Writes every byte of `buffer` (waiting for space as needed). If it throws,
