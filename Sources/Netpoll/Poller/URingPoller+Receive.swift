@@ -56,7 +56,8 @@ extension URingPoller {
     ) -> Int {
         let hasBuffer = c.flags & CNP_CQE_F_BUFFER != 0
         let bid = UInt16(truncatingIfNeeded: c.flags >> CNP_CQE_BUFFER_SHIFT)
-        guard table.contains(token) else {
+        // One look at the registration: is it current, and did this CQE end its RECV.
+        guard table.update(token, { (r: inout URingRegistration) -> Void in if ended { r.recv = .off } }) != nil else {
             // Closed meanwhile: its data goes nowhere, its buffer back to the kernel.
             if hasBuffer { cnp_ring_recycle_buffer(ring, bid) }
             counters.staleEvents &+= 1
@@ -64,31 +65,12 @@ extension URingPoller {
         }
         if c.res > 0 && hasBuffer, let base = cnp_ring_buffer(ring, bid) {
             buffersOut += 1
-            bufferOwner[Int(bid)] = token
-            let cap = options.receiveCap
-            let stop = table.update(token) { r -> Bool in
-                r.owned += 1
-                if ended {
-                    r.recv = .off
-                } else if r.owned >= cap && r.recv == .running {
-                    r.recv = .cancelling  // model: RING_CAP_CANCEL
-                    return true
-                }
-                return false
-            } ?? false
-            // The reader is not keeping up: stop receiving for it. Answers ignored;
-            // the RECV's own final CQE (-ECANCELED) says when it is gone.
-            if stop {
-                counters.receiveCapped &+= 1
-                try? cancel(token | Self.recvBit, tag: Self.cancelAsync)
-            }
             counters.receiveBuffersHeld = UInt64(buffersOut)
             received(PollToken(token), .data(buffer: bid, base: base, count: Int(c.res), ended: ended))
             return 1
         }
         if hasBuffer { cnp_ring_recycle_buffer(ring, bid) }
         guard ended else { return 0 }
-        table.update(token) { $0.recv = .off }
         let receipt: RingReceipt
         switch c.res {
         case 0: receipt = .endOfStream
@@ -109,7 +91,7 @@ extension URingPoller {
     public func armReceive(token: PollToken) throws(NetpollError) -> ReceiveArm {
         guard let reg = table[token.rawValue], reg.receiving else { return .none }
         if reg.recv != .off { return .receiving }  // model: RING_STILL_RUNNING
-        if buffersOut < Int(options.receiveBuffers) && reg.owned < options.receiveCap {
+        if buffersOut < Int(options.receiveBuffers) {
             // model: RING_START_RECV
             while !cnp_ring_prep_recv_multishot(ring, reg.fd, token.rawValue | Self.recvBit) {
                 try submit()
@@ -124,13 +106,26 @@ extension URingPoller {
 
     /// Gives ring buffer `bid` back to the kernel. Owner thread only.
     public func recycle(buffer bid: UInt16) {
-        guard !isClosed, Int(bid) < bufferOwner.count else { return }
-        let owner = bufferOwner[Int(bid)]
-        bufferOwner[Int(bid)] = 0
+        guard !isClosed, UInt32(bid) < options.receiveBuffers else { return }
         buffersOut -= 1
         counters.receiveBuffersHeld = UInt64(buffersOut)
         cnp_ring_recycle_buffer(ring, bid)
-        if owner != 0 { table.update(owner) { $0.owned -= 1 } }
+    }
+
+    /// The reader of `token` holds its cap of ring buffers (the runtime counts them,
+    /// ``Options/receiveCap``): cancel its RECV so the kernel stops filling buffers
+    /// for it. Answers are ignored; the RECV's own final CQE (-ECANCELED) says when
+    /// it is gone, and its reader restarts it when it next waits.
+    public func stopReceiving(token: PollToken) {
+        let stop = table.update(token.rawValue) { r -> Bool in
+            guard r.recv == .running else { return false }
+            r.recv = .cancelling  // model: RING_CAP_CANCEL
+            return true
+        } ?? false
+        if stop {
+            counters.receiveCapped &+= 1
+            try? cancel(token.rawValue | Self.recvBit, tag: Self.cancelAsync)
+        }
     }
 }
 

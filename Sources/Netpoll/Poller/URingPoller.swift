@@ -153,9 +153,6 @@ public final class URingPoller: Poller, @unchecked Sendable {
     private var rearms: [UInt64] = []
     /// `onClosed` of each CLOSE in flight, by its user_data.
     private var closing: [UInt64: () -> Void] = [:]
-    /// Completion mode: who holds each ring buffer handed up (its token), so a
-    /// recycled buffer counts against the right descriptor's cap.
-    var bufferOwner: [UInt64] = []
     /// Ring buffers handed up and not yet recycled.
     var buffersOut = 0
     /// Set when this poll consumed a wake CQE: the poll must then not block, even if
@@ -227,9 +224,6 @@ public final class URingPoller: Poller, @unchecked Sendable {
         self.cqes = .allocate(capacity: cqeCapacity)
         // Only where the ring has one submitter: a registered ring fd is per thread.
         self.ringFDRegistered = used & CNP_SETUP_SINGLE_ISSUER != 0 && cnp_ring_register_ring_fd(ring) == 0
-        if options.mode == .completion {
-            bufferOwner = Array(repeating: 0, count: Int(options.receiveBuffers))
-        }
         armWake()
     }
 

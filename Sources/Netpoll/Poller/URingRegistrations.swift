@@ -8,8 +8,6 @@ struct URingRegistration {
     /// One-shot polls in the kernel (one-shot mode, and receiving descriptors).
     var armed: URingPoller.ArmedPolls = []
     var recv: RecvState = .off
-    /// Ring buffers handed up for this descriptor and not yet recycled.
-    var owned: Int = 0
 
     /// The completion-mode RECV of a descriptor.
     enum RecvState {

@@ -358,7 +358,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
                 return
             }
             stats.events.wrappingAdd(1, ordering: .relaxed)
-            pd.ringReceived(receipt, cap: receiveCap)
+            // The reader holds its cap of ring buffers: stop its RECV (RingReceiveQueue.swift).
+            if pd.ringReceived(receipt, cap: receiveCap), case .uring(let p) = poller { p.stopReceiving(token: token) }
         }
         while true {
             if hasRemote.load(ordering: .relaxed) { takeRemote() }

@@ -146,21 +146,27 @@ extension PollDesc {
     /// are copied into memory of the queue's own and their ring buffers go straight
     /// back, so the cap on what a reader that stops reading pins of the shared ring
     /// is exact. (The copies hold what the kernel's socket buffer would have held.)
-    func ringReceived(_ receipt: RingReceipt, cap: Int) {
+    /// Returns true when this receipt filled the cap: the caller asks the poller to
+    /// stop the RECV (``URingPoller/stopReceiving(token:)``).
+    @discardableResult
+    func ringReceived(_ receipt: RingReceipt, cap: Int) -> Bool {
+        var reachedCap = false
         switch receipt {
         case .data(let bid, let base, let count, let ended):
             let address = UInt(bitPattern: base)
-            let full = ringQueue.locked { q -> Bool in
+            // model: RING_PUSH
+            let (copied, atCap) = ringQueue.locked { q -> (Bool, Bool) in
                 if q.ringItems < cap {
                     q.push(.bytes(buffer: bid, base: address, offset: 0, count: count))
-                    return false
+                    return (false, q.ringItems == cap)
                 }
                 let copy = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 1)
                 copy.copyMemory(from: UnsafeRawPointer(bitPattern: address)!, byteCount: count)
                 q.push(.copied(base: UInt(bitPattern: copy), offset: 0, count: count))
-                return true
+                return (true, false)
             }
-            if full { loop.recycleReceiveBuffer(bid) }  // model: RING_PUSH
+            if copied { loop.recycleReceiveBuffer(bid) }
+            reachedCap = atCap && !ended
             if ended { ringState.store(Self.ringOff, ordering: .releasing) }  // model: RING_STORE_OFF
         case .endOfStream:
             ringQueue.locked { $0.push(.end(0)) }  // model: RING_PUSH
@@ -172,6 +178,7 @@ extension PollDesc {
             ringState.store(Self.ringOff, ordering: .releasing)  // model: RING_STORE_OFF
         }
         ready(.read)  // model: RING_READY
+        return reachedCap
     }
 
     /// Result of taking from the queue.
