@@ -120,10 +120,18 @@ extension FD {
 
     /// One try of ``readRingLent(upTo:)``; nil: wait (nothing is held then).
     private func attemptRingLent(upTo limit: Int) throws -> LentBytes? {
-        if let chunk = pd.takeReceivedWhole(max: limit) {  // model: RING_TAKE_WHOLE
-            return LentBytes(
-                start: UnsafeMutableRawPointer(mutating: chunk.bytes.baseAddress), count: chunk.bytes.count,
-                ringBuffer: Int32(chunk.buffer))
+        let state = pd.ringState.load(ordering: .acquiring)
+        switch pd.takeReceivedWhole(max: limit) {  // model: RING_TAKE_WHOLE
+        case .chunk(let bid, let bytes):
+            return LentBytes(start: UnsafeMutableRawPointer(mutating: bytes.baseAddress), count: bytes.count, ringBuffer: Int32(bid))
+        case .empty where state != PollDesc.ringOff:
+            // The steady state of a parked reader: a RECV owns the socket (or one was
+            // asked for) and nothing is queued — wait, without taking a pool buffer
+            // or the queue's lock again. (State loaded before the queue, as in
+            // tryRing; if it turns off meanwhile, the ready that follows ends the wait.)
+            return nil
+        case .empty, .notWhole:
+            break
         }
         let pool = pd.loop.readBuffers
         let onLoop = pd.loop.inEventLoop
