@@ -2,13 +2,17 @@
 import Glibc
 #endif
 
-/// A connected stream socket: the operations TCP and Unix connections share
-/// (Go: net.Conn). Reading from one task while writing from another is supported;
-/// two concurrent reads (or writes) are serialised.
-public protocol Conn: Sendable {
+/// What every socket of the Net layer has, stream or datagram (the methods Go's
+/// net.Conn and net.PacketConn share): deadlines, addresses, buffer sizes.
+public protocol NetSocket: Sendable {
     /// The underlying pollable descriptor.
     var fd: FD { get }
 }
+
+/// A connected stream socket: the operations TCP and Unix connections share
+/// (Go: net.Conn). Reading from one task while writing from another is supported;
+/// two concurrent reads (or writes) are serialised.
+public protocol Conn: NetSocket {}
 
 extension Conn {
     /// The loop this connection's readiness is delivered on. Running the code that
@@ -94,35 +98,6 @@ extension Conn {
 
     /// Shuts down the writing side; the peer reads end of stream (Go: CloseWrite).
     public func closeWrite() throws { try fd.shutdown(Int32(SHUT_WR)) }
-
-    /// Deadlines (Go: SetDeadline/SetReadDeadline/SetWriteDeadline). A deadline is an
-    /// instant; nil clears it. One in the past fails pending and future operations
-    /// at once with ``NetpollError/deadlineExceeded`` (``NetpollError/isTimeout``),
-    /// even when data is ready. Changing it while an operation waits takes effect
-    /// for that operation.
-    public func setDeadline(_ deadline: ContinuousClock.Instant?) throws {
-        try fd.setDeadline(deadline.map { $0 - .now }, .readWrite)
-    }
-
-    public func setReadDeadline(_ deadline: ContinuousClock.Instant?) throws {
-        try fd.setDeadline(deadline.map { $0 - .now }, .read)
-    }
-
-    public func setWriteDeadline(_ deadline: ContinuousClock.Instant?) throws {
-        try fd.setDeadline(deadline.map { $0 - .now }, .write)
-    }
-
-    public var localAddress: SocketAddress? { Socket.localAddress(fd.sysfd) }
-    public var remoteAddress: SocketAddress? { Socket.remoteAddress(fd.sysfd) }
-
-    /// SO_RCVBUF / SO_SNDBUF (the kernel doubles what it is given).
-    public func setReadBuffer(_ bytes: Int) throws {
-        try Socket.setOption(fd.sysfd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: bytes), "SO_RCVBUF")
-    }
-
-    public func setWriteBuffer(_ bytes: Int) throws {
-        try Socket.setOption(fd.sysfd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: bytes), "SO_SNDBUF")
-    }
 }
 
 /// A listening stream socket (Go: net.Listener).
@@ -230,5 +205,38 @@ struct AcceptBackoff {
     static func isTemporary(_ e: NetpollError) -> Bool {
         guard let errno = e.errno else { return false }
         return errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM
+    }
+}
+
+extension NetSocket {
+    /// Deadlines (Go: SetDeadline/SetReadDeadline/SetWriteDeadline). A deadline is an
+    /// instant; nil clears it. One in the past fails pending and future operations
+    /// at once with ``NetpollError/deadlineExceeded`` (``NetpollError/isTimeout``),
+    /// even when data is ready. Changing it while an operation waits takes effect
+    /// for that operation.
+    public func setDeadline(_ deadline: ContinuousClock.Instant?) throws {
+        try fd.setDeadline(deadline.map { $0 - .now }, .readWrite)
+    }
+
+    public func setReadDeadline(_ deadline: ContinuousClock.Instant?) throws {
+        try fd.setDeadline(deadline.map { $0 - .now }, .read)
+    }
+
+    public func setWriteDeadline(_ deadline: ContinuousClock.Instant?) throws {
+        try fd.setDeadline(deadline.map { $0 - .now }, .write)
+    }
+
+    public var localAddress: SocketAddress? { Socket.localAddress(fd.sysfd) }
+    /// The connected peer; nil for an unconnected (datagram) socket.
+    public var remoteAddress: SocketAddress? { Socket.remoteAddress(fd.sysfd) }
+
+    /// SO_RCVBUF / SO_SNDBUF (the kernel doubles what it is given). A datagram
+    /// socket whose receive buffer fills drops datagrams: UDP has no flow control.
+    public func setReadBuffer(_ bytes: Int) throws {
+        try Socket.setOption(fd.sysfd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: bytes), "SO_RCVBUF")
+    }
+
+    public func setWriteBuffer(_ bytes: Int) throws {
+        try Socket.setOption(fd.sysfd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: bytes), "SO_SNDBUF")
     }
 }

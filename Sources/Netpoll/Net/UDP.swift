@@ -35,7 +35,7 @@ public struct ReceivedDatagram: Sendable, Hashable {
 /// never returns part of one datagram and the rest later, and a write sends its
 /// buffer as one datagram (EMSGSIZE when too large). A zero-length datagram is a
 /// valid datagram (``ReceivedDatagram/count`` 0), not an end of stream: UDP has none.
-public final class UDPConn: Sendable {
+public final class UDPConn: NetSocket {
     public let fd: FD
     /// Connected to one peer: ``writeTo(_:address:)`` is refused, as in Go
     /// (ErrWriteToConnected). Linux itself would send to the other address.
@@ -161,31 +161,4 @@ public final class UDPConn: Sendable {
     /// Closes the socket; a blocked read or write ends with ``NetpollError/netClosing``.
     public func close() async throws { try await fd.close() }
 
-    /// Deadlines, exactly as ``Conn/setDeadline(_:)``: nil clears; a past instant
-    /// fails pending and future operations with ``NetpollError/deadlineExceeded``.
-    public func setDeadline(_ deadline: ContinuousClock.Instant?) throws {
-        try fd.setDeadline(deadline.map { $0 - .now }, .readWrite)
-    }
-
-    public func setReadDeadline(_ deadline: ContinuousClock.Instant?) throws {
-        try fd.setDeadline(deadline.map { $0 - .now }, .read)
-    }
-
-    public func setWriteDeadline(_ deadline: ContinuousClock.Instant?) throws {
-        try fd.setDeadline(deadline.map { $0 - .now }, .write)
-    }
-
-    public var localAddress: SocketAddress? { Socket.localAddress(fd.sysfd) }
-    /// The connected peer, or nil for an unconnected socket.
-    public var remoteAddress: SocketAddress? { Socket.remoteAddress(fd.sysfd) }
-
-    /// SO_RCVBUF / SO_SNDBUF (the kernel doubles what it is given). A receive buffer
-    /// that fills drops datagrams: UDP has no flow control.
-    public func setReadBuffer(_ bytes: Int) throws {
-        try Socket.setOption(fd.sysfd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: bytes), "SO_RCVBUF")
-    }
-
-    public func setWriteBuffer(_ bytes: Int) throws {
-        try Socket.setOption(fd.sysfd, SOL_SOCKET, SO_SNDBUF, Int32(clamping: bytes), "SO_SNDBUF")
-    }
 }
