@@ -86,7 +86,7 @@ extension Backend {
     /// What `auto` picks here, and why. io_uring only in the configuration this
     /// project measured to be no slower than epoll: multishot `POLL_ADD` (unless
     /// `NETPOLL_URING_MODE` asks for another mode) on a ring with `DEFER_TASKRUN`
-    /// (Linux 6.1+) — 0.99–1.03x epoll's requests/s in every echo cell, at the same
+    /// (Linux 6.1+) — 0.98–1.03x epoll's requests/s in every echo cell, at the same
     /// CPU per message, with a third fewer system calls per connection under churn.
     /// Completion mode is not picked: 0.93x epoll's requests/s at 512 connections.
     /// Without `DEFER_TASKRUN` task work runs on every interrupt and wake — the
