@@ -45,6 +45,7 @@
 #include "echo_common.h"
 
 #include <liburing.h>
+#include "uring_common.h"
 #include <poll.h>
 #include <sys/mman.h>
 
@@ -450,41 +451,6 @@ static void rearm_starved(void)
     }
 }
 
-struct setup_try {
-    unsigned flags;
-    const char *name;
-};
-
-static const struct setup_try setups[] = {
-    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, "SINGLE_ISSUER|DEFER_TASKRUN"},
-    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN, "SINGLE_ISSUER|COOP_TASKRUN"},
-    {IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
-    {0, "none"},
-};
-
-static const char *setup_ring(int first)
-{
-    int n = (int)(sizeof setups / sizeof setups[0]);
-    for (int i = first; i < n; i++) {
-        struct io_uring_params p;
-        memset(&p, 0, sizeof p);
-        p.flags = setups[i].flags | IORING_SETUP_CQSIZE;
-        p.cq_entries = CQ_ENTRIES;
-        int r = io_uring_queue_init_params(SQ_ENTRIES, &ring, &p);
-        if (r == 0) {
-            if (!(p.features & IORING_FEAT_NODROP))
-                fprintf(stderr, "uring_completion_echo: kernel lacks IORING_FEAT_NODROP; CQ overflow loses events\n");
-            return setups[i].name;
-        }
-        if (r != -EINVAL) {
-            errno = -r;
-            die("io_uring_queue_init_params");
-        }
-    }
-    fprintf(stderr, "uring_completion_echo: io_uring_setup rejected every flag set\n");
-    exit(1);
-}
-
 /* liburing 2.3 has no io_uring_setup_buf_ring: map the ring ourselves
  * (page-aligned, as the kernel requires) and register it. */
 static void setup_buffers(void)
@@ -569,16 +535,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--buffer-size") == 0 && i + 1 < argc) {
             buf_size = parse_uint(argv[0], argv[i + 1], extra);
             i += 2;
-        } else if (strcmp(argv[i], "--setup") == 0 && i + 1 < argc) {
-            if (strcmp(argv[i + 1], "defer") == 0)
-                first_setup = 0;
-            else if (strcmp(argv[i + 1], "coop") == 0)
-                first_setup = 1;
-            else if (strcmp(argv[i + 1], "plain") == 0)
-                first_setup = 3;
-            else
-                usage(argv[0], extra);
-            i += 2;
+        } else if ((next = uring_parse_setup_arg(argc, argv, i, &first_setup, extra)) >= 0) {
+            i = next;
         } else {
             usage(argv[0], extra);
         }
@@ -586,7 +544,7 @@ int main(int argc, char **argv)
 
     raise_nofile();
     int sfd = signal_fd();
-    const char *setup = setup_ring(first_setup);
+    const char *setup = uring_setup_ring(&ring, first_setup, SQ_ENTRIES, CQ_ENTRIES, "uring_completion_echo");
     /* One fewer fdget per io_uring_enter; refused on kernels before 5.18. */
     int registered = io_uring_register_ring_fd(&ring) == 1;
     setup_buffers();

@@ -22,6 +22,7 @@
 #include "echo_common.h"
 
 #include <liburing.h>
+#include "uring_common.h"
 #include <poll.h>
 
 #ifndef SQ_ENTRIES /* -DSQ_ENTRIES=4 exercises the SQ-full path */
@@ -81,44 +82,6 @@ static void conn_close(struct conn *c, int fd)
     c->open = 0;
     c->closing = 0;
     c->off = c->len = 0;
-}
-
-struct setup_try {
-    unsigned flags;
-    const char *name;
-};
-
-static const struct setup_try setups[] = {
-    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, "SINGLE_ISSUER|DEFER_TASKRUN"},
-    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN, "SINGLE_ISSUER|COOP_TASKRUN"},
-    {IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
-    {0, "none"},
-};
-
-static void setup_ring(int first)
-{
-    int n = (int)(sizeof setups / sizeof setups[0]);
-    for (int i = first; i < n; i++) {
-        struct io_uring_params p;
-        memset(&p, 0, sizeof p);
-        p.flags = setups[i].flags | IORING_SETUP_CQSIZE;
-        p.cq_entries = CQ_ENTRIES;
-        int r = io_uring_queue_init_params(SQ_ENTRIES, &ring, &p);
-        if (r == 0) {
-            if (!(p.features & IORING_FEAT_NODROP))
-                fprintf(stderr, "uring_echo: kernel lacks IORING_FEAT_NODROP; CQ overflow loses events\n");
-            fprintf(stderr, "uring_echo: setup flags %s, %s POLL_ADD\n", setups[i].name,
-                    oneshot ? "one-shot" : "multishot");
-            return;
-        }
-        if (r != -EINVAL) {
-            /* ENOSYS, EPERM (seccomp, io_uring_disabled): no flag helps. */
-            errno = -r;
-            die("io_uring_queue_init_params");
-        }
-    }
-    fprintf(stderr, "uring_echo: io_uring_setup rejected every flag set\n");
-    exit(1);
 }
 
 /* The listener and the signalfd want input only, whatever the mode. */
@@ -203,16 +166,8 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--oneshot") == 0) {
             oneshot = 1;
             i++;
-        } else if (strcmp(argv[i], "--setup") == 0 && i + 1 < argc) {
-            if (strcmp(argv[i + 1], "defer") == 0)
-                first_setup = 0;
-            else if (strcmp(argv[i + 1], "coop") == 0)
-                first_setup = 1;
-            else if (strcmp(argv[i + 1], "plain") == 0)
-                first_setup = 3;
-            else
-                usage(argv[0], extra);
-            i += 2;
+        } else if ((next = uring_parse_setup_arg(argc, argv, i, &first_setup, extra)) >= 0) {
+            i = next;
         } else {
             usage(argv[0], extra);
         }
@@ -220,7 +175,8 @@ int main(int argc, char **argv)
 
     raise_nofile();
     int sfd = signal_fd();
-    setup_ring(first_setup);
+    const char *setup = uring_setup_ring(&ring, first_setup, SQ_ENTRIES, CQ_ENTRIES, "uring_echo");
+    fprintf(stderr, "uring_echo: setup flags %s, %s POLL_ADD\n", setup, oneshot ? "one-shot" : "multishot");
     int lfd = listen_loopback(&args);
     arm(lfd, POLLIN);
     arm(sfd, POLLIN);

@@ -274,47 +274,28 @@ private final class TCPPingPong: @unchecked Sendable {
     }
 }
 
-private final class TCPSlot: @unchecked Sendable {
-    var value: TCPPingPong?
+/// What a loop benchmark drives: a group, the loop its side runs on, one round
+/// trip, and tear-down. (The pipe pair and the TCP connection.)
+private protocol RoundTripper: AnyObject, Sendable {
+    var group: LoopGroup { get }
+    var loopA: EventLoop { get }
+    func roundTrip() async throws
+    func shutdown() async throws
 }
 
-private func tcpBenchmark(_ c: BackendCase) {
-    let slot = TCPSlot()
-    Benchmark(
-        "ping-pong tcp 2 loops [\(c.name)]",
-        configuration: config([loopPollSyscalls, parks]),
-        closure: { benchmark in
-            guard let pp = slot.value else { fatalError("ping-pong tcp: no setup") }
-            do {
-                try await withTaskExecutorPreference(pp.loopA) {
-                    try await pp.roundTrip()  // steady state before measuring
-                    let before = pp.group.statistics
-                    benchmark.startMeasurement()
-                    for _ in benchmark.scaledIterations { try await pp.roundTrip() }
-                    benchmark.stopMeasurement()
-                    let after = pp.group.statistics
-                    benchmark.measurement(loopPollSyscalls, Int(after.pollSyscalls - before.pollSyscalls))
-                    benchmark.measurement(parks, Int(after.parks - before.parks))
-                }
-            } catch {
-                fail(benchmark, "round trip", error)
-            }
-        },
-        setup: { slot.value = try await TCPPingPong(backend: c.backend) },
-        teardown: {
-            try await slot.value?.shutdown()
-            slot.value = nil
-        }
-    )
+extension PingPong: RoundTripper {}
+extension TCPPingPong: RoundTripper {}
+
+private final class Slot<P: RoundTripper>: @unchecked Sendable {
+    var value: P?
 }
 
-private final class Slot: @unchecked Sendable {
-    var value: PingPong?
-}
-
-/// `half`: park-resume counts handoffs (two per round trip); ping-pong counts round trips.
-private func loopBenchmark(_ name: String, _ c: BackendCase, loops: Int, roundTripsPerIteration half: Bool) {
-    let slot = Slot()
+/// One loop benchmark over `make`'s round tripper. `half`: park-resume counts
+/// handoffs (two per round trip); the ping-pongs count round trips.
+private func loopBenchmark<P: RoundTripper>(
+    _ name: String, roundTripsPerIteration half: Bool = false, _ make: @escaping @Sendable () async throws -> P
+) {
+    let slot = Slot<P>()
     Benchmark(
         name,
         configuration: config([loopPollSyscalls, parks]),
@@ -336,7 +317,7 @@ private func loopBenchmark(_ name: String, _ c: BackendCase, loops: Int, roundTr
                 fail(benchmark, "round trip", error)
             }
         },
-        setup: { slot.value = try await PingPong(backend: c.backend, loops: loops) },
+        setup: { slot.value = try await make() },
         teardown: {
             try await slot.value?.shutdown()
             slot.value = nil
@@ -352,9 +333,12 @@ let benchmarks: @Sendable () -> Void = {
             print("NetpollBenchmarks: skipping \(c.name): \(reason)")
             continue
         }
-        loopBenchmark("park-resume 1 loop [\(c.name)]", c, loops: 1, roundTripsPerIteration: true)
-        loopBenchmark("ping-pong 2 loops [\(c.name)]", c, loops: 2, roundTripsPerIteration: false)
-        tcpBenchmark(c)
+        let backend = c.backend
+        loopBenchmark("park-resume 1 loop [\(c.name)]", roundTripsPerIteration: true) {
+            try await PingPong(backend: backend, loops: 1)
+        }
+        loopBenchmark("ping-pong 2 loops [\(c.name)]") { try await PingPong(backend: backend, loops: 2) }
+        loopBenchmark("ping-pong tcp 2 loops [\(c.name)]") { try await TCPPingPong(backend: backend) }
         rawBenchmarks(c)
     }
 }
