@@ -3,8 +3,14 @@ import Synchronization
 /// A counting semaphore whose waiters are parked tasks (Go: runtime_Semacquire /
 /// runtime_Semrelease on an address). Used by FDMutex and Close; contended only
 /// when two tasks race for the same lock, so a lock and an array are enough.
-final class AsyncSemaphore: Sendable {
-    private struct State {
+///
+/// A non-copyable value stored inline in its owner (FD, FDMutex) rather than an
+/// object of its own: three semaphores per descriptor were three `malloc`s per
+/// accepted connection and about 190 bytes per idle one.
+struct AsyncSemaphore: ~Copyable, Sendable {
+    // Not private: FD and FDMutex embed the semaphore, and a non-WMO build must
+    // then see this type from their files (a private one crashes swiftc 6.3).
+    struct State {
         var count = 0
         var waiters: [UnsafeContinuation<Void, Never>] = []
         var head = 0

@@ -172,8 +172,8 @@ public final class FD: Sendable {
     /// Last reference gone after close: deregister and close on the loop (through
     /// the ring with io_uring); Close returns once the descriptor is closed.
     private func destroy() {
-        let sema = csema
-        pd.loop.close(pd) { sema.release() }
+        // The FD stays alive until the close completes: `close()` is waiting on it.
+        pd.loop.close(pd) { self.csema.release() }
     }
 
     // MARK: close

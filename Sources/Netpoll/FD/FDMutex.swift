@@ -15,7 +15,10 @@ import Synchronization
 /// `state` is accessed atomically; the waiters park on `rsema`/`wsema`. Lock and
 /// reference overflow is the error "too many concurrent operations"; an unlock
 /// without a lock is a programming error and stops the program.
-final class FDMutex: Sendable {
+///
+/// Non-copyable and stored inline in its FD (with its two semaphores), so a
+/// descriptor is one allocation rather than four.
+struct FDMutex: ~Copyable, Sendable {
     static let closed: UInt64 = 1 << 0
     static let rLock: UInt64 = 1 << 1
     static let wLock: UInt64 = 1 << 2
@@ -107,7 +110,7 @@ final class FDMutex: Sendable {
             let (done, now) = state.compareExchange(expected: old, desired: new, ordering: .acquiringAndReleasing)
             if done {
                 if old & bit == 0 { return true }
-                await (read ? rsema : wsema).acquire()
+                if read { await rsema.acquire() } else { await wsema.acquire() }
                 // The releaser subtracted our wait count; try again.
                 old = state.load(ordering: .relaxed)
             } else {
@@ -129,7 +132,9 @@ final class FDMutex: Sendable {
             if old & mask != 0 { new -= wait }
             let (done, now) = state.compareExchange(expected: old, desired: new, ordering: .acquiringAndReleasing)
             if done {
-                if old & mask != 0 { (read ? rsema : wsema).release() }
+                if old & mask != 0 {
+                    if read { rsema.release() } else { wsema.release() }
+                }
                 return new & (Self.closed | Self.refMask) == Self.closed
             }
             old = now

@@ -10,15 +10,26 @@ import Glibc
 // TestMutexStress, which involve no backend; then, on every backend, what the
 // mutex guarantees the FD's read loop.
 
+/// FDMutex is non-copyable and lives inline in its FD; the tests share one
+/// between tasks through this box.
+final class MutexBox: Sendable {
+    let m = FDMutex()
+    func incref() throws(NetpollError) -> Bool { try m.incref() }
+    func decref() -> Bool { m.decref() }
+    func increfAndClose() throws(NetpollError) -> Bool { try m.increfAndClose() }
+    func rwlock(read: Bool) async throws(NetpollError) -> Bool { try await m.rwlock(read: read) }
+    func rwunlock(read: Bool) -> Bool { m.rwunlock(read: read) }
+}
+
 extension DescriptorTests.FDTests {
     @Suite struct FDMutexTests {
-        private static func waiters(_ mu: FDMutex, read: Bool) -> UInt64 {
-            let s = mu.state.load(ordering: .acquiring)
+        private static func waiters(_ mu: MutexBox, read: Bool) -> UInt64 {
+            let s = mu.m.state.load(ordering: .acquiring)
             return read ? (s & FDMutex.rMask) / FDMutex.rWait : (s & FDMutex.wMask) / FDMutex.wWait
         }
 
         @Test func readAndWriteLocksCanBeHeldTogether() async throws {
-            let mu = FDMutex()
+            let mu = MutexBox()
             #expect(try mu.incref())
             #expect(!mu.decref())
             #expect(try await mu.rwlock(read: true))
@@ -33,13 +44,13 @@ extension DescriptorTests.FDTests {
             #expect(!mu.rwunlock(read: true))
             #expect(!mu.rwunlock(read: false))
             #expect(!mu.decref())
-            let loaded = mu.state.load(ordering: .relaxed)
+            let loaded = mu.m.state.load(ordering: .relaxed)
             #expect(loaded == 0, "every lock and reference released")
         }
 
         @Test(arguments: [true, false])
         func twoLocksOfOneKindSerialise(read: Bool) async throws {
-            let mu = FDMutex()
+            let mu = MutexBox()
             #expect(try await mu.rwlock(read: read))
             let acquired = Flag()
             let second = Task {
@@ -55,12 +66,12 @@ extension DescriptorTests.FDTests {
             let ok = try await within(.seconds(5), "second lock after unlock") { try await second.value }
             #expect(ok)
             #expect(!mu.rwunlock(read: read))
-            let endState = mu.state.load(ordering: .relaxed)
+            let endState = mu.m.state.load(ordering: .relaxed)
             #expect(endState == 0)
         }
 
         @Test func afterIncrefAndCloseEverythingFails() async throws {
-            let mu = FDMutex()
+            let mu = MutexBox()
             #expect(try mu.increfAndClose())
             #expect(try !mu.incref())
             #expect(try await !mu.rwlock(read: true))
@@ -70,7 +81,7 @@ extension DescriptorTests.FDTests {
         }
 
         @Test func closeReleasesBlockedReadersAndLastUnlockDestroys() async throws {
-            let mu = FDMutex()
+            let mu = MutexBox()
             #expect(try await mu.rwlock(read: true))
             let readers = (0..<4).map { _ in Task { try await mu.rwlock(read: true) } }
             try await waitUntil(within: .seconds(5), "4 readers waiting") { Self.waiters(mu, read: true) == 4 }
@@ -85,7 +96,7 @@ extension DescriptorTests.FDTests {
         }
 
         @Test func referenceOverflowIsAnError() throws {
-            let mu = FDMutex()
+            let mu = MutexBox()
             for _ in 0..<(1 << 20 - 1) {
                 _ = try mu.incref()
             }
@@ -99,7 +110,7 @@ extension DescriptorTests.FDTests {
         /// Go: TestMutexStress. Random increfs, read locks and write locks from many
         /// tasks; inside a lock a counter proves nobody else holds the same lock.
         @Test func stressKeepsMutualExclusion() async throws {
-            let mu = FDMutex()
+            let mu = MutexBox()
             let readersInside = Counter()
             let writersInside = Counter()
             let violations = Counter()
@@ -136,7 +147,7 @@ extension DescriptorTests.FDTests {
             }
             let loaded = violations.value
             #expect(loaded == 0, "two holders of one lock, or a spurious destroy/closed")
-            let finalState = mu.state.load(ordering: .relaxed)
+            let finalState = mu.m.state.load(ordering: .relaxed)
             #expect(finalState == 0, "state word back to zero after the stress run")
             #expect(try mu.increfAndClose())
             #expect(mu.decref())
