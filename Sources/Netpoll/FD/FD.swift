@@ -252,7 +252,7 @@ public final class FD: Sendable {
         if ringReceive { return try await readRing(into: base, count: min(buffer.count, FD.maxRW)) }
         try await prepareRead()
         let count = min(buffer.count, FD.maxRW)
-        let n = try await retrying(.read, "read") { Glibc.read(sysfd, base, count) }
+        let n = try await retrying(.read, "read", negatedErrno: true) { cnp_read(sysfd, base, UInt(count)) }
         noteRead(n, of: count)
         return n
     }
@@ -331,18 +331,12 @@ public final class FD: Sendable {
         try await prepareRead()
         let pool = pd.loop.readBuffers
         var buffer: UnsafeMutableRawPointer?
-        let n = try await retrying(.read, "read") {
+        let n = try await retrying(.read, "read", negatedErrno: true) {
             let onLoop = pd.loop.inEventLoop
             let b = pool.take(onLoopThread: onLoop)
-            let r = Glibc.read(sysfd, b, count)
-            if r >= 0 {
-                buffer = b
-            } else {
-                // Given back before any wait or throw; errno kept for `retrying`.
-                let e = errno
-                pool.give(b, onLoopThread: onLoop)
-                errno = e
-            }
+            let r = cnp_read(sysfd, b, UInt(count))
+            // Given back before any wait or throw.
+            if r >= 0 { buffer = b } else { pool.give(b, onLoopThread: onLoop) }
             return r
         }
         noteRead(n, of: count)
@@ -373,10 +367,10 @@ public final class FD: Sendable {
         while written < buffer.count {
             let chunk = min(buffer.count - written, FD.maxRW)
             let from = base + written
-            let n = try await retrying(.write, name) {
+            let n = try await retrying(.write, name, negatedErrno: true) {
                 isSocket
-                    ? Glibc.send(sysfd, from, chunk, Int32(MSG_NOSIGNAL))
-                    : Glibc.write(sysfd, from, chunk)
+                    ? cnp_send(sysfd, from, UInt(chunk), Int32(MSG_NOSIGNAL))
+                    : cnp_write(sysfd, from, UInt(chunk))
             }
             // A zero-length result for a non-empty write: the peer can take no more.
             if n == 0 { throw NetpollError.system(name, EPIPE) }
