@@ -93,7 +93,9 @@ void __tsan_acquire(void *addr);
 void __tsan_release(void *addr);
 void cnp_tsan_acquire(void *addr) { __tsan_acquire(addr); }
 void cnp_tsan_release(void *addr) { __tsan_release(addr); }
+const bool cnp_tsan_enabled = true;
 #else
 void cnp_tsan_acquire(void *addr) { (void)addr; }
 void cnp_tsan_release(void *addr) { (void)addr; }
+const bool cnp_tsan_enabled = false;
 #endif

@@ -212,6 +212,9 @@ static inline long cnp_send(int fd, const void *buf, unsigned long len, int flag
 /// with TSan, so its ordering is invisible to it: `Mutex.locked` adds these.
 void cnp_tsan_acquire(void *addr);
 void cnp_tsan_release(void *addr);
+/// True in a ThreadSanitizer build: lets Swift skip work done only to feed the
+/// annotations (looking up the current task costs a retain and a release).
+extern const bool cnp_tsan_enabled;
 
 #ifdef __cplusplus
 }

@@ -62,6 +62,10 @@ public final class FD: Sendable {
     /// io_uring completion mode: reads take what the ring's RECV queued on the
     /// PollDesc (FD+RingReceive.swift). Fixed when the descriptor is opened.
     let ringReceive: Bool
+    /// The loop's counters, reached without the pd → loop → stats chain (and its
+    /// retains and releases) on every syscall and every Net-layer read and write.
+    /// Unowned: `pd` holds the loop, which holds them, for as long as this FD lives.
+    unowned(unsafe) let stats: LoopStatsStorage
 
     /// Largest single read/write (Go: maxRW, 1 GiB), so huge buffers are cut into
     /// chunks and the kernel never sees a length it would truncate.
@@ -101,6 +105,7 @@ public final class FD: Sendable {
         self.isSocket = isSocket
         self.isStream = isStream
         self.ringReceive = pd.receivesThroughRing.load(ordering: .relaxed)
+        self.stats = pd.loop.stats
     }
 
     public var loop: EventLoop { pd.loop }
@@ -140,7 +145,7 @@ public final class FD: Sendable {
 
     @inline(__always)
     func countSyscall() {
-        pd.loop.stats.ioSyscalls.wrappingAdd(1, ordering: .relaxed)
+        stats.ioSyscalls.wrappingAdd(1, ordering: .relaxed)
     }
 
     // MARK: locking (Go: readLock/readUnlock/writeLock/writeUnlock/incref/decref)

@@ -23,7 +23,7 @@ extension Conn {
     /// Reads up to `buffer.count` bytes into `buffer`. Returns 0 at end of stream.
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         let n = try await fd.counted { try await fd.read(into: buffer) }
-        fd.loop.stats.noteRead(n)
+        fd.stats.noteRead(n)
         return n
     }
 
@@ -45,7 +45,7 @@ extension Conn {
     public func readBorrowed<R>(
         upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
     ) async throws -> R {
-        let stats = fd.loop.stats
+        let stats = fd.stats
         // FD's read without a closure around it: no frame more for a parked reader
         // (see FD.lend). Errors `body` throws are its own (a write inside it counts itself).
         let lent: FD.LentBytes
@@ -75,11 +75,11 @@ extension Conn {
             try await fd.write(buffer, written: &written)
         } catch {
             // What went out before the failure still counts as bytes written.
-            fd.loop.stats.bytesWritten.wrappingAdd(UInt64(written), ordering: .relaxed)
-            fd.loop.stats.noteError(error)
+            fd.stats.bytesWritten.wrappingAdd(UInt64(written), ordering: .relaxed)
+            fd.stats.noteError(error)
             throw error
         }
-        fd.loop.stats.noteWrite(written)
+        fd.stats.noteWrite(written)
     }
 
     public func write(_ bytes: some Collection<UInt8> & Sendable) async throws {

@@ -37,9 +37,12 @@ extension UnsafeContinuation {
     }
 }
 
-/// Called by a task right after it resumed: pairs with `releaseToTask`.
+/// Called by a task right after it resumed: pairs with `releaseToTask`. Outside
+/// TSan builds it does nothing: the task lookup alone was a retain and a release
+/// on every park (0.4% of an echo server's CPU in a profile).
 @inline(__always)
 func acquireFromResumer() {
+    guard cnp_tsan_enabled else { return }
     withUnsafeCurrentTask { task in
         if let task { cnp_tsan_acquire(unsafeBitCast(task, to: UnsafeMutableRawPointer.self)) }
     }
