@@ -11,10 +11,12 @@
 //                 echoes with readBorrowed + write). The path io_uring completion
 //                 mode changes (reads through the ring), so its 0-malloc target is
 //                 measured here. One iteration = one round trip.
-//   register      register + deregister of one pipe fd on a raw poller, created on
-//                 the benchmark thread (io_uring: deregister waits for the cancel's
-//                 completion, so that wait is measured).
+//   register      register + deregister of one pipe fd on a raw poller (io_uring:
+//                 deregister waits for the cancel's completion, so that wait is
+//                 measured).
 //   poll-empty    poll(timeout: .zero) with nothing ready on a raw poller.
+//                 Each sample of the raw-poller benchmarks creates, uses and closes
+//                 its poller on a thread of its own (OwnThread.swift says why).
 //
 // Loop benchmarks measure only the steady state: the closure hops onto the loop,
 // does one round trip, then brackets the iterations with start/stopMeasurement,
@@ -101,7 +103,7 @@ private func fail(_ benchmark: Benchmark, _ what: String, _ error: any Error) ->
     fatalError("\(benchmark.name): \(what): \(error)")
 }
 
-// MARK: raw poller benchmarks (run on the benchmark thread: create, use, close there)
+// MARK: raw poller benchmarks (one thread per sample creates, uses and closes the poller)
 
 /// register + deregister of the read end of an empty pipe.
 private func registerDeregister(_ benchmark: Benchmark, _ make: () throws(NetpollError) -> any Poller) {
@@ -159,11 +161,12 @@ private func pollEmpty(_ benchmark: Benchmark, _ make: () throws(NetpollError) -
 private func rawBenchmarks(_ c: BackendCase) {
     let cfg = config([pollerSyscalls])
     let backend = c.backend
+    // Each sample's poller lives on a thread of its own (see OwnThread.swift).
     Benchmark("register+deregister [\(c.name)]", configuration: cfg) { b in
-        registerDeregister(b) { () throws(NetpollError) in try backend.makePoller() }
+        onOwnThread { registerDeregister(b) { () throws(NetpollError) in try backend.makePoller() } }
     }
     Benchmark("poll(.zero) empty [\(c.name)]", configuration: cfg) { b in
-        pollEmpty(b) { () throws(NetpollError) in try backend.makePoller() }
+        onOwnThread { pollEmpty(b) { () throws(NetpollError) in try backend.makePoller() } }
     }
 }
 
