@@ -47,30 +47,47 @@ private var pollerSyscalls: BenchmarkMetric { BenchmarkMetric.custom("pollerSysc
 private var loopPollSyscalls: BenchmarkMetric { BenchmarkMetric.custom("loopPollSyscalls", polarity: .prefersSmaller, useScalingFactor: true) }
 private var parks: BenchmarkMetric { BenchmarkMetric.custom("parks", polarity: .prefersSmaller, useScalingFactor: true) }
 
+/// How the custom counters (syscalls, parks) of a benchmark behave per operation.
+private enum Counters {
+    /// The same count every operation (raw pollers, park-resume on one loop).
+    case fixed
+    /// Two loops: a side parks (and its loop polls) only if the answer has not
+    /// arrived yet, so a round trip costs between one and two of each, depending
+    /// on timing — 1269 to 2000 per 1000 round trips seen on this VM as its load
+    /// changed.
+    case timingDependent
+}
+
 /// Tolerances for `scripts/bench-micro --check` against the committed p90 values in
 /// Benchmarks/Thresholds (counts are per sample of 1000 operations): time may be 35%
 /// worse (this VM's run-to-run spread is ±15%, so only a real regression trips it);
-/// mallocs may grow by 5 per 1000 operations and the counted syscalls and parks by
-/// 1% (a sample's edges move them by one) — one more malloc, syscall or park per
-/// operation is +1000 and fails.
-private func tolerances(_ extra: [BenchmarkMetric]) -> [BenchmarkMetric: BenchmarkThresholds] {
+/// mallocs may grow by 5 per 1000 operations; fixed counters by 1% (a sample's edges
+/// move them by one), timing-dependent ones by 800 (the spread above) — one more
+/// malloc, syscall or park per operation is +1000 and fails either way.
+/// (`--check` also fails on a deviation beyond these for the better.)
+private func tolerances(_ extra: [BenchmarkMetric], _ counters: Counters) -> [BenchmarkMetric: BenchmarkThresholds] {
     var t: [BenchmarkMetric: BenchmarkThresholds] = [
         .wallClock: .init(relative: [.p90: 35.0]),
         .throughput: .init(relative: [.p90: 35.0]),
         .mallocCountTotal: .init(absolute: [.p90: 5]),
     ]
-    for metric in extra { t[metric] = .init(relative: [.p90: 1.0]) }
+    for metric in extra {
+        switch counters {
+        case .fixed: t[metric] = .init(relative: [.p90: 1.0])
+        case .timingDependent: t[metric] = .init(absolute: [.p90: 800])
+        }
+    }
     return t
 }
 
-private func config(_ extra: [BenchmarkMetric]) -> Benchmark.Configuration {
+private func config(_ extra: [BenchmarkMetric], _ counters: Counters = .fixed) -> Benchmark.Configuration {
     .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal] + extra,
         warmupIterations: 5,
         scalingFactor: scale,
         maxDuration: .seconds(1),
         maxIterations: 100_000,
-        thresholds: tolerances(extra)
+        thresholds: tolerances(extra, counters)
     )
 }
 
@@ -296,12 +313,13 @@ private final class Slot<P: RoundTripper>: @unchecked Sendable {
 /// One loop benchmark over `make`'s round tripper. `half`: park-resume counts
 /// handoffs (two per round trip); the ping-pongs count round trips.
 private func loopBenchmark<P: RoundTripper>(
-    _ name: String, roundTripsPerIteration half: Bool = false, _ make: @escaping @Sendable () async throws -> P
+    _ name: String, roundTripsPerIteration half: Bool = false, counters: Counters,
+    _ make: @escaping @Sendable () async throws -> P
 ) {
     let slot = Slot<P>()
     Benchmark(
         name,
-        configuration: config([loopPollSyscalls, parks]),
+        configuration: config([loopPollSyscalls, parks], counters),
         closure: { benchmark in
             guard let pp = slot.value else { fatalError("\(name): no setup") }
             do {
@@ -337,11 +355,15 @@ let benchmarks: @Sendable () -> Void = {
             continue
         }
         let backend = c.backend
-        loopBenchmark("park-resume 1 loop [\(c.name)]", roundTripsPerIteration: true) {
+        loopBenchmark("park-resume 1 loop [\(c.name)]", roundTripsPerIteration: true, counters: .fixed) {
             try await PingPong(backend: backend, loops: 1)
         }
-        loopBenchmark("ping-pong 2 loops [\(c.name)]") { try await PingPong(backend: backend, loops: 2) }
-        loopBenchmark("ping-pong tcp 2 loops [\(c.name)]") { try await TCPPingPong(backend: backend) }
+        loopBenchmark("ping-pong 2 loops [\(c.name)]", counters: .timingDependent) {
+            try await PingPong(backend: backend, loops: 2)
+        }
+        loopBenchmark("ping-pong tcp 2 loops [\(c.name)]", counters: .timingDependent) {
+            try await TCPPingPong(backend: backend)
+        }
         rawBenchmarks(c)
     }
 }
