@@ -1,10 +1,10 @@
 // A raw poller's life on a thread of its own, so that what the kernel leaves on the
 // thread that created an io_uring ring does not land on package-benchmark's runner.
 //
-// Closing a ring whose requests are still in flight (the wake channel's poll, at
-// least) lets the kernel finish them as task work for the thread that submitted
-// them, announced by a "fake signal" (TIF_NOTIFY_SIGNAL) that interrupts that
-// thread's next blocking system call. When that thread is the runner's, the call is
+// Closing a ring with requests still in flight (likely the wake channel's poll)
+// makes the kernel finish them as task work for the thread that submitted them,
+// announced by a "fake signal" (TIF_NOTIFY_SIGNAL) that interrupts a blocking
+// system call of that thread. When that thread is the runner's, the call is
 // the runner's write of the results to BenchmarkTool, which blocks because the
 // results (one 1-second HDR histogram per metric, about 43 KB each) exceed the pipe's
 // 64 KB: the write comes back short and package-benchmark 1.38 stops with
