@@ -11,10 +11,12 @@
 //                 echoes with readBorrowed + write). The path io_uring completion
 //                 mode changes (reads through the ring), so its 0-malloc target is
 //                 measured here. One iteration = one round trip.
-//   register      register + deregister of one pipe fd on a raw poller, created on
-//                 the benchmark thread (io_uring: deregister waits for the cancel's
-//                 completion, so that wait is measured).
+//   register      register + deregister of one pipe fd on a raw poller (io_uring:
+//                 deregister waits for the cancel's completion, so that wait is
+//                 measured).
 //   poll-empty    poll(timeout: .zero) with nothing ready on a raw poller.
+//                 Each sample of the raw-poller benchmarks creates, uses and closes
+//                 its poller on a thread of its own (OwnThread.swift says why).
 //
 // Loop benchmarks measure only the steady state: the closure hops onto the loop,
 // does one round trip, then brackets the iterations with start/stopMeasurement,
@@ -45,30 +47,53 @@ private var pollerSyscalls: BenchmarkMetric { BenchmarkMetric.custom("pollerSysc
 private var loopPollSyscalls: BenchmarkMetric { BenchmarkMetric.custom("loopPollSyscalls", polarity: .prefersSmaller, useScalingFactor: true) }
 private var parks: BenchmarkMetric { BenchmarkMetric.custom("parks", polarity: .prefersSmaller, useScalingFactor: true) }
 
+/// How much a benchmark's numbers move from run to run on this VM, for its tolerances.
+private enum Spread {
+    /// One thread or one loop: the same counts every operation, time within ±15%.
+    case narrow
+    /// Two loops handing a message back and forth. A side parks (and its loop polls)
+    /// only if the answer has not arrived yet, so a round trip costs one to two of
+    /// each: 1269 to 2000 per 1000 round trips between runs. And a sample's time
+    /// is in one of two modes, whichever the other loop's wake-up takes: the pipe
+    /// ping-pong 7 or 50 µs per round trip, the TCP one 15 or 55 µs, in the same
+    /// run (the guest's idle path, cpuidle haltpoll here, is the likely cause).
+    case twoLoops
+}
+
 /// Tolerances for `scripts/bench-micro --check` against the committed p90 values in
-/// Benchmarks/Thresholds (counts are per sample of 1000 operations): time may be 35%
-/// worse (this VM's run-to-run spread is ±15%, so only a real regression trips it);
-/// mallocs may grow by 5 per 1000 operations and the counted syscalls and parks by
-/// 1% (a sample's edges move them by one) — one more malloc, syscall or park per
-/// operation is +1000 and fails.
-private func tolerances(_ extra: [BenchmarkMetric]) -> [BenchmarkMetric: BenchmarkThresholds] {
+/// Benchmarks/Thresholds (counts are per sample of 1000 operations). `--check` fails
+/// on a deviation beyond these either way, worse or better.
+/// - mallocs: +-5 per 1000 operations, so one more malloc per operation (+1000) fails.
+/// - `.narrow`: time and throughput 35% (only a real regression trips it); the
+///   counted syscalls and parks 1% (a sample's edges move them by one).
+/// - `.twoLoops`: syscalls and parks +-800 (the spread above; one more per round
+///   trip, +1000, still fails); time and throughput 700%, which lets a run land in
+///   either time mode and so catches only gross regressions (a lost wake-up that
+///   waits for a timer) — the mallocs and counters are these benchmarks' gate.
+private func tolerances(_ extra: [BenchmarkMetric], _ spread: Spread) -> [BenchmarkMetric: BenchmarkThresholds] {
+    let time: BenchmarkThresholds = .init(relative: [.p90: spread == .narrow ? 35.0 : 700.0])
     var t: [BenchmarkMetric: BenchmarkThresholds] = [
-        .wallClock: .init(relative: [.p90: 35.0]),
-        .throughput: .init(relative: [.p90: 35.0]),
+        .wallClock: time,
+        .throughput: time,
         .mallocCountTotal: .init(absolute: [.p90: 5]),
     ]
-    for metric in extra { t[metric] = .init(relative: [.p90: 1.0]) }
+    for metric in extra {
+        switch spread {
+        case .narrow: t[metric] = .init(relative: [.p90: 1.0])
+        case .twoLoops: t[metric] = .init(absolute: [.p90: 800])
+        }
+    }
     return t
 }
 
-private func config(_ extra: [BenchmarkMetric]) -> Benchmark.Configuration {
+private func config(_ extra: [BenchmarkMetric], _ spread: Spread = .narrow) -> Benchmark.Configuration {
     .init(
         metrics: [.wallClock, .throughput, .mallocCountTotal] + extra,
         warmupIterations: 5,
         scalingFactor: scale,
         maxDuration: .seconds(1),
         maxIterations: 100_000,
-        thresholds: tolerances(extra)
+        thresholds: tolerances(extra, spread)
     )
 }
 
@@ -101,7 +126,7 @@ private func fail(_ benchmark: Benchmark, _ what: String, _ error: any Error) ->
     fatalError("\(benchmark.name): \(what): \(error)")
 }
 
-// MARK: raw poller benchmarks (run on the benchmark thread: create, use, close there)
+// MARK: raw poller benchmarks (one thread per sample creates, uses and closes the poller)
 
 /// register + deregister of the read end of an empty pipe.
 private func registerDeregister(_ benchmark: Benchmark, _ make: () throws(NetpollError) -> any Poller) {
@@ -159,11 +184,12 @@ private func pollEmpty(_ benchmark: Benchmark, _ make: () throws(NetpollError) -
 private func rawBenchmarks(_ c: BackendCase) {
     let cfg = config([pollerSyscalls])
     let backend = c.backend
+    // Each sample's poller lives on a thread of its own (see OwnThread.swift).
     Benchmark("register+deregister [\(c.name)]", configuration: cfg) { b in
-        registerDeregister(b) { () throws(NetpollError) in try backend.makePoller() }
+        onOwnThread { registerDeregister(b) { () throws(NetpollError) in try backend.makePoller() } }
     }
     Benchmark("poll(.zero) empty [\(c.name)]", configuration: cfg) { b in
-        pollEmpty(b) { () throws(NetpollError) in try backend.makePoller() }
+        onOwnThread { pollEmpty(b) { () throws(NetpollError) in try backend.makePoller() } }
     }
 }
 
@@ -293,12 +319,13 @@ private final class Slot<P: RoundTripper>: @unchecked Sendable {
 /// One loop benchmark over `make`'s round tripper. `half`: park-resume counts
 /// handoffs (two per round trip); the ping-pongs count round trips.
 private func loopBenchmark<P: RoundTripper>(
-    _ name: String, roundTripsPerIteration half: Bool = false, _ make: @escaping @Sendable () async throws -> P
+    _ name: String, roundTripsPerIteration half: Bool = false, spread: Spread,
+    _ make: @escaping @Sendable () async throws -> P
 ) {
     let slot = Slot<P>()
     Benchmark(
         name,
-        configuration: config([loopPollSyscalls, parks]),
+        configuration: config([loopPollSyscalls, parks], spread),
         closure: { benchmark in
             guard let pp = slot.value else { fatalError("\(name): no setup") }
             do {
@@ -334,11 +361,15 @@ let benchmarks: @Sendable () -> Void = {
             continue
         }
         let backend = c.backend
-        loopBenchmark("park-resume 1 loop [\(c.name)]", roundTripsPerIteration: true) {
+        loopBenchmark("park-resume 1 loop [\(c.name)]", roundTripsPerIteration: true, spread: .narrow) {
             try await PingPong(backend: backend, loops: 1)
         }
-        loopBenchmark("ping-pong 2 loops [\(c.name)]") { try await PingPong(backend: backend, loops: 2) }
-        loopBenchmark("ping-pong tcp 2 loops [\(c.name)]") { try await TCPPingPong(backend: backend) }
+        loopBenchmark("ping-pong 2 loops [\(c.name)]", spread: .twoLoops) {
+            try await PingPong(backend: backend, loops: 2)
+        }
+        loopBenchmark("ping-pong tcp 2 loops [\(c.name)]", spread: .twoLoops) {
+            try await TCPPingPong(backend: backend)
+        }
         rawBenchmarks(c)
     }
 }
