@@ -12,6 +12,12 @@ struct AsyncSemaphore: ~Copyable, Sendable {
     // then see this type from their files (a private one crashes swiftc 6.3).
     struct State {
         var count = 0
+        /// The oldest waiter, kept inline: the common wait — Close waiting for an
+        /// io_uring CLOSE to complete, one waiter per descriptor — then allocates
+        /// no array storage (it was one `malloc` per closed connection).
+        var first: UnsafeContinuation<Void, Never>?
+        /// Waiters after `first`, oldest at `head`. Non-empty only while `first` is
+        /// set, so the order is `first`, then `waiters[head...]`.
         var waiters: [UnsafeContinuation<Void, Never>] = []
         var head = 0
     }
@@ -28,7 +34,7 @@ struct AsyncSemaphore: ~Copyable, Sendable {
                     s.count -= 1
                     return true
                 }
-                s.waiters.append(c)
+                if s.first == nil { s.first = c } else { s.waiters.append(c) }
                 return false
             }
             if now { c.resume() }
@@ -36,20 +42,30 @@ struct AsyncSemaphore: ~Copyable, Sendable {
         acquireFromResumer()
     }
 
+    /// Tasks waiting now (for tests).
+    var waiting: Int {
+        state.locked { s in (s.first == nil ? 0 : 1) + s.waiters.count - s.head }
+    }
+
     /// Adds one unit, or hands it straight to the oldest waiter.
     func release() {
         let waiter = state.locked { s -> UnsafeContinuation<Void, Never>? in
+            guard let c = s.first else {
+                s.count += 1
+                return nil
+            }
+            // Promote the next oldest, keeping `waiters` empty whenever `first` is nil.
             if s.head < s.waiters.count {
-                let c = s.waiters[s.head]
+                s.first = s.waiters[s.head]
                 s.head += 1
                 if s.head == s.waiters.count {
                     s.waiters.removeAll(keepingCapacity: true)
                     s.head = 0
                 }
-                return c
+            } else {
+                s.first = nil
             }
-            s.count += 1
-            return nil
+            return c
         }
         waiter?.releaseToTask()
         waiter?.resume()
