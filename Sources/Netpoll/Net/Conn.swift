@@ -23,7 +23,7 @@ extension Conn {
     /// Reads up to `buffer.count` bytes into `buffer`. Returns 0 at end of stream.
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
         let n = try await fd.counted { try await fd.read(into: buffer) }
-        fd.stats.noteRead(n)
+        fd.withStats { $0.noteRead(n) }
         return n
     }
 
@@ -45,18 +45,17 @@ extension Conn {
     public func readBorrowed<R>(
         upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
     ) async throws -> R {
-        let stats = fd.stats
         // FD's read without a closure around it: no frame more for a parked reader
         // (see FD.lend). Errors `body` throws are its own (a write inside it counts itself).
         let lent: FD.LentBytes
         do {
             lent = try await fd.lend(upTo: maxCount)
         } catch {
-            stats.noteError(error)
+            fd.withStats { $0.noteError(error) }
             throw error
         }
         defer { fd.giveBack(lent) }
-        stats.noteRead(lent.count)
+        fd.withStats { $0.noteRead(lent.count) }
         return try await body(UnsafeRawBufferPointer(start: lent.start, count: lent.count))
     }
 
@@ -75,11 +74,13 @@ extension Conn {
             try await fd.write(buffer, written: &written)
         } catch {
             // What went out before the failure still counts as bytes written.
-            fd.stats.bytesWritten.wrappingAdd(UInt64(written), ordering: .relaxed)
-            fd.stats.noteError(error)
+            fd.withStats {
+                $0.bytesWritten.wrappingAdd(UInt64(written), ordering: .relaxed)
+                $0.noteError(error)
+            }
             throw error
         }
-        fd.stats.noteWrite(written)
+        fd.withStats { $0.noteWrite(written) }
     }
 
     public func write(_ bytes: some Collection<UInt8> & Sendable) async throws {
