@@ -155,10 +155,10 @@ int cnp_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 // ThreadSanitizer the libc calls stay, so its fd happens-before model still sees them.
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
-#define CNP_IO_THROUGH_LIBC 1
+#define CNP_TSAN 1   // also selects the annotations in sys.c
 #endif
 #endif
-#if !defined(__x86_64__)
+#if defined(CNP_TSAN) || !defined(__x86_64__)
 #define CNP_IO_THROUGH_LIBC 1
 #endif
 
