@@ -96,27 +96,21 @@ struct EchoServerCommand: AsyncParsableCommand {
         // deadline that passes ends the handler, and serve closes the connection.
         let idle: Duration? = idleTimeout > 0 ? .seconds(idleTimeout) : nil
         let writeLimit: Duration? = writeTimeout > 0 ? .seconds(writeTimeout) : nil
-        try await listener.serve { conn in
-            if let files {
-                try await files.serve(conn)
-                return
-            }
-            if ownBuffer {
-                try await Self.echoWithOwnBuffer(conn, size: size, idle: idle, writeLimit: writeLimit)
-                return
-            }
-            // A connection waiting for data holds no buffer: idle connections cost
-            // only their descriptor, task and PollDesc, and the heap does not grow
-            // across waves of connections.
-            while true {
-                if let idle { try conn.setReadDeadline(.now + idle) }
+        if let files {
+            try await listener.serve { try await files.serve($0) }
+        } else if ownBuffer {
+            try await listener.serve { try await Self.echoWithOwnBuffer($0, size: size, idle: idle, writeLimit: writeLimit) }
+        } else {
+            // Runs on input only: an idle connection holds no task and no buffer
+            // (a few hundred bytes: descriptor, PollDesc, connection object).
+            try await listener.serveOnInput(idleTimeout: idle) { conn in
                 let open = try await conn.readBorrowed(upTo: size) { bytes in
                     if bytes.isEmpty { return false }
                     if let writeLimit { try conn.setWriteDeadline(.now + writeLimit) }
                     try await conn.write(bytes)
                     return true
                 }
-                if !open { return }
+                return open ? .keepOpen : .close
             }
         }
         // The signal sources must outlive the server: a released DispatchSource stops

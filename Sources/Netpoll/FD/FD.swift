@@ -139,13 +139,15 @@ public final class FD: Sendable {
     private var closingError: NetpollError { isSocket ? .netClosing : .fileClosing }
 
     /// Maps a PollDesc check to the error the caller sees.
-    private func error(for check: PollCheck) -> any Error {
+    func error(for check: PollCheck) -> any Error {
         switch check {
         case .closing: return closingError
         case .timeout: return NetpollError.deadlineExceeded
         case .notPollable: return NetpollError.notPollable
         case .ok: preconditionFailure("netpoll: error(for: .ok)")
         case .cancelled: return CancellationError()
+        // Only a retirable wait can be retired, and it handles that itself.
+        case .retired: preconditionFailure("netpoll: error(for: .retired)")
         }
     }
 

@@ -37,6 +37,18 @@ extension Conn {
         return Array(buf[0..<n])
     }
 
+    /// Waits until the connection has bytes to read, has reached end of stream or
+    /// has an error pending, without reading anything (see ``FD/waitReadable()``).
+    /// A connection waiting here holds no buffer and a shallow stack of frames: the
+    /// cheapest way to keep thousands of idle connections. Throws when the read
+    /// deadline passes, the connection is closed or the task is cancelled.
+    @inlinable
+    public func waitReadable() async throws {
+        // Inlined into the caller (and FD's counts its own errors): a frame less
+        // in every parked connection's task.
+        try await fd._waitReadableCountingErrors()
+    }
+
     /// Reads into a buffer lent by the connection's loop and runs `body` on the bytes
     /// read (valid only during `body`; empty means end of stream). A connection
     /// waiting here holds no read buffer: thousands of idle connections cost no
@@ -162,25 +174,32 @@ extension Listener {
     private func acceptLoop(_ handler: @escaping @Sendable (Connection) async throws -> Void) async throws {
         var backoff = AcceptBackoff()
         try await withThrowingDiscardingTaskGroup { tasks in
-            while true {
-                if backoff.isActive && !DescriptorLimit.hasRoom(probing: fd.sysfd) {
-                    try await Task.sleep(for: backoff.next())
-                    continue
-                }
-                let conn: Connection
-                do {
-                    conn = try await accept()
-                } catch let e as NetpollError where AcceptBackoff.isTemporary(e) {
-                    try await Task.sleep(for: backoff.next())
-                    continue
-                } catch NetpollError.netClosing {
-                    return
-                }
-                backoff.reset()
+            while let conn = try await accept(backingOff: &backoff) {
                 tasks.addTask(executorPreference: conn.loop) {
                     do { try await handler(conn) } catch {}
                     try? await conn.close()
                 }
+            }
+        }
+    }
+
+    /// The next connection, waiting out descriptor exhaustion and other resource
+    /// shortages (Go's http.Server back-off) instead of failing; nil once the
+    /// listener is closed.
+    func accept(backingOff backoff: inout AcceptBackoff) async throws -> Connection? {
+        while true {
+            if backoff.isActive && !DescriptorLimit.hasRoom(probing: fd.sysfd) {
+                try await Task.sleep(for: backoff.next())
+                continue
+            }
+            do {
+                let conn = try await accept()
+                backoff.reset()
+                return conn
+            } catch let e as NetpollError where AcceptBackoff.isTemporary(e) {
+                try await Task.sleep(for: backoff.next())
+            } catch NetpollError.netClosing {
+                return nil
             }
         }
     }

@@ -438,6 +438,21 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         if n > 0 { stats.timersFired.wrappingAdd(UInt64(n), ordering: .relaxed) }
     }
 
+    // MARK: idle sweep
+
+    /// Wakes, without I/O, each reader in a retirable wait that has stayed parked
+    /// since the previous call (PollDesc+Dormant.swift). Runs on the loop thread
+    /// (the cache is the loop's); costs one relaxed load per descriptor slot.
+    func retireIdleReaders() {
+        if !inEventLoop {
+            execute { [self] in retireIdleReaders() }
+            return
+        }
+        for pd in cache.all {
+            pd.sweepRetire()?.resume()
+        }
+    }
+
     // MARK: shutdown
 
     /// Asks the loop to stop: every open descriptor is evicted (its waiters get the

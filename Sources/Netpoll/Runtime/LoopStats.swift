@@ -17,6 +17,10 @@ public struct LoopStats: Sendable, Equatable {
     public var staleEvents: UInt64 = 0
     /// Tasks that parked waiting for readiness.
     public var parks: UInt64 = 0
+    /// Readers parked with no task (``Listener/serveOnInput(retireAfter:idleTimeout:_:)``).
+    public var dormantParks: UInt64 = 0
+    /// Tasks an idle sweep retired from a wait for input (they then parked dormant).
+    public var readersRetired: UInt64 = 0
     /// Wakes sent to this loop's poller while it slept.
     public var wakes: UInt64 = 0
     public var timersFired: UInt64 = 0
@@ -82,7 +86,8 @@ public struct LoopStats: Sendable, Equatable {
     nonisolated(unsafe) static let counters: [(name: String, path: WritableKeyPath<LoopStats, UInt64>)] = [
         ("poll_calls_blocking", \.pollCallsBlocking), ("poll_calls_nonblocking", \.pollCallsNonblocking),
         ("poll_syscalls", \.pollSyscalls), ("io_syscalls", \.ioSyscalls), ("events", \.events),
-        ("stale_events", \.staleEvents), ("parks", \.parks), ("wakes", \.wakes),
+        ("stale_events", \.staleEvents), ("parks", \.parks),
+        ("dormant_parks", \.dormantParks), ("readers_retired", \.readersRetired), ("wakes", \.wakes),
         ("timers_fired", \.timersFired), ("descriptors_open", \.descriptorsOpen),
         ("jobs_run", \.jobsRun), ("rearms", \.rearms), ("ring_buffers_held", \.ringBuffersHeld),
         ("recv_starved", \.receiveStarved), ("recv_capped", \.receiveCapped),
@@ -125,6 +130,8 @@ final class LoopStatsStorage: Sendable {
     /// Dropped inside the poller (CQEs for removed tokens), published by the loop.
     let pollerStaleEvents = Atomic<UInt64>(0)
     let parks = Atomic<UInt64>(0)
+    let dormantParks = Atomic<UInt64>(0)
+    let readersRetired = Atomic<UInt64>(0)
     let wakes = Atomic<UInt64>(0)
     let timersFired = Atomic<UInt64>(0)
     let descriptorsOpen = Atomic<UInt64>(0)
@@ -154,6 +161,8 @@ final class LoopStatsStorage: Sendable {
         s.events = events.load(ordering: .relaxed)
         s.staleEvents = staleEvents.load(ordering: .relaxed) &+ pollerStaleEvents.load(ordering: .relaxed)
         s.parks = parks.load(ordering: .relaxed)
+        s.dormantParks = dormantParks.load(ordering: .relaxed)
+        s.readersRetired = readersRetired.load(ordering: .relaxed)
         s.wakes = wakes.load(ordering: .relaxed)
         s.timersFired = timersFired.load(ordering: .relaxed)
         s.descriptorsOpen = descriptorsOpen.load(ordering: .relaxed)

@@ -22,6 +22,11 @@ import Synchronization
 /// The unblocker CASes `parked → ready/nil` and only then reads the slot, so it
 /// resumes each continuation exactly once.
 ///
+/// A reader may also park with no task at all: a ``DormantWake`` in `rdormant`
+/// instead of a continuation in `rslot`, committed by the same `wait → parked` CAS
+/// and taken by the same unblock (PollDesc+Dormant.swift). Only what "resume"
+/// does differs, so the protocol below covers both.
+///
 /// This protocol is model-checked: `PollDesc.pml` beside this file is a Promela
 /// model of it (block, commit, unblock, ready, deadlines, evict, prepare, the
 /// one-shot arm), checked with spin by `scripts/check-model`. A `// model: NAME`
@@ -88,6 +93,12 @@ public final class PollDesc: @unchecked Sendable {
     // unblocker after its CAS from `parked` (acquire). Never touched otherwise.
     var rslot: UnsafeContinuation<Void, Never>?
     var wslot: UnsafeContinuation<Void, Never>?
+    /// A reader parked without a task (PollDesc+Dormant.swift): written and read
+    /// exactly as `rslot` is, and set only while `rslot` is nil.
+    var rdormant: DormantWake?
+    /// Whether the reader parked now may be retired by an idle sweep, and how far
+    /// the sweep got (PollDesc+Dormant.swift).
+    let retireMark = Atomic<UInt8>(0)
     // Owned by the loop's timer heap, under its lock.
     var rtimerPos = -1
     var wtimerPos = -1
@@ -128,6 +139,23 @@ enum PollCheck {
     case notPollable
     /// The waiting task was cancelled (``wait(_:)`` only).
     case cancelled
+    /// An idle sweep retired the reader (``wait(_:)`` in a retirable wait only).
+    case retired
+}
+
+/// Who an unblock found parked, to be resumed outside any lock: a task, or (reads
+/// only) a connection parked without one.
+enum Parked {
+    case task(UnsafeContinuation<Void, Never>)
+    case dormant(DormantWake, PollDesc)
+
+    @inline(__always)
+    func resume() {
+        switch self {
+        case .task(let c): c.resume()
+        case .dormant(let w, let pd): pd.wakeDormant(w)
+        }
+    }
 }
 
 extension PollDesc {
@@ -179,19 +207,19 @@ extension PollDesc {
 
     // The wait word of a mode (`Atomic` cannot be copied into a local).
     @inline(__always)
-    private func cas(_ mode: Mode, _ expected: UInt8, _ desired: UInt8) -> (exchanged: Bool, original: UInt8) {
+    func cas(_ mode: Mode, _ expected: UInt8, _ desired: UInt8) -> (exchanged: Bool, original: UInt8) {
         mode == .read
             ? rg.compareExchange(expected: expected, desired: desired, ordering: .acquiringAndReleasing)
             : wg.compareExchange(expected: expected, desired: desired, ordering: .acquiringAndReleasing)
     }
 
     @inline(__always)
-    private func load(_ mode: Mode) -> UInt8 {
+    func load(_ mode: Mode) -> UInt8 {
         mode == .read ? rg.load(ordering: .acquiring) : wg.load(ordering: .acquiring)
     }
 
     @inline(__always)
-    private func exchange(_ mode: Mode, _ value: UInt8) -> UInt8 {
+    func exchange(_ mode: Mode, _ value: UInt8) -> UInt8 {
         mode == .read
             ? rg.exchange(value, ordering: .acquiringAndReleasing)
             : wg.exchange(value, ordering: .acquiringAndReleasing)
@@ -247,7 +275,7 @@ extension PollDesc {
 
     /// Go: netpollunblock. Moves the word to `ready` (I/O) or `nil` and returns the
     /// parked continuation, if any, for the caller to resume *outside* any lock.
-    func unblock(_ mode: Mode, ioready: Bool) -> UnsafeContinuation<Void, Never>? {
+    func unblock(_ mode: Mode, ioready: Bool) -> Parked? {
         var old = load(mode)  // model: UNBLOCK_LOAD
         while true {
             if old == Self.pdReady { return nil }
@@ -262,9 +290,15 @@ extension PollDesc {
                 // model: UNBLOCK_TAKE_SLOT
                 let c: UnsafeContinuation<Void, Never>?
                 if mode == .read { c = rslot; rslot = nil } else { c = wslot; wslot = nil }
-                precondition(c != nil, "netpoll: parked without continuation")
-                c?.releaseToTask()
-                return c
+                if let c {
+                    c.releaseToTask()
+                    return .task(c)
+                }
+                if mode == .read, let w = rdormant {
+                    rdormant = nil
+                    return .dormant(w, self)
+                }
+                preconditionFailure("netpoll: parked without continuation")
             }
             old = now
         }
@@ -274,8 +308,8 @@ extension PollDesc {
     @inline(__always)
     func ready(_ events: PollEvents) {
         // model: NETPOLLREADY_RD / NETPOLLREADY_WR (unblock, then RESUME)
-        var r: UnsafeContinuation<Void, Never>?
-        var w: UnsafeContinuation<Void, Never>?
+        var r: Parked?
+        var w: Parked?
         if !events.isDisjoint(with: [.hangup, .error]) { peerGone.store(true, ordering: .relaxed) }
         if events.contains(.read) { r = unblock(.read, ioready: true) }
         if events.contains(.write) { w = unblock(.write, ioready: true) }
@@ -304,6 +338,7 @@ extension PollDesc {
             e = checkErr(mode)
             if e != .ok { return e }
             if Task.isCancelled { return .cancelled }
+            if mode == .read && retireMark.load(ordering: .relaxed) == Self.retireRequested { return .retired }
             // Woken with nothing ready and no error (e.g. a deadline set in the past
             // then cleared): park again, as Go does.
         }
@@ -313,8 +348,8 @@ extension PollDesc {
     /// Go: poll_runtime_pollSetDeadline. `d` is relative nanoseconds: 0 clears,
     /// negative is already expired, positive is now + d (saturating).
     func setDeadline(_ d: Int64, _ mode: Mode) {
-        var rc: UnsafeContinuation<Void, Never>?
-        var wc: UnsafeContinuation<Void, Never>?
+        var rc: Parked?
+        var wc: Parked?
         var wakeLoop = false
         locked.locked { s in
             if s.closing { return }
@@ -371,8 +406,8 @@ extension PollDesc {
     /// Go: netpolldeadlineimpl. Called by the loop when a timer fires.
     func deadlineFired(mode: Mode, seq: UInt32) {
         // model: DEADLINE_FIRED (then RESUME outside the lock)
-        var rc: UnsafeContinuation<Void, Never>?
-        var wc: UnsafeContinuation<Void, Never>?
+        var rc: Parked?
+        var wc: Parked?
         locked.locked { s in
             // The descriptor was reused or the deadline changed since the timer was set.
             let current = mode.reads ? s.rseq : s.wseq
@@ -398,8 +433,8 @@ extension PollDesc {
     /// closing and wakes both waiters, which then see the closed error.
     func evict() {
         // model: EVICT (then RESUME outside the lock)
-        var rc: UnsafeContinuation<Void, Never>?
-        var wc: UnsafeContinuation<Void, Never>?
+        var rc: Parked?
+        var wc: Parked?
         locked.locked { s in
             if s.closing { return }
             s.closing = true

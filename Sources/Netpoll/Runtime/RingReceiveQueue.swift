@@ -234,6 +234,11 @@ extension PollDesc {
         return copied > 0 ? .bytes(copied) : .empty
     }
 
+    /// Bytes or an end are queued for the reader (``FD/waitReadable()``).
+    func hasReceived() -> Bool {
+        ringQueue.locked { !$0.isEmpty }
+    }
+
     /// The head chunk whole if it fits in `max` bytes (see ``RingReceiveQueue/takeWhole(max:)``).
     func takeReceivedWhole(max: Int) -> RingWhole {
         let (whole, empty) = ringQueue.locked { q in (q.takeWhole(max: max), q.isEmpty) }

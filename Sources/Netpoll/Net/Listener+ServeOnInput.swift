@@ -1,0 +1,218 @@
+import Synchronization
+
+/// What a handler of ``Listener/serveOnInput(retireAfter:_:)`` wants after a turn.
+public enum AfterInput: Sendable {
+    /// Wait for the next input: the connection stays open, and while it is idle
+    /// no task serves it.
+    case keepOpen
+    /// Close the connection.
+    case close
+}
+
+extension Listener {
+    /// Accepts connections until the listener is closed or the task cancelled, and
+    /// runs `handler` for a connection each time it has input (bytes, end of stream
+    /// or an error to read), on that connection's own loop. The handler serves what
+    /// it can — typically one read, and the writes it answers with — and returns
+    /// ``AfterInput/keepOpen`` to wait for more, or ``AfterInput/close``.
+    ///
+    /// Unlike ``serve(_:)``, a connection with nothing to read holds no task: it
+    /// starts without one, and one that stays idle for `retireAfter` (to twice
+    /// that) gives its task up. An idle connection then costs its descriptor and
+    /// PollDesc — a few hundred bytes — instead of a task and its frames (2.4 KiB).
+    /// A busy connection keeps its task between turns, so a turn costs no task
+    /// creation. This is the shape of the C epoll servers and SwiftNIO: code runs
+    /// on readiness, and nothing waits on behalf of an idle connection.
+    ///
+    /// The handler should not wait for input itself (no second read that may wait):
+    /// return ``AfterInput/keepOpen`` instead. A handler that throws ends its
+    /// connection, which is closed.
+    ///
+    /// `idleTimeout` (Go's http.Server IdleTimeout) closes a connection that gets no
+    /// input for that long, the first input included: it is the read deadline of
+    /// each wait, set before it. A read deadline the handler sets itself holds while
+    /// the connection is idle in the same way: when it passes, the handler runs and
+    /// its read fails with ``NetpollError/deadlineExceeded``.
+    ///
+    /// When the listener is closed or the task cancelled, handlers still running
+    /// are cancelled, every connection is closed, and this returns.
+    public func serveOnInput(
+        retireAfter: Duration = .milliseconds(100),
+        idleTimeout: Duration? = nil,
+        _ handler: @escaping @Sendable (Connection) async throws -> AfterInput
+    ) async throws {
+        let sweepEvery = max(retireAfter, .milliseconds(1))
+        try await withTaskExecutorPreference(fd.loop) {
+            let idle = IdleConnections<Connection>()
+            try await withThrowingDiscardingTaskGroup { tasks in
+                tasks.addTask {
+                    var backoff = AcceptBackoff()
+                    do {
+                        while let conn = try await accept(backingOff: &backoff) {
+                            // A new connection waits for its first input like an idle one.
+                            if let idleTimeout { try? conn.setReadDeadline(.now + idleTimeout) }
+                            if await !idle.park(conn) { try? await conn.close() }
+                        }
+                    } catch {
+                        idle.finish()
+                        throw error
+                    }
+                    idle.finish()
+                }
+                tasks.addTask {
+                    // Ends when the group is cancelled, without an error of its own.
+                    while (try? await Task.sleep(for: sweepEvery)) != nil {
+                        for loop in group.loops { loop.retireIdleReaders() }
+                    }
+                }
+                while let woken = await idle.next() {
+                    for conn in woken {
+                        tasks.addTask(executorPreference: conn.loop) {
+                            await Self.serveTurns(conn, idle: idle, idleTimeout: idleTimeout, handler)
+                        }
+                    }
+                }
+                let left = idle.stop()
+                tasks.cancelAll()
+                for conn in left.woken {
+                    conn.fd.readUnlock()
+                    try? await conn.close()
+                }
+                // Close wakes each parked reader, which gives the read lock back
+                // (IdleConnections.woke), and then finishes.
+                for conn in left.parked { try? await conn.close() }
+            }
+        }
+    }
+
+    /// A connection's task: turns while input keeps coming, until it is retired
+    /// (then parked without a task) or closed.
+    private static func serveTurns(
+        _ conn: Connection, idle: IdleConnections<Connection>, idleTimeout: Duration?,
+        _ handler: @Sendable (Connection) async throws -> AfterInput
+    ) async {
+        // The parked state held the read lock (see FD.parkReaderDormant); the
+        // handler's reads take it themselves.
+        conn.fd.readUnlock()
+        do {
+            // Cancellation is checked each turn: a turn that never waits (a handler
+            // that ignores end of stream) must still let serveOnInput stop.
+            while try await handler(conn) == .keepOpen {
+                try Task.checkCancellation()
+                if let idleTimeout { try conn.setReadDeadline(.now + idleTimeout) }
+                if try await conn.fd.waitReadable(retiring: true) { continue }
+                if await idle.park(conn) { return }
+                break
+            }
+        } catch {}
+        try? await conn.close()
+    }
+}
+
+/// The connections of one ``Listener/serveOnInput(retireAfter:_:)`` that no task
+/// serves: parked (waiting for input with no task) and woken (input came; a task
+/// is to be started by the serving task, the only one that can add to its group).
+/// Every connection is in exactly one place: parked, woken, or owned by a task.
+final class IdleConnections<Connection: Conn>: Sendable {
+    private struct State {
+        var parked: [ObjectIdentifier: Connection] = [:]
+        var woken: [Connection] = []
+        var waiter: UnsafeContinuation<[Connection]?, Never>?
+        var stopped = false
+        /// The accept loop ended, or the serving task was cancelled: `next` ends.
+        var finishing = false
+    }
+    private let state = Mutex(State())
+
+    /// Parks `conn` with no task until it has input. False when serving has
+    /// stopped (or the connection is closing): the caller closes it.
+    func park(_ conn: Connection) async -> Bool {
+        // The parked state owns the read lock, so no other reader can wait beside it.
+        do { try await conn.fd.readLock() } catch { return false }
+        let id = ObjectIdentifier(conn.fd)
+        let admitted = state.withLock { s in
+            if s.stopped { return false }
+            s.parked[id] = conn
+            return true
+        }
+        guard admitted else {
+            conn.fd.readUnlock()
+            return false
+        }
+        let wake = DormantWake { [self] in woke(conn) }
+        // Input already there: as if it had woken it at once.
+        if !conn.fd.parkReaderDormant(wake) { wake.run() }
+        return true
+    }
+
+    /// A parked connection's wake (on the thread that unblocked it).
+    private func woke(_ conn: Connection) {
+        let id = ObjectIdentifier(conn.fd)
+        let (waiter, taken): (UnsafeContinuation<[Connection]?, Never>?, Bool) = state.withLock { s in
+            guard s.parked.removeValue(forKey: id) != nil else { return (nil, false) }
+            // A waiter is set only while nothing is woken.
+            guard let w = s.waiter else {
+                s.woken.append(conn)
+                return (nil, true)
+            }
+            s.waiter = nil
+            return (w, true)
+        }
+        if !taken {
+            // Stopping: `stop` took the connection and is closing it; its Close waits
+            // for this read lock. Given back on the loop, not inside an event dispatch.
+            conn.loop.execute { conn.fd.readUnlock() }
+            return
+        }
+        waiter?.resume(returning: [conn])
+    }
+
+    /// The connections woken since the last call; nil once stopped or cancelled.
+    func next() async -> [Connection]? {
+        await withTaskCancellationHandler {
+            await withUnsafeContinuation { (c: UnsafeContinuation<[Connection]?, Never>) in
+                let now: [Connection]?? = state.withLock { s in
+                    if s.stopped || s.finishing { return .some(nil) }
+                    if !s.woken.isEmpty {
+                        let all = s.woken
+                        s.woken.removeAll(keepingCapacity: true)
+                        return .some(all)
+                    }
+                    s.waiter = c
+                    return .none
+                }
+                if let now { c.resume(returning: now) }
+            }
+        } onCancel: {
+            finish()
+        }
+    }
+
+    /// Ends `next` (now, or its next call) without stopping: connections still park.
+    func finish() {
+        let w = state.withLock { s in
+            s.finishing = true
+            let w = s.waiter
+            s.waiter = nil
+            return w
+        }
+        w?.resume(returning: nil)
+    }
+
+    /// Stops serving: no connection is parked from now on. Returns those parked
+    /// and those woken but not yet served; the caller closes them.
+    @discardableResult
+    func stop() -> (parked: [Connection], woken: [Connection]) {
+        let (w, parked, woken) = state.withLock { s in
+            s.stopped = true
+            let w = s.waiter
+            s.waiter = nil
+            let r = (w, Array(s.parked.values), s.woken)
+            s.parked.removeAll()
+            s.woken.removeAll()
+            return r
+        }
+        w?.resume(returning: nil)
+        return (parked, woken)
+    }
+}
