@@ -3,10 +3,10 @@ import Synchronization
 /// What to run when a reader parked without a task is woken (by input, a
 /// deadline or close). A struct around the closure: stored bare in an optional,
 /// a closure costs a reabstraction thunk, one more allocation per park.
-public struct DormantWake: Sendable {
+struct DormantWake: Sendable {
     let run: @Sendable () -> Void
 
-    public init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }
 
 // Readers that wait with no task (Listener.serveOnInput): an idle connection then
