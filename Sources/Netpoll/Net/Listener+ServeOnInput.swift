@@ -130,7 +130,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
         // The parked state owns the read lock, so no other reader can wait beside it.
         do { try await conn.fd.readLock() } catch { return false }
         let id = ObjectIdentifier(conn.fd)
-        let admitted = state.withLock { s in
+        let admitted = state.locked { s in
             if s.stopped { return false }
             s.parked[id] = conn
             return true
@@ -148,7 +148,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
     /// A parked connection's wake (on the thread that unblocked it).
     private func woke(_ conn: Connection) {
         let id = ObjectIdentifier(conn.fd)
-        let (waiter, taken): (UnsafeContinuation<[Connection]?, Never>?, Bool) = state.withLock { s in
+        let (waiter, taken): (UnsafeContinuation<[Connection]?, Never>?, Bool) = state.locked { s in
             guard s.parked.removeValue(forKey: id) != nil else { return (nil, false) }
             // A waiter is set only while nothing is woken.
             guard let w = s.waiter else {
@@ -171,7 +171,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
     func next() async -> [Connection]? {
         await withTaskCancellationHandler {
             await withUnsafeContinuation { (c: UnsafeContinuation<[Connection]?, Never>) in
-                let now: [Connection]?? = state.withLock { s in
+                let now: [Connection]?? = state.locked { s in
                     if s.stopped || s.finishing { return .some(nil) }
                     if !s.woken.isEmpty {
                         let all = s.woken
@@ -190,7 +190,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
 
     /// Ends `next` (now, or its next call) without stopping: connections still park.
     func finish() {
-        let w = state.withLock { s in
+        let w = state.locked { s in
             s.finishing = true
             let w = s.waiter
             s.waiter = nil
@@ -203,7 +203,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
     /// and those woken but not yet served; the caller closes them.
     @discardableResult
     func stop() -> (parked: [Connection], woken: [Connection]) {
-        let (w, parked, woken) = state.withLock { s in
+        let (w, parked, woken) = state.locked { s in
             s.stopped = true
             let w = s.waiter
             s.waiter = nil
