@@ -23,6 +23,25 @@ extension DescriptorTests.NetTests {
             return open ? .keepOpen : .close
         }
 
+        /// Runs `body` against a listener served by `serveOnInput(handler)`, then
+        /// closes the listener and expects serveOnInput to return.
+        static func withServer(
+            _ group: LoopGroup, retireAfter: Duration = .milliseconds(100), idleTimeout: Duration? = nil,
+            _ handler: @escaping @Sendable (TCPConn) async throws -> AfterInput,
+            _ body: (Int) async throws -> Void
+        ) async throws {
+            let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
+            let port = try #require(listener.address?.port)
+            let serving = Task { try await listener.serveOnInput(retireAfter: retireAfter, idleTimeout: idleTimeout, handler) }
+            do { try await body(port) } catch {
+                serving.cancel()
+                try? await listener.close()
+                throw error
+            }
+            try await listener.close()
+            try await within(.seconds(10), "serveOnInput after the listener closed") { try await serving.value }
+        }
+
         static func dialAll(_ count: Int, port: Int, group: LoopGroup) async throws -> [TCPConn] {
             var conns: [TCPConn] = []
             for _ in 0..<count {
@@ -40,35 +59,29 @@ extension DescriptorTests.NetTests {
         @Test(arguments: loopConfigs)
         func idleConnectionsWaitWithoutATaskAndAreServedOnInput(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
-                let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
-                let port = try #require(listener.address?.port)
                 let turns = Counter()
-                let serving = Task {
-                    try await listener.serveOnInput(retireAfter: .milliseconds(20)) { try await Self.echoTurn($0, turns: turns) }
-                }
-                let before = group.statistics
-                let count = 100
-                let clients = try await Self.dialAll(count, port: port, group: group)
-                // Every new connection parks with no task; no handler has run.
-                try await waitUntil(within: .seconds(10), "\(count) connections parked without a task") {
-                    group.statistics.dormantParks - before.dormantParks >= UInt64(count)
-                }
-                #expect(turns.value == 0)
+                try await Self.withServer(group, retireAfter: .milliseconds(20), { try await Self.echoTurn($0, turns: turns) }) { port in
+                    let before = group.statistics
+                    let count = 100
+                    let clients = try await Self.dialAll(count, port: port, group: group)
+                    // Every new connection parks with no task; no handler has run.
+                    try await waitUntil(within: .seconds(10), "\(count) connections parked without a task") {
+                        group.statistics.dormantParks - before.dormantParks >= UInt64(count)
+                    }
+                    #expect(turns.value == 0)
 
-                for (i, c) in clients.enumerated() { try await Self.expectEcho(c, [UInt8(i), 1, 2], "first echo \(i)") }
-                // Idle again: the sweep retires their tasks and they park dormant again.
-                try await waitUntil(within: .seconds(10), "tasks retired") {
-                    let s = group.statistics
-                    return s.readersRetired - before.readersRetired >= UInt64(count)
-                        && s.dormantParks - before.dormantParks >= UInt64(2 * count)
+                    for (i, c) in clients.enumerated() { try await Self.expectEcho(c, [UInt8(i), 1, 2], "first echo \(i)") }
+                    // Idle again: the sweep retires their tasks and they park dormant again.
+                    try await waitUntil(within: .seconds(10), "tasks retired") {
+                        let s = group.statistics
+                        return s.readersRetired - before.readersRetired >= UInt64(count)
+                            && s.dormantParks - before.dormantParks >= UInt64(2 * count)
+                    }
+                    // Input after retirement is served (no wakeup lost in the hand-over).
+                    for (i, c) in clients.enumerated() { try await Self.expectEcho(c, [UInt8(i), 3], "echo after retirement \(i)") }
+                    #expect(turns.value >= 2 * count)
+                    for c in clients { try await c.close() }
                 }
-                // Input after retirement is served (no wakeup lost in the hand-over).
-                for (i, c) in clients.enumerated() { try await Self.expectEcho(c, [UInt8(i), 3], "echo after retirement \(i)") }
-                #expect(turns.value >= 2 * count)
-
-                for c in clients { try await c.close() }
-                try await listener.close()
-                try await within(.seconds(10), "serveOnInput after the listener closed") { try await serving.value }
             }
         }
 
@@ -76,92 +89,78 @@ extension DescriptorTests.NetTests {
         @Test(arguments: loopConfigs)
         func noInputIsLostWhenArrivalsRaceRetirement(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
-                let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
-                let port = try #require(listener.address?.port)
                 let turns = Counter()
-                let serving = Task {
-                    try await listener.serveOnInput(retireAfter: .milliseconds(5)) { try await Self.echoTurn($0, turns: turns) }
-                }
-                let before = group.statistics
-                let verified = Counter()
-                try await within(.seconds(60), "racing clients") {
-                    try await withThrowingTaskGroup(of: Void.self) { g in
-                        for i in 0..<16 {
-                            g.addTask {
-                                var rng = SplitMix(seed: UInt64(i) &+ 0x5e1)
-                                let conn = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(10), group: group)
-                                for round in 0..<25 {
-                                    try await Task.sleep(for: .milliseconds(Int(rng.next() % 31)))
-                                    let size = Int(rng.next() % 8192) + 1
-                                    let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &+ round &+ i) }
-                                    try await conn.write(bytes)
-                                    let back = try await readFully(conn, count: size)
-                                    if back == bytes { verified.add() }
+                try await Self.withServer(group, retireAfter: .milliseconds(5), { try await Self.echoTurn($0, turns: turns) }) { port in
+                    let before = group.statistics
+                    let verified = Counter()
+                    try await within(.seconds(60), "racing clients") {
+                        try await withThrowingTaskGroup(of: Void.self) { g in
+                            for i in 0..<16 {
+                                g.addTask {
+                                    var rng = SplitMix(seed: UInt64(i) &+ 0x5e1)
+                                    let conn = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(10), group: group)
+                                    for round in 0..<25 {
+                                        try await Task.sleep(for: .milliseconds(Int(rng.next() % 31)))
+                                        let size = Int(rng.next() % 8192) + 1
+                                        let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &+ round &+ i) }
+                                        try await conn.write(bytes)
+                                        let back = try await readFully(conn, count: size)
+                                        if back == bytes { verified.add() }
+                                    }
+                                    try await conn.close()
                                 }
-                                try await conn.close()
                             }
+                            try await g.waitForAll()
                         }
-                        try await g.waitForAll()
                     }
+                    #expect(verified.value == 16 * 25)
+                    #expect(group.statistics.readersRetired > before.readersRetired, "no retirement happened: the race was not exercised")
                 }
-                #expect(verified.value == 16 * 25)
-                #expect(group.statistics.readersRetired > before.readersRetired, "no retirement happened: the race was not exercised")
-                try await listener.close()
-                try await within(.seconds(10), "serveOnInput after the listener closed") { try await serving.value }
             }
         }
 
         @Test(arguments: loopConfigs)
         func idleTimeoutClosesConnectionsParkedWithoutATask(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
-                let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
-                let port = try #require(listener.address?.port)
                 let turns = Counter()
-                let serving = Task {
-                    try await listener.serveOnInput(retireAfter: .milliseconds(20), idleTimeout: .milliseconds(200)) {
-                        try await Self.echoTurn($0, turns: turns)
-                    }
+                try await Self.withServer(
+                    group, retireAfter: .milliseconds(20), idleTimeout: .milliseconds(200), { try await Self.echoTurn($0, turns: turns) }
+                ) { port in
+                    // One that never sends, one that sends once and then goes quiet: both closed.
+                    let silent = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
+                    let once = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
+                    try await Self.expectEcho(once, [9, 9], "echo before going quiet")
+                    #expect(try await within(.seconds(10), "silent connection closed") { try await silent.read(maxCount: 8) } == [])
+                    #expect(try await within(.seconds(10), "quiet connection closed") { try await once.read(maxCount: 8) } == [])
+                    try await silent.close()
+                    try await once.close()
                 }
-                // One that never sends, one that sends once and then goes quiet: both closed.
-                let silent = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
-                let once = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
-                try await Self.expectEcho(once, [9, 9], "echo before going quiet")
-                #expect(try await within(.seconds(10), "silent connection closed") { try await silent.read(maxCount: 8) } == [])
-                #expect(try await within(.seconds(10), "quiet connection closed") { try await once.read(maxCount: 8) } == [])
-                try await silent.close()
-                try await once.close()
-                try await listener.close()
-                try await within(.seconds(10), "serveOnInput after the listener closed") { try await serving.value }
             }
         }
 
         @Test(arguments: loopConfigs)
         func handlerEndsItsConnectionByReturningCloseOrThrowing(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
-                let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
-                let port = try #require(listener.address?.port)
                 struct Refused: Error {}
-                let serving = Task {
-                    try await listener.serveOnInput { conn in
-                        let first = try await conn.read(maxCount: 1)
-                        if first.isEmpty || first == [1] { return .close }
-                        if first == [2] { throw Refused() }
-                        try await conn.write(first)
-                        return .keepOpen
+                let handler: @Sendable (TCPConn) async throws -> AfterInput = { conn in
+                    let first = try await conn.read(maxCount: 1)
+                    if first.isEmpty || first == [1] { return .close }
+                    if first == [2] { throw Refused() }
+                    try await conn.write(first)
+                    return .keepOpen
+                }
+                try await Self.withServer(group, handler) { port in
+                    let clients = try await Self.dialAll(3, port: port, group: group)
+                    try await Self.expectEcho(clients[2], [5], "a kept connection")
+                    try await clients[0].write([1])
+                    try await clients[1].write([2])
+                    for c in clients[0...1] {
+                        #expect(try await within(.seconds(10), "ended connection") { try await c.read(maxCount: 8) } == [])
                     }
+                    // The others are untouched.
+                    try await Self.expectEcho(clients[2], [6], "the kept connection again")
+                    for c in clients { try await c.close() }
                 }
-                let clients = try await Self.dialAll(3, port: port, group: group)
-                try await Self.expectEcho(clients[2], [5], "a kept connection")
-                try await clients[0].write([1])
-                try await clients[1].write([2])
-                for c in clients[0...1] {
-                    #expect(try await within(.seconds(10), "ended connection") { try await c.read(maxCount: 8) } == [])
-                }
-                // The others are untouched.
-                try await Self.expectEcho(clients[2], [6], "the kept connection again")
-                for c in clients { try await c.close() }
-                try await listener.close()
-                try await within(.seconds(10), "serveOnInput after the listener closed") { try await serving.value }
             }
         }
 
