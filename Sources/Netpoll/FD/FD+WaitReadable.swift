@@ -72,13 +72,22 @@ extension FD {
     /// lock, and the parked state keeps it until `wake` runs, so a read from
     /// elsewhere waits instead of racing the wake.
     func parkReaderDormant(_ wake: DormantWake) -> Bool {
+        // No system call to look for input first, and no `prepare` (which would drop a
+        // latched `ready`): this park follows either the descriptor's registration,
+        // which reports input already there as an event (EPOLL_CTL_ADD and POLL_ADD
+        // check the current state; a one-shot poll is armed by parkDormant), or a
+        // retired wait, which parked with no input and was woken without taking any,
+        // so every arrival since has latched `ready`. parkDormant consumes a latched
+        // `ready` instead of parking. A stale one (an event for bytes read before)
+        // only costs a turn whose read waits in its task.
+        _ = receiveQueueDrained.exchange(false, ordering: .relaxed)
         if ringReceive {
-            guard let ready = try? ringInputQueuedOrRequested(), !ready else { return false }
-        } else {
-            // No drained hint is trusted here: this park follows a retired wait or
-            // a fresh registration, and poll(2) once per park is cheap.
-            _ = receiveQueueDrained.exchange(false, ordering: .relaxed)
-            guard (try? prepare(.read)) != nil, !readableNow() else { return false }
+            let state = pd.ringState.load(ordering: .acquiring)  // before the queue, as in tryRing
+            if pd.hasReceived() { return false }
+            if state == PollDesc.ringOff {
+                pd.ringState.store(PollDesc.ringRequested, ordering: .releasing)
+                pd.loop.armReceive(pd)
+            }
         }
         return pd.parkDormant(wake)
     }
