@@ -65,7 +65,9 @@ extension Listener {
                         for loop in group.loops { loop.retireIdleReaders() }
                     }
                 }
-                while let woken = await idle.next() {
+                // One array, swapped with the queue's: a steady state allocates nothing.
+                var woken: [Connection] = []
+                while await idle.next(into: &woken) {
                     for conn in woken {
                         tasks.addTask(executorPreference: conn.loop) {
                             await Self.serveTurns(conn, idle: idle, idleTimeout: idleTimeout, handler)
@@ -117,7 +119,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
     private struct State {
         var parked: [ObjectIdentifier: Connection] = [:]
         var woken: [Connection] = []
-        var waiter: UnsafeContinuation<[Connection]?, Never>?
+        var waiter: UnsafeContinuation<Void, Never>?
         var stopped = false
         /// The accept loop ended, or the serving task was cancelled: `next` ends.
         var finishing = false
@@ -148,13 +150,10 @@ final class IdleConnections<Connection: Conn>: Sendable {
     /// A parked connection's wake (on the thread that unblocked it).
     private func woke(_ conn: Connection) {
         let id = ObjectIdentifier(conn.fd)
-        let (waiter, taken): (UnsafeContinuation<[Connection]?, Never>?, Bool) = state.locked { s in
+        let (waiter, taken): (UnsafeContinuation<Void, Never>?, Bool) = state.locked { s in
             guard s.parked.removeValue(forKey: id) != nil else { return (nil, false) }
-            // A waiter is set only while nothing is woken.
-            guard let w = s.waiter else {
-                s.woken.append(conn)
-                return (nil, true)
-            }
+            s.woken.append(conn)
+            let w = s.waiter
             s.waiter = nil
             return (w, true)
         }
@@ -164,27 +163,33 @@ final class IdleConnections<Connection: Conn>: Sendable {
             conn.loop.execute { conn.fd.readUnlock() }
             return
         }
-        waiter?.resume(returning: [conn])
+        waiter?.resume()
     }
 
-    /// The connections woken since the last call; nil once stopped or cancelled.
-    func next() async -> [Connection]? {
-        await withTaskCancellationHandler {
-            await withUnsafeContinuation { (c: UnsafeContinuation<[Connection]?, Never>) in
-                let now: [Connection]?? = state.locked { s in
-                    if s.stopped || s.finishing { return .some(nil) }
-                    if !s.woken.isEmpty {
-                        let all = s.woken
-                        s.woken.removeAll(keepingCapacity: true)
-                        return .some(all)
-                    }
-                    s.waiter = c
-                    return .none
-                }
-                if let now { c.resume(returning: now) }
+    /// Replaces `batch` with the connections woken since the last call (swapping
+    /// arrays: no allocation once both have grown). False once stopped or cancelled.
+    func next(into batch: inout [Connection]) async -> Bool {
+        batch.removeAll(keepingCapacity: true)
+        while true {
+            let got: Bool? = state.locked { s in
+                if s.stopped || s.finishing { return false }
+                if s.woken.isEmpty { return nil }
+                swap(&s.woken, &batch)
+                return true
             }
-        } onCancel: {
-            finish()
+            if let got { return got }
+            await withTaskCancellationHandler {
+                await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+                    let now = state.locked { s in
+                        if s.stopped || s.finishing || !s.woken.isEmpty { return true }
+                        s.waiter = c
+                        return false
+                    }
+                    if now { c.resume() }
+                }
+            } onCancel: {
+                finish()
+            }
         }
     }
 
@@ -196,7 +201,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
             s.waiter = nil
             return w
         }
-        w?.resume(returning: nil)
+        w?.resume()
     }
 
     /// Stops serving: no connection is parked from now on. Returns those parked
@@ -212,7 +217,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
             s.woken.removeAll()
             return r
         }
-        w?.resume(returning: nil)
+        w?.resume()
         return (parked, woken)
     }
 }
