@@ -46,12 +46,17 @@ extension FD {
             let e = errno
             if e == EINTR { continue }
             if e != EAGAIN { throw NetpollError.system(name, e) }
-            // Only this reader moves the state away from off, and it does not read(2)
-            // again until the loop has moved it back.
-            pd.ringState.store(PollDesc.ringRequested, ordering: .releasing)  // model: RING_REQUEST
-            pd.loop.armReceive(pd)  // model: RING_ASK_ARM
+            askLoopForReceive()
             return nil
         }
+    }
+
+    /// Hands the socket to a RECV: only the reader (holding the read lock) moves
+    /// the state away from off, and it does not read(2) again until the loop has
+    /// moved it back. What the RECV delivers wakes the reader's wait.
+    func askLoopForReceive() {
+        pd.ringState.store(PollDesc.ringRequested, ordering: .releasing)  // model: RING_REQUEST
+        pd.loop.armReceive(pd)  // model: RING_ASK_ARM
     }
 
     /// ``read(into:)`` on a ring descriptor; the caller holds the read lock.

@@ -28,7 +28,8 @@ extension FD {
         try await readLock()
         defer { readUnlock() }
         if ringReceive {
-            if try ringInputQueuedOrRequested() { return true }
+            try prepare(.read)
+            if ringInputQueuedOrAsked(probing: true) { return true }
         } else if isStream && receiveQueueDrained.exchange(false, ordering: .relaxed) {
             // A short read on a stream socket proved the queue empty (see
             // receiveQueueDrained): the next arrival's event is exactly what to wait
@@ -55,17 +56,6 @@ extension FD {
         }
     }
 
-    /// ``waitReadable()`` that counts a failure in the loop's statistics, as the
-    /// Net layer's operations do (``Conn/waitReadable()`` inlines a call to it).
-    public func _waitReadableCountingErrors() async throws {
-        do {
-            try await waitReadable()
-        } catch {
-            withStats { $0.noteError(error) }
-            throw error
-        }
-    }
-
     /// Parks this descriptor's reader with no task: `wake` runs once, when input,
     /// a deadline or close comes. Returns false when there is input (or an error)
     /// already, without parking; then `wake` will not run. The caller holds the read
@@ -81,14 +71,7 @@ extension FD {
         // `ready` instead of parking. A stale one (an event for bytes read before)
         // only costs a turn whose read waits in its task.
         _ = receiveQueueDrained.exchange(false, ordering: .relaxed)
-        if ringReceive {
-            let state = pd.ringState.load(ordering: .acquiring)  // before the queue, as in tryRing
-            if pd.hasReceived() { return false }
-            if state == PollDesc.ringOff {
-                pd.ringState.store(PollDesc.ringRequested, ordering: .releasing)
-                pd.loop.armReceive(pd)
-            }
-        }
+        if ringReceive && ringInputQueuedOrAsked(probing: false) { return false }
         return pd.parkDormant(wake)
     }
 
@@ -105,17 +88,15 @@ extension FD {
     }
 
     /// Completion mode, before a wait for input: true when bytes (or an end) are
-    /// queued, or, while no RECV owns the socket, poll(2) finds input; otherwise asks
-    /// the loop for a RECV (as the ring reads do, FD+RingReceive.swift) and returns
-    /// false: what it delivers wakes the wait. Takes no bytes.
-    private func ringInputQueuedOrRequested() throws -> Bool {
-        try prepare(.read)
+    /// queued, or — with `probing`, while no RECV owns the socket — poll(2) finds
+    /// input; otherwise asks the loop for a RECV (``askLoopForReceive()``), whose
+    /// delivery wakes the wait, and returns false. Takes no bytes.
+    private func ringInputQueuedOrAsked(probing: Bool) -> Bool {
         let state = pd.ringState.load(ordering: .acquiring)  // before the queue, as in tryRing
         if pd.hasReceived() { return true }
         if state == PollDesc.ringOff {
-            if readableNow() { return true }
-            pd.ringState.store(PollDesc.ringRequested, ordering: .releasing)
-            pd.loop.armReceive(pd)
+            if probing && readableNow() { return true }
+            askLoopForReceive()
         }
         return false
     }

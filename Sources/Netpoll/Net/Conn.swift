@@ -38,15 +38,16 @@ extension Conn {
     }
 
     /// Waits until the connection has bytes to read, has reached end of stream or
-    /// has an error pending, without reading anything (see ``FD/waitReadable()``).
-    /// A connection waiting here holds no buffer and a shallow stack of frames: the
-    /// cheapest way to keep thousands of idle connections. Throws when the read
-    /// deadline passes, the connection is closed or the task is cancelled.
-    @inlinable
+    /// has an error pending, without reading anything (see ``FD/waitReadable()``),
+    /// so a connection waiting here holds no buffer. Throws when the read deadline
+    /// passes, the connection is closed or the task is cancelled.
     public func waitReadable() async throws {
-        // Inlined into the caller (and FD's counts its own errors): a frame less
-        // in every parked connection's task.
-        try await fd._waitReadableCountingErrors()
+        do {
+            try await fd.waitReadable()
+        } catch {
+            fd.withStats { $0.noteError(error) }
+            throw error
+        }
     }
 
     /// Reads into a buffer lent by the connection's loop and runs `body` on the bytes
