@@ -111,6 +111,13 @@ int cnp_eventfd_drain(int fd);
 /// read: the cheapest way for `enqueue` to know it is on its own loop.
 void *cnp_current_loop(void);
 void cnp_set_current_loop(void *loop);
+/// Where the resume hook sends a job: (EventLoop, Job), both opaque.
+typedef void (*cnp_divert_fn)(void *loop, void *job);
+/// Installs the global-enqueue hook that sends the next job enqueued on this thread
+/// to `cnp_set_resume_target`'s loop (resume.c). Once per process; 1 if installed.
+int cnp_install_resume_hook(cnp_divert_fn divert);
+/// Marks (non-NULL) or clears the loop the next global enqueue on this thread goes to.
+void cnp_set_resume_target(void *loop);
 /// CLOCK_MONOTONIC in nanoseconds (the clock deadlines and timers use).
 int64_t cnp_nanotime(void);
 

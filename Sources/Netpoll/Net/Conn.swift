@@ -165,20 +165,16 @@ extension Listener {
     /// }
     /// ```
     public func serve(_ handler: @escaping @Sendable (Connection) async throws -> Void) async throws {
-        // The accept loop runs on the listener's own loop: its wakeups and the
-        // registration of each new descriptor then need no thread hop.
-        try await withTaskExecutorPreference(fd.loop) {
-            try await acceptLoop(handler)
-        }
-    }
-
-    private func acceptLoop(_ handler: @escaping @Sendable (Connection) async throws -> Void) async throws {
-        var backoff = AcceptBackoff()
-        try await withThrowingDiscardingTaskGroup { tasks in
-            while let conn = try await accept(backingOff: &backoff) {
-                tasks.addTask(executorPreference: conn.loop) {
-                    do { try await handler(conn) } catch {}
-                    try? await conn.close()
+        // The accept loop runs isolated to the listener's own loop: its wakeups and
+        // the registration of each new descriptor then need no thread hop.
+        try await runIsolated(to: fd.loop.isolation) {
+            var backoff = AcceptBackoff()
+            try await withThrowingDiscardingTaskGroup { tasks in
+                while let conn = try await accept(backingOff: &backoff) {
+                    tasks.addTask(on: conn.loop) {
+                        do { try await handler(conn) } catch {}
+                        try? await conn.close()
+                    }
                 }
             }
         }

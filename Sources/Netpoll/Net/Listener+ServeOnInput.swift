@@ -42,10 +42,10 @@ extension Listener {
         _ handler: @escaping @Sendable (Connection) async throws -> AfterInput
     ) async throws {
         let sweepEvery = max(retireAfter, .milliseconds(1))
-        try await withTaskExecutorPreference(fd.loop) {
+        try await runIsolated(to: fd.loop.isolation) {
             let idle = IdleConnections<Connection>()
             try await withThrowingDiscardingTaskGroup { tasks in
-                tasks.addTask {
+                tasks.addTask(on: fd.loop) {
                     var backoff = AcceptBackoff()
                     do {
                         while let conn = try await accept(backingOff: &backoff) {
@@ -59,7 +59,7 @@ extension Listener {
                     }
                     idle.finish()
                 }
-                tasks.addTask {
+                tasks.addTask(on: fd.loop) {
                     // Ends when the group is cancelled, without an error of its own.
                     while (try? await Task.sleep(for: sweepEvery)) != nil {
                         for loop in group.loops { loop.retireIdleReaders() }
@@ -69,7 +69,7 @@ extension Listener {
                 var woken: [Connection] = []
                 while await idle.next(into: &woken) {
                     for conn in woken {
-                        tasks.addTask(executorPreference: conn.loop) {
+                        tasks.addTask(on: conn.loop) {
                             await Self.serveTurns(conn, idle: idle, idleTimeout: idleTimeout, handler)
                         }
                     }
@@ -119,7 +119,8 @@ final class IdleConnections<Connection: Conn>: Sendable {
     private struct State {
         var parked: [ObjectIdentifier: Connection] = [:]
         var woken: [Connection] = []
-        var waiter: UnsafeContinuation<Void, Never>?
+        /// The serving task waiting in `next`, and the loop it resumes on.
+        var waiter: (UnsafeContinuation<Void, Never>, Unmanaged<EventLoop>?)?
         var stopped = false
         /// The accept loop ended, or the serving task was cancelled: `next` ends.
         var finishing = false
@@ -150,7 +151,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
     /// A parked connection's wake (on the thread that unblocked it).
     private func woke(_ conn: Connection) {
         let id = ObjectIdentifier(conn.fd)
-        let (waiter, taken): (UnsafeContinuation<Void, Never>?, Bool) = state.locked { s in
+        let (waiter, taken): ((UnsafeContinuation<Void, Never>, Unmanaged<EventLoop>?)?, Bool) = state.locked { s in
             guard s.parked.removeValue(forKey: id) != nil else { return (nil, false) }
             s.woken.append(conn)
             let w = s.waiter
@@ -163,12 +164,12 @@ final class IdleConnections<Connection: Conn>: Sendable {
             conn.loop.execute { conn.fd.readUnlock() }
             return
         }
-        waiter?.resume()
+        if let (c, loop) = waiter { LoopResume.resume(c, onto: loop) }
     }
 
     /// Replaces `batch` with the connections woken since the last call (swapping
     /// arrays: no allocation once both have grown). False once stopped or cancelled.
-    func next(into batch: inout [Connection]) async -> Bool {
+    func next(into batch: inout [Connection], isolation: isolated (any Actor)? = #isolation) async -> Bool {
         batch.removeAll(keepingCapacity: true)
         while true {
             let got: Bool? = state.locked { s in
@@ -179,10 +180,12 @@ final class IdleConnections<Connection: Conn>: Sendable {
             }
             if let got { return got }
             await withTaskCancellationHandler {
+                // Captures the isolation, so it stays on the caller's actor (see PollDesc.block).
+                let target = LoopResume.target(isolation)
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
                     let now = state.locked { s in
                         if s.stopped || s.finishing || !s.woken.isEmpty { return true }
-                        s.waiter = c
+                        s.waiter = (c, target)
                         return false
                     }
                     if now { c.resume() }
@@ -201,7 +204,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
             s.waiter = nil
             return w
         }
-        w?.resume()
+        if let (c, loop) = w { LoopResume.resume(c, onto: loop) }
     }
 
     /// Stops serving: no connection is parked from now on. Returns those parked
@@ -217,7 +220,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
             s.woken.removeAll()
             return r
         }
-        w?.resume()
+        if let (c, loop) = w { LoopResume.resume(c, onto: loop) }
         return (parked, woken)
     }
 }

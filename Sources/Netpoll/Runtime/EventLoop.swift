@@ -20,7 +20,10 @@ import Glibc
 /// and continues on this thread: no hop.
 public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringConvertible {
     enum Work {
+        /// Enqueued through the `TaskExecutor` conformance (a task that prefers this loop).
         case job(UnownedJob)
+        /// Enqueued through ``isolation``'s serial executor.
+        case isolatedJob(UnownedJob)
         case closure(@Sendable () -> Void)
         /// A ring buffer a reader on another thread is done with (completion mode).
         case recycle(UInt16)
@@ -76,6 +79,10 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         self.backend = backend
         runQueue.reserveCapacity(256)
         running.reserveCapacity(256)
+        _ = LoopResume.hookInstalled
+        let serial = LoopSerialExecutor(loop: self)
+        isolationStorage = LoopIsolation(serial)
+        serialExecutor = serial.asUnownedSerialExecutor()
         let box = Unmanaged.passRetained(self)
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { arg in
@@ -115,6 +122,13 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     public var statistics: LoopStats { stats.snapshot }
 
+    /// This loop as an actor (see ``LoopIsolation``). Set in `init` before the
+    /// thread starts and never changed.
+    public var isolation: LoopIsolation { isolationStorage.unsafelyUnwrapped }
+    private var isolationStorage: LoopIsolation?
+    /// `isolation`'s executor, as the run loop passes it on every isolated job.
+    private var serialExecutor: UnownedSerialExecutor?
+
     // MARK: TaskExecutor
 
     public func enqueue(_ job: consuming ExecutorJob) {
@@ -123,6 +137,15 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             runQueue.append(.job(unowned))
         } else {
             sendRemote(.job(unowned))
+        }
+    }
+
+    /// ``LoopIsolation``'s enqueue.
+    func enqueueIsolated(_ job: UnownedJob) {
+        if inEventLoop {
+            runQueue.append(.isolatedJob(job))
+        } else {
+            sendRemote(.isolatedJob(job))
         }
     }
 
@@ -159,7 +182,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             // The loop has exited: tasks continue on the global executor, loop chores
             // (closing descriptors) run here.
             switch work {
-            case .job(let j): globalConcurrentExecutor.enqueue(ExecutorJob(j))
+            case .job(let j), .isolatedJob(let j): globalConcurrentExecutor.enqueue(ExecutorJob(j))
             case .closure(let body): body()
             case .recycle: break  // the ring is gone with its buffers
             }
@@ -422,9 +445,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     private func runBatch() {
         swap(&runQueue, &running)
         let executor = asUnownedTaskExecutor()
+        let serial = serialExecutor.unsafelyUnwrapped
         for work in running {
             switch work {
             case .job(let job): job.runSynchronously(on: executor)
+            case .isolatedJob(let job): job.runSynchronously(on: serial)
             case .closure(let body): body()
             case .recycle(let bid): if case .uring(let p)? = poller { p.recycle(buffer: bid) }
             }
@@ -481,7 +506,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         }
         for work in runQueue + leftover {
             switch work {
-            case .job(let j): globalConcurrentExecutor.enqueue(ExecutorJob(j))
+            case .job(let j), .isolatedJob(let j): globalConcurrentExecutor.enqueue(ExecutorJob(j))
             case .closure(let body): body()
             case .recycle(let bid): if case .uring(let p)? = poller { p.recycle(buffer: bid) }
             }

@@ -93,6 +93,10 @@ public final class PollDesc: @unchecked Sendable {
     // unblocker after its CAS from `parked` (acquire). Never touched otherwise.
     var rslot: UnsafeContinuation<Void, Never>?
     var wslot: UnsafeContinuation<Void, Never>?
+    /// Where the waiter in `rslot`/`wslot` resumes (LoopResume); written and read
+    /// with the slot.
+    var rslotLoop: Unmanaged<EventLoop>?
+    var wslotLoop: Unmanaged<EventLoop>?
     /// A reader parked without a task (PollDesc+Dormant.swift): written and read
     /// exactly as `rslot` is, and set only while `rslot` is nil.
     var rdormant: DormantWake?
@@ -146,13 +150,14 @@ enum PollCheck {
 /// Who an unblock found parked, to be resumed outside any lock: a task, or (reads
 /// only) a connection parked without one.
 enum Parked {
-    case task(UnsafeContinuation<Void, Never>)
+    /// A task's continuation, and its loop when the task is isolated to it.
+    case task(UnsafeContinuation<Void, Never>, Unmanaged<EventLoop>?)
     case dormant(DormantWake, PollDesc)
 
     @inline(__always)
     func resume() {
         switch self {
-        case .task(let c): c.resume()
+        case .task(let c, let loop): LoopResume.resume(c, onto: loop)
         case .dormant(let w, let pd): pd.wakeDormant(w)
         }
     }
@@ -228,7 +233,7 @@ extension PollDesc {
     /// Go: netpollblock. Returns true if I/O is ready, false if woken for another
     /// reason (deadline, close, cancellation). (Go's `waitio` flag is left out: no
     /// caller here waits for I/O regardless of errors.)
-    func block(_ mode: Mode) async -> Bool {
+    func block(_ mode: Mode, isolation: isolated (any Actor)? = #isolation) async -> Bool {
         // Set the word to wait, or consume a pending ready.
         while true {
             if cas(mode, Self.pdReady, Self.pdNil).exchanged { return true }  // model: BLOCK_TAKE_READY
@@ -253,8 +258,21 @@ extension PollDesc {
             }
             // model: end_BLOCK_SUSPENDED (the await)
             await withTaskCancellationHandler {
+                // The operation is a @concurrent function type in the standard
+                // library: a closure that does not capture the isolated parameter
+                // would hop to the generic executor, and its continuation would
+                // resume there (off the loop). Capturing it keeps the closure on
+                // the caller's actor (see LoopIsolation).
+                let target = LoopResume.target(isolation, loop)
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-                    if mode == .read { rslot = c } else { wslot = c }  // model: BLOCK_STORE_SLOT
+                    // model: BLOCK_STORE_SLOT
+                    if mode == .read {
+                        rslot = c
+                        rslotLoop = target
+                    } else {
+                        wslot = c
+                        wslotLoop = target
+                    }
                     // Go: netpollblockcommit.
                     // model: BLOCK_COMMIT
                     if !self.cas(mode, Self.pdWait, Self.pdParked).exchanged {
@@ -289,10 +307,17 @@ extension PollDesc {
                 guard old == Self.pdParked else { return nil }
                 // model: UNBLOCK_TAKE_SLOT
                 let c: UnsafeContinuation<Void, Never>?
-                if mode == .read { c = rslot; rslot = nil } else { c = wslot; wslot = nil }
+                let target: Unmanaged<EventLoop>?
+                if mode == .read {
+                    (c, target) = (rslot, rslotLoop)
+                    rslot = nil
+                } else {
+                    (c, target) = (wslot, wslotLoop)
+                    wslot = nil
+                }
                 if let c {
                     c.releaseToTask()
-                    return .task(c)
+                    return .task(c, target)
                 }
                 if mode == .read, let w = rdormant {
                     rdormant = nil

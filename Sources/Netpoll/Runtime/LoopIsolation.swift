@@ -1,0 +1,70 @@
+/// The event loop as an actor: code isolated to it runs on the loop's thread.
+///
+/// Why this exists beside the loop's `TaskExecutor` conformance: a task with an
+/// executor preference pays for it on every executor check. The runtime keeps the
+/// preference in the task's status-record list, and `swift_task_switch` (each
+/// `await` that returns into a `nonisolated(nonsending)` function hops back to its
+/// isolation) and each resume on the generic executor look it up under the task's
+/// status-record lock: six lookups per echo message, 4–5% of the server's CPU.
+/// A task isolated to this actor and with no preference finds its executor in the
+/// continuation (`ResumeToExecutor`) and in the tracking frame; the checks compare
+/// identities and take no lock.
+///
+/// The library's async functions are `nonisolated(nonsending)` (the package builds
+/// with `NonisolatedNonsendingByDefault`), so they stay on this actor when called
+/// from it. A `@concurrent` function runs on the global executor, as it would from
+/// any actor.
+public actor LoopIsolation {
+    private let executor: LoopSerialExecutor
+
+    init(_ executor: LoopSerialExecutor) { self.executor = executor }
+
+    /// The loop whose thread this actor runs on.
+    public nonisolated var loop: EventLoop { executor.loop }
+
+    public nonisolated var unownedExecutor: UnownedSerialExecutor {
+        executor.asUnownedSerialExecutor()
+    }
+}
+
+/// The loop's serial executor: a second object beside the `EventLoop` (which is a
+/// `TaskExecutor`) because both protocols enqueue through `enqueue(_:)`, and the
+/// loop must know which one a job came through to run it with the right
+/// isolation (`runSynchronously(on:)` for the serial executor or the task one).
+final class LoopSerialExecutor: SerialExecutor, @unchecked Sendable {
+    /// Set once in `EventLoop.init`, before the loop can run a job; the loop owns
+    /// this object, so the reference does not keep it alive.
+    unowned(unsafe) let loop: EventLoop
+
+    init(loop: EventLoop) { self.loop = loop }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        loop.enqueueIsolated(UnownedJob(job))
+    }
+
+    /// Every job on the loop's thread runs one at a time, so code there is isolated
+    /// to the loop whichever executor enqueued it (`assumeIsolated` from a loop
+    /// callback holds).
+    func checkIsolated() {
+        precondition(loop.inEventLoop, "netpoll: not on the thread of \(loop)")
+    }
+}
+
+/// Runs `body` isolated to `isolation`: on its loop's thread, where the
+/// library's (nonsending) calls need no executor hop.
+func runIsolated<T>(
+    to isolation: isolated LoopIsolation, _ body: () async throws -> T
+) async rethrows -> T {
+    try await body()
+}
+
+extension ThrowingDiscardingTaskGroup {
+    /// Adds a child task isolated to `loop`, with no executor preference (see
+    /// ``LoopIsolation``). It is started immediately, so its first step is the
+    /// enqueue on `loop`: a plain `addTask` closure is not isolated to the actor
+    /// its group runs on, and would start on the global executor.
+    mutating func addTask(on loop: EventLoop, _ body: @escaping @Sendable () async throws -> Void) {
+        let isolation = loop.isolation
+        addImmediateTask { try await runIsolated(to: isolation, body) }
+    }
+}

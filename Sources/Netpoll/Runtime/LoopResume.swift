@@ -1,0 +1,46 @@
+import CNetpoll
+
+/// Resuming parked tasks that are isolated to their loop (``LoopIsolation``)
+/// straight onto it.
+///
+/// The runtime resumes every `UnsafeContinuation` on the generic executor, and for
+/// a task with no executor preference that is the global one: a pool thread would
+/// wake only to hop back to the loop's actor, two thread hand-offs per resume.
+/// The runtime's global-enqueue hook (resume.c) lets the resumer say where the one
+/// job it is about to enqueue belongs. Without the hook (another runtime), resumes
+/// take the long way, which is slower but just as correct.
+enum LoopResume {
+    /// Installed with the first loop.
+    static let hookInstalled: Bool = cnp_install_resume_hook { loop, job in
+        // `job` is the runtime's Job pointer, which is all an UnownedJob holds.
+        let job = unsafeBitCast(job.unsafelyUnwrapped, to: UnownedJob.self)
+        Unmanaged<EventLoop>.fromOpaque(loop.unsafelyUnwrapped).takeUnretainedValue().enqueueIsolated(job)
+    } != 0
+
+    /// The loop a waiter parking with `isolation` should be resumed onto: `loop`
+    /// when the waiter runs isolated to it, else nil (the runtime's way).
+    @inline(__always)
+    static func target(_ isolation: (any Actor)?, _ loop: EventLoop) -> Unmanaged<EventLoop>? {
+        guard hookInstalled, let isolation, isolation === loop.isolation else { return nil }
+        return Unmanaged.passUnretained(loop)
+    }
+
+    /// The loop a waiter parking with `isolation` should be resumed onto, when
+    /// that is some loop's ``LoopIsolation`` (a dynamic cast: for waits that are
+    /// not per message).
+    static func target(_ isolation: (any Actor)?) -> Unmanaged<EventLoop>? {
+        guard hookInstalled, let isolation = isolation as? LoopIsolation else { return nil }
+        return Unmanaged.passUnretained(isolation.loop)
+    }
+
+    /// Resumes `c`, onto `loop` when given.
+    @inline(__always)
+    static func resume(_ c: UnsafeContinuation<Void, Never>, onto loop: Unmanaged<EventLoop>?) {
+        guard let loop else { return c.resume() }
+        cnp_set_resume_target(loop.toOpaque())
+        c.resume()
+        // The hook cleared it if the task was enqueued; it was not if the task
+        // had not suspended yet (it then goes on by itself).
+        cnp_set_resume_target(nil)
+    }
+}
