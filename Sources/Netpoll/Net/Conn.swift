@@ -172,7 +172,10 @@ extension Listener {
             try await withThrowingDiscardingTaskGroup { tasks in
                 while let conn = try await accept(backingOff: &backoff) {
                     tasks.addTask(on: conn.loop) {
-                        do { try await handler(conn) } catch {}
+                        // One cancellation handler for the connection's life, not one per park.
+                        await conn.fd.pd.withCancelCover {
+                            do { try await handler(conn) } catch {}
+                        }
                         try? await conn.close()
                     }
                 }

@@ -96,17 +96,22 @@ extension Listener {
         // The parked state held the read lock (see FD.parkReaderDormant); the
         // handler's reads take it themselves.
         conn.fd.readUnlock()
-        do {
-            // Cancellation is checked each turn: a turn that never waits (a handler
-            // that ignores end of stream) must still let serveOnInput stop.
-            while try await handler(conn) == .keepOpen {
-                try Task.checkCancellation()
-                if let idleTimeout { try conn.setReadDeadline(.now + idleTimeout) }
-                if try await conn.fd.waitReadable(retiring: true) { continue }
-                if await idle.park(conn) { return }
-                break
-            }
-        } catch {}
+        // One cancellation handler while the task serves, not one per park.
+        let parked = await conn.fd.pd.withCancelCover {
+            do {
+                // Cancellation is checked each turn: a turn that never waits (a
+                // handler that ignores end of stream) must still let serveOnInput stop.
+                while try await handler(conn) == .keepOpen {
+                    try Task.checkCancellation()
+                    if let idleTimeout { try conn.setReadDeadline(.now + idleTimeout) }
+                    if try await conn.fd.waitReadable(retiring: true) { continue }
+                    return true
+                }
+            } catch {}
+            return false
+        }
+        // Parked after the scope: a dormant connection has no task to cover it.
+        if parked, await idle.park(conn) { return }
         try? await conn.close()
     }
 }

@@ -97,6 +97,10 @@ public final class PollDesc: @unchecked Sendable {
     /// with the slot.
     var rslotLoop: Unmanaged<EventLoop>?
     var wslotLoop: Unmanaged<EventLoop>?
+    /// The task (its address) whose cancellation scope covers this descriptor
+    /// (PollDesc+CancelScope.swift), or 0. Set and cleared by that task; cleared
+    /// when the slot is reused.
+    let cancelCover = Atomic<UInt>(0)
     /// A reader parked without a task (PollDesc+Dormant.swift): written and read
     /// exactly as `rslot` is, and set only while `rslot` is nil.
     var rdormant: DormantWake?
@@ -257,38 +261,58 @@ extension PollDesc {
                 loop.arm(self, mode)  // model: BLOCK_ARM
             }
             // model: end_BLOCK_SUSPENDED (the await)
-            await withTaskCancellationHandler {
-                // The operation is a @concurrent function type in the standard
-                // library: a closure that does not capture the isolated parameter
-                // would hop to the generic executor, and its continuation would
-                // resume there (off the loop). Capturing it keeps the closure on
-                // the caller's actor (see LoopIsolation).
-                let target = LoopResume.target(isolation, loop)
+            let target = LoopResume.target(isolation, loop)
+            if isCovered {
+                // The task's cancellation scope unblocks us (PollDesc+CancelScope.swift).
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-                    // model: BLOCK_STORE_SLOT
-                    if mode == .read {
-                        rslot = c
-                        rslotLoop = target
-                    } else {
-                        wslot = c
-                        wslotLoop = target
-                    }
-                    // Go: netpollblockcommit.
-                    // model: BLOCK_COMMIT
-                    if !self.cas(mode, Self.pdWait, Self.pdParked).exchanged {
-                        // Notified between setting `wait` and now: do not park.
-                        if mode == .read { rslot = nil } else { wslot = nil }
-                        c.resume()
-                    }
+                    commitPark(mode, c, resumingOn: target)
                 }
-            } onCancel: {
-                self.unblock(mode, ioready: false)?.resume()
+            } else {
+                await withTaskCancellationHandler {
+                    // The operation is a @concurrent function type in the standard
+                    // library: a closure that does not capture the isolated parameter
+                    // would hop to the generic executor, and its continuation would
+                    // resume there (off the loop). Capturing it keeps the closure on
+                    // the caller's actor (see LoopIsolation).
+                    _ = isolation
+                    await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+                        commitPark(mode, c, resumingOn: target)
+                    }
+                } onCancel: {
+                    self.unblock(mode, ioready: false)?.resume()
+                }
             }
             acquireFromResumer()
         }
         let old = exchange(mode, Self.pdNil)  // model: BLOCK_WOKEN
         precondition(old <= Self.pdWait, "netpoll: corrupted polldesc (state \(old) after wake)")
         return old == Self.pdReady
+    }
+
+    /// Whether the current task's cancellation scope covers this descriptor.
+    private var isCovered: Bool {
+        let cover = cancelCover.load(ordering: .relaxed)
+        return cover != 0 && cover == Self.currentTask
+    }
+
+    /// Stores the continuation and commits the park (inside withUnsafeContinuation).
+    @inline(__always)
+    private func commitPark(_ mode: Mode, _ c: UnsafeContinuation<Void, Never>, resumingOn target: Unmanaged<EventLoop>?) {
+        // model: BLOCK_STORE_SLOT
+        if mode == .read {
+            rslot = c
+            rslotLoop = target
+        } else {
+            wslot = c
+            wslotLoop = target
+        }
+        // Go: netpollblockcommit.
+        // model: BLOCK_COMMIT
+        if !cas(mode, Self.pdWait, Self.pdParked).exchanged {
+            // Notified between setting `wait` and now: do not park.
+            if mode == .read { rslot = nil } else { wslot = nil }
+            c.resume()
+        }
     }
 
     /// Go: netpollunblock. Moves the word to `ready` (I/O) or `nil` and returns the
@@ -494,6 +518,9 @@ extension PollDesc {
             _ = info.bitwiseAnd(~PollInfo.eventErr, ordering: .relaxed)
             rg.store(Self.pdNil, ordering: .releasing)
             wg.store(Self.pdNil, ordering: .releasing)
+            // A scope of the previous use may still be open (its task closed the
+            // descriptor and goes on); it must not cover this one.
+            cancelCover.store(0, ordering: .relaxed)
             publishInfo(s)
         }
     }

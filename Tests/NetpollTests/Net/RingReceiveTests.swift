@@ -105,9 +105,22 @@ extension DescriptorTests.NetTests {
             try await withNetGroup(config.withReceiveRing(buffers: 16), loops: 1) { group in
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
                 let port = try #require(listener.address?.port)
-                let serving = Task { try await listener.serve { conn in try await DescriptorTests.NetTests.EchoTests.echo(conn) } }
-                let stream = NetPatternStream(seed: 0xd27)
                 let connected = Counter()
+                let serving = Task {
+                    try await listener.serve { conn in
+                        // The first byte's round trip, then a pause while every client
+                        // sends: its RECV, started by that first wait, meets a ring
+                        // whose buffers hold data no reader has taken yet.
+                        let one = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+                        defer { one.deallocate() }
+                        guard try await conn.read(into: one) == 1 else { return }
+                        try await conn.write(UnsafeRawBufferPointer(one))
+                        try await waitUntil(within: .seconds(60), "all connected") { connected.value == clients }
+                        try await Task.sleep(for: .milliseconds(200))
+                        try await DescriptorTests.NetTests.EchoTests.echo(conn)
+                    }
+                }
+                let stream = NetPatternStream(seed: 0xd27)
                 let verified = Counter()
                 try await within(.seconds(120), "\(clients) senders") {
                     try await withThrowingTaskGroup(of: Void.self) { g in
