@@ -55,7 +55,12 @@ final class LoopSerialExecutor: SerialExecutor, @unchecked Sendable {
 func runIsolated<T>(
     to isolation: isolated LoopIsolation, _ body: () async throws -> T
 ) async rethrows -> T {
-    try await body()
+    // Not only a check. swiftc 6.3 drops the hop onto `isolation` at the entry of a
+    // function whose body only calls a nonsending closure, which then believes it
+    // runs isolated (and calls into the library so) on whatever thread called us.
+    // A use of the isolation keeps the hop; LoopIsolationTests would catch its loss.
+    isolation.preconditionIsolated()
+    return try await body()
 }
 
 extension ThrowingDiscardingTaskGroup {

@@ -112,6 +112,45 @@ extension DescriptorTests.NetTests {
             }
         }
 
+        /// A handler parked in a write (its peer reads nothing) ends when serve is
+        /// cancelled: the serving task's one cancellation handler unblocks writes too.
+        @Test(arguments: loopConfigs)
+        func cancellingServeEndsHandlersParkedInWrites(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
+                let port = try #require(listener.address?.port)
+                let writing = Counter()
+                let ended = Mutex<String?>(nil)
+                let serving = Task {
+                    try await listener.serve { conn in
+                        let chunk = [UInt8](repeating: 7, count: 64 * 1024)
+                        do {
+                            while true {
+                                try await conn.write(chunk)
+                                writing.add()
+                            }
+                        } catch {
+                            ended.locked { $0 = "\(error)" }
+                            throw error
+                        }
+                    }
+                }
+                let c = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
+                // The send and receive buffers fill, then the handler parks in a write.
+                try await waitUntil("the handler wrote") { writing.value > 0 }
+                var last = -1
+                while writing.value != last {
+                    last = writing.value
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+                serving.cancel()
+                _ = try await within(.seconds(5), "serve ends after cancellation") { await serving.result }
+                #expect(ended.locked { $0 } != nil, "the handler's write never ended")
+                try await c.close()
+                try await listener.close()
+            }
+        }
+
         /// Cancelling only a child task of a connection handler ends the child's read
         /// and leaves the handler (and its connection) going.
         @Test(arguments: loopConfigs)

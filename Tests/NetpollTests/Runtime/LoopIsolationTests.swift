@@ -1,0 +1,104 @@
+import Synchronization
+import Testing
+@testable import Netpoll
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Tasks isolated to a loop (LoopIsolation) with no executor preference: where they
+// run, and that a parked one is resumed straight onto its loop (LoopResume).
+
+/// The isolation the caller runs with.
+private func callerIsolation(_ isolation: isolated (any Actor)? = #isolation) -> (any Actor)? { isolation }
+
+extension DescriptorTests.RuntimeTests {
+    @Suite struct LoopIsolationTests {
+        /// A task isolated to loop 1 reads and writes pipes against a peer on loop 0:
+        /// every read parks, every resume comes from loop 1's own poll. Resumed onto the
+        /// loop directly, the task never needs a wake of loop 1's poller; sent the
+        /// runtime's way (a pool thread, then a hop back) nearly every round would.
+        @Test(arguments: loopConfigs)
+        func aParkedLoopIsolatedTaskResumesOnItsLoopWithoutAHop(config: PollerConfig) async throws {
+            try await withLoopGroup(config, loops: 2) { group in
+                let rounds = 2_000
+                let loop0 = group.loops[0], loop1 = group.loops[1]
+                let p1 = try makePipe(), p2 = try makePipe()
+                let p1w = try await FD.open(p1.w, loop: loop0, isSocket: false)
+                let p2r = try await FD.open(p2.r, loop: loop0, isSocket: false)
+                let p1r = try await FD.open(p1.r, loop: loop1, isSocket: false)
+                let p2w = try await FD.open(p2.w, loop: loop1, isSocket: false)
+                let wakesBefore = loop1.statistics.wakes
+
+                let b = Task { () async throws -> Int in
+                    try await runIsolated(to: loop1.isolation) {
+                        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+                        defer { buf.deallocate() }
+                        var offLoop = 0
+                        for _ in 0..<rounds {
+                            guard try await p1r.read(into: buf) == 1 else { throw CancellationError() }
+                            // Read outside `||`: its autoclosure is not isolated.
+                            let isolation = callerIsolation()
+                            if !loop1.inEventLoop || isolation !== loop1.isolation { offLoop += 1 }
+                            try await p2w.write(UnsafeRawBufferPointer(buf))
+                        }
+                        return offLoop
+                    }
+                }
+                let a = Task(executorPreference: loop0) { () async throws -> Int in
+                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+                    defer { buf.deallocate() }
+                    for i in 0..<rounds {
+                        buf[0] = UInt8(truncatingIfNeeded: i)
+                        try await p1w.write(UnsafeRawBufferPointer(buf))
+                        guard try await p2r.read(into: buf) == 1 else { throw CancellationError() }
+                    }
+                    return rounds
+                }
+                let ra = await outcome(of: a, within: .seconds(60), "peer on loop 0")
+                let rb = await outcome(of: b, within: .seconds(60), "task isolated to loop 1")
+                #expect((try? ra.get()) == rounds, "peer: \(ra)")
+                #expect((try? rb.get()) == 0, "rounds that went on off loop 1 or off its isolation: \(rb)")
+                let wakes = loop1.statistics.wakes - wakesBefore
+                #expect(wakes < UInt64(rounds / 10), "loop 1 was woken \(wakes) times in \(rounds) rounds")
+                for fd in [p1w, p2r, p1r, p2w] { try await fd.close() }
+            }
+        }
+
+        /// `serve` runs each handler isolated to its connection's loop, and the
+        /// library's calls keep it there across parks.
+        @Test(arguments: loopConfigs)
+        func serveRunsHandlersIsolatedToTheirConnectionsLoop(_ config: PollerConfig) async throws {
+            try await withNetGroup(config, loops: 2) { group in
+                let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
+                let port = try #require(listener.address?.port)
+                let offLoop = Counter()
+                let turns = Counter()
+                let serving = Task {
+                    try await listener.serve { conn in
+                        while true {
+                            let got = try await conn.read(maxCount: 64)
+                            if got.isEmpty { return }
+                            turns.add()
+                            // Read outside `||`: its autoclosure is not isolated.
+                            let isolation = callerIsolation()
+                            if !conn.loop.inEventLoop || isolation !== conn.loop.isolation { offLoop.add() }
+                            try await conn.write(got)
+                        }
+                    }
+                }
+                for i in 0..<4 {
+                    let c = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
+                    for j in 0..<25 {
+                        try await c.write([UInt8(i), UInt8(j)])
+                        #expect(try await readFully(c, count: 2) == [UInt8(i), UInt8(j)])
+                    }
+                    try await c.close()
+                }
+                try await waitUntil("every turn counted") { turns.value == 100 }
+                #expect(offLoop.value == 0, "\(offLoop.value) of 100 turns ran off their connection's loop")
+                try await listener.close()
+                _ = try await within(.seconds(5), "serve returns") { try await serving.value }
+            }
+        }
+    }
+}
