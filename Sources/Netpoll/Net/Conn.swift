@@ -16,8 +16,9 @@ public protocol Conn: NetSocket {}
 
 extension Conn {
     /// The loop this connection's readiness is delivered on. Running the code that
-    /// uses the connection there (``LoopGroup/serve``, `Task(executorPreference:)`)
-    /// avoids a thread hop per wakeup.
+    /// uses the connection there (``Listener/serve(_:)``, isolated to
+    /// ``EventLoop/isolation``, or `Task(executorPreference:)`) avoids a thread hop
+    /// per wakeup.
     public var loop: EventLoop { fd.loop }
 
     /// Reads up to `buffer.count` bytes into `buffer`. Returns 0 at end of stream.
@@ -142,6 +143,10 @@ extension Listener {
     /// hop threads). The connection is closed when the handler returns. Errors a
     /// handler throws end only that connection.
     ///
+    /// The handler runs isolated to the connection's loop (``EventLoop/isolation``),
+    /// in a task with no executor preference: nonsending async functions it calls
+    /// stay on the loop's thread; a `@concurrent` one runs on the global executor.
+    ///
     /// Running out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) is
     /// temporary, as Go's http.Server treats it: the loop backs off (5 ms, doubling
     /// to 100 ms) and goes on. While descriptors are short it does not take
@@ -171,16 +176,23 @@ extension Listener {
             var backoff = AcceptBackoff()
             try await withThrowingDiscardingTaskGroup { tasks in
                 while let conn = try await accept(backingOff: &backoff) {
-                    tasks.addTask(on: conn.loop) {
-                        // One cancellation handler for the connection's life, not one per park.
-                        await conn.fd.pd.withCancelCover {
-                            do { try await handler(conn) } catch {}
-                        }
-                        try? await conn.close()
+                    // Isolated to the connection's loop (see runIsolated).
+                    tasks.addImmediateTask { [isolation = conn.loop.isolation] in
+                        await Self.serveConnection(conn, isolation, handler)
                     }
                 }
             }
         }
+    }
+
+    /// A connection's task under `serve`.
+    private static func serveConnection(
+        _ conn: Connection, _ isolation: isolated LoopIsolation,
+        _ handler: @Sendable (Connection) async throws -> Void
+    ) async {
+        isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
+        do { try await handler(conn) } catch {}
+        try? await conn.close()
     }
 
     /// The next connection, waiting out descriptor exhaustion and other resource

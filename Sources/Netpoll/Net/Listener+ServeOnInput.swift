@@ -36,6 +36,9 @@ extension Listener {
     ///
     /// When the listener is closed or the task cancelled, handlers still running
     /// are cancelled, every connection is closed, and this returns.
+    ///
+    /// As with ``serve(_:)``, the handler runs isolated to its connection's loop
+    /// (``EventLoop/isolation``), in a task with no executor preference.
     public func serveOnInput(
         retireAfter: Duration = .milliseconds(100),
         idleTimeout: Duration? = nil,
@@ -45,32 +48,39 @@ extension Listener {
         try await runIsolated(to: fd.loop.isolation) {
             let idle = IdleConnections<Connection>()
             try await withThrowingDiscardingTaskGroup { tasks in
-                tasks.addTask(on: fd.loop) {
-                    var backoff = AcceptBackoff()
-                    do {
-                        while let conn = try await accept(backingOff: &backoff) {
-                            // A new connection waits for its first input like an idle one.
-                            if let idleTimeout { try? conn.setReadDeadline(.now + idleTimeout) }
-                            if await !idle.park(conn) { try? await conn.close() }
+                // Each child isolated to a loop (see runIsolated).
+                let isolation = fd.loop.isolation
+                tasks.addImmediateTask {
+                    try await runIsolated(to: isolation) {
+                        var backoff = AcceptBackoff()
+                        do {
+                            while let conn = try await accept(backingOff: &backoff) {
+                                // A new connection waits for its first input like an idle one.
+                                if let idleTimeout { try? conn.setReadDeadline(.now + idleTimeout) }
+                                if await !idle.park(conn) { try? await conn.close() }
+                            }
+                        } catch {
+                            idle.finish()
+                            throw error
                         }
-                    } catch {
                         idle.finish()
-                        throw error
                     }
-                    idle.finish()
                 }
-                tasks.addTask(on: fd.loop) {
-                    // Ends when the group is cancelled, without an error of its own.
-                    while (try? await Task.sleep(for: sweepEvery)) != nil {
-                        for loop in group.loops { loop.retireIdleReaders() }
+                tasks.addImmediateTask {
+                    await runIsolated(to: isolation) {
+                        // Ends when the group is cancelled, without an error of its own.
+                        while (try? await Task.sleep(for: sweepEvery)) != nil {
+                            for loop in group.loops { loop.retireIdleReaders() }
+                        }
                     }
                 }
                 // One array, swapped with the queue's: a steady state allocates nothing.
                 var woken: [Connection] = []
                 while await idle.next(into: &woken) {
                     for conn in woken {
-                        tasks.addTask(on: conn.loop) {
-                            await Self.serveTurns(conn, idle: idle, idleTimeout: idleTimeout, handler)
+                        // Isolated to the connection's loop (see runIsolated).
+                        tasks.addImmediateTask { [isolation = conn.loop.isolation] in
+                            await Self.serveTurns(conn, isolation, idle: idle, idleTimeout: idleTimeout, handler)
                         }
                     }
                 }
@@ -90,28 +100,24 @@ extension Listener {
     /// A connection's task: turns while input keeps coming, until it is retired
     /// (then parked without a task) or closed.
     private static func serveTurns(
-        _ conn: Connection, idle: IdleConnections<Connection>, idleTimeout: Duration?,
-        _ handler: @Sendable (Connection) async throws -> AfterInput
+        _ conn: Connection, _ isolation: isolated LoopIsolation, idle: IdleConnections<Connection>,
+        idleTimeout: Duration?, _ handler: @Sendable (Connection) async throws -> AfterInput
     ) async {
+        isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
         // The parked state held the read lock (see FD.parkReaderDormant); the
         // handler's reads take it themselves.
         conn.fd.readUnlock()
-        // One cancellation handler while the task serves, not one per park.
-        let parked = await conn.fd.pd.withCancelCover {
-            do {
-                // Cancellation is checked each turn: a turn that never waits (a
-                // handler that ignores end of stream) must still let serveOnInput stop.
-                while try await handler(conn) == .keepOpen {
-                    try Task.checkCancellation()
-                    if let idleTimeout { try conn.setReadDeadline(.now + idleTimeout) }
-                    if try await conn.fd.waitReadable(retiring: true) { continue }
-                    return true
-                }
-            } catch {}
-            return false
-        }
-        // Parked after the scope: a dormant connection has no task to cover it.
-        if parked, await idle.park(conn) { return }
+        do {
+            // Cancellation is checked each turn: a turn that never waits (a handler
+            // that ignores end of stream) must still let serveOnInput stop.
+            while try await handler(conn) == .keepOpen {
+                try Task.checkCancellation()
+                if let idleTimeout { try conn.setReadDeadline(.now + idleTimeout) }
+                if try await conn.fd.waitReadable(retiring: true) { continue }
+                if await idle.park(conn) { return }
+                break
+            }
+        } catch {}
         try? await conn.close()
     }
 }

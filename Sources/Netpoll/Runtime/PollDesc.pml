@@ -22,8 +22,9 @@
  *   BLOCK_SET_WAIT      PollDesc.block: CAS nil → wait ("netpoll: double wait" otherwise)
  *   BLOCK_RECHECK       PollDesc.block: checkErr after publishing wait
  *   BLOCK_ARM           PollDesc.block: loop.arm(self, mode) when loop.armsOnDemand
- *   BLOCK_STORE_SLOT    PollDesc.block: rslot/wslot = c (inside withUnsafeContinuation)
- *   BLOCK_COMMIT        PollDesc.block: CAS wait → parked (Go: netpollblockcommit);
+ *   BLOCK_STORE_SLOT    PollDesc.commitPark: rslot/wslot = c (inside block's
+ *                       withUnsafeContinuation)
+ *   BLOCK_COMMIT        PollDesc.commitPark: CAS wait → parked (Go: netpollblockcommit);
  *                       failed → clear the slot and c.resume() at once
  *   end_BLOCK_SUSPENDED PollDesc.block: the await; a valid end state only if nothing
  *                       should wake it (Monitor and the ltl claim decide)

@@ -97,10 +97,6 @@ public final class PollDesc: @unchecked Sendable {
     /// with the slot.
     var rslotLoop: Unmanaged<EventLoop>?
     var wslotLoop: Unmanaged<EventLoop>?
-    /// The task (its address) whose cancellation scope covers this descriptor
-    /// (PollDesc+CancelScope.swift), or 0. Set and cleared by that task; cleared
-    /// when the slot is reused.
-    let cancelCover = Atomic<UInt>(0)
     /// A reader parked without a task (PollDesc+Dormant.swift): written and read
     /// exactly as `rslot` is, and set only while `rslot` is nil.
     var rdormant: DormantWake?
@@ -262,37 +258,24 @@ extension PollDesc {
             }
             // model: end_BLOCK_SUSPENDED (the await)
             let target = LoopResume.target(isolation, loop)
-            if isCovered {
-                // The task's cancellation scope unblocks us (PollDesc+CancelScope.swift).
+            await withTaskCancellationHandler {
+                // The operation is a @concurrent function type in the standard
+                // library: a closure that does not capture the isolated parameter
+                // would hop to the generic executor, and its continuation would
+                // resume there (off the loop). Capturing it keeps the closure on
+                // the caller's actor (see LoopIsolation).
+                _ = isolation
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
                     commitPark(mode, c, resumingOn: target)
                 }
-            } else {
-                await withTaskCancellationHandler {
-                    // The operation is a @concurrent function type in the standard
-                    // library: a closure that does not capture the isolated parameter
-                    // would hop to the generic executor, and its continuation would
-                    // resume there (off the loop). Capturing it keeps the closure on
-                    // the caller's actor (see LoopIsolation).
-                    _ = isolation
-                    await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-                        commitPark(mode, c, resumingOn: target)
-                    }
-                } onCancel: {
-                    self.unblock(mode, ioready: false)?.resume()
-                }
+            } onCancel: {
+                self.unblock(mode, ioready: false)?.resume()
             }
             acquireFromResumer()
         }
         let old = exchange(mode, Self.pdNil)  // model: BLOCK_WOKEN
         precondition(old <= Self.pdWait, "netpoll: corrupted polldesc (state \(old) after wake)")
         return old == Self.pdReady
-    }
-
-    /// Whether the current task's cancellation scope covers this descriptor.
-    private var isCovered: Bool {
-        let cover = cancelCover.load(ordering: .relaxed)
-        return cover != 0 && cover == Self.currentTask
     }
 
     /// Stores the continuation and commits the park (inside withUnsafeContinuation).
@@ -518,9 +501,7 @@ extension PollDesc {
             _ = info.bitwiseAnd(~PollInfo.eventErr, ordering: .relaxed)
             rg.store(Self.pdNil, ordering: .releasing)
             wg.store(Self.pdNil, ordering: .releasing)
-            // A scope of the previous use may still be open (its task closed the
-            // descriptor and goes on); it must not cover this one.
-            cancelCover.store(0, ordering: .relaxed)
+
             publishInfo(s)
         }
     }
