@@ -15,10 +15,10 @@ struct AsyncSemaphore: ~Copyable, Sendable {
         /// The oldest waiter, kept inline: the common wait — Close waiting for an
         /// io_uring CLOSE to complete, one waiter per descriptor — then allocates
         /// no array storage (it was one `malloc` per closed connection).
-        var first: UnsafeContinuation<Void, Never>?
+        var first: ParkedTask?
         /// Waiters after `first`, oldest at `head`. Non-empty only while `first` is
         /// set, so the order is `first`, then `waiters[head...]`.
-        var waiters: [UnsafeContinuation<Void, Never>] = []
+        var waiters: [ParkedTask] = []
         var head = 0
     }
 
@@ -26,15 +26,18 @@ struct AsyncSemaphore: ~Copyable, Sendable {
 
     init() {}
 
-    /// Takes one unit, waiting for a `release` if none is available.
-    func acquire() async {
+    /// Takes one unit, waiting for a `release` if none is available. A waiter
+    /// isolated to a loop is resumed straight onto it (LoopResume): Close waits
+    /// here for io_uring's CLOSE once per connection.
+    func acquire(isolation: isolated (any Actor)? = #isolation) async {
         await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
             let now = state.locked { s -> Bool in
                 if s.count > 0 {
                     s.count -= 1
                     return true
                 }
-                if s.first == nil { s.first = c } else { s.waiters.append(c) }
+                let waiter = ParkedTask(c, isolation: isolation)
+                if s.first == nil { s.first = waiter } else { s.waiters.append(waiter) }
                 return false
             }
             if now { c.resume() }
@@ -49,7 +52,7 @@ struct AsyncSemaphore: ~Copyable, Sendable {
 
     /// Adds one unit, or hands it straight to the oldest waiter.
     func release() {
-        let waiter = state.locked { s -> UnsafeContinuation<Void, Never>? in
+        let waiter = state.locked { s -> ParkedTask? in
             guard let c = s.first else {
                 s.count += 1
                 return nil
@@ -67,7 +70,7 @@ struct AsyncSemaphore: ~Copyable, Sendable {
             }
             return c
         }
-        waiter?.releaseToTask()
+        waiter?.continuation.releaseToTask()
         waiter?.resume()
     }
 }

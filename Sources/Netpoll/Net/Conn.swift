@@ -172,14 +172,24 @@ extension Listener {
     public func serve(_ handler: @escaping @Sendable (Connection) async throws -> Void) async throws {
         // The accept loop runs isolated to the listener's own loop: its wakeups and
         // the registration of each new descriptor then need no thread hop.
-        try await runIsolated(to: fd.loop.isolation) {
-            var backoff = AcceptBackoff()
-            try await withThrowingDiscardingTaskGroup { tasks in
-                while let conn = try await accept(backingOff: &backoff) {
-                    // Isolated to the connection's loop (see runIsolated).
-                    tasks.addImmediateTask { [isolation = conn.loop.isolation] in
-                        await Self.serveConnection(conn, isolation, handler)
-                    }
+        try await Self.acceptLoop(self, fd.loop.isolation, handler)
+    }
+
+    private static func acceptLoop(
+        _ listener: Self, _ isolation: isolated LoopIsolation,
+        _ handler: @escaping @Sendable (Connection) async throws -> Void
+    ) async throws {
+        isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
+        var backoff = AcceptBackoff()
+        try await withThrowingDiscardingTaskGroup { tasks in
+            // The body is a @concurrent function type in the standard library: only
+            // a closure that captures the isolated parameter stays on the loop
+            // (see PollDesc.block); otherwise the accept loop runs on the pool.
+            _ = isolation
+            while let conn = try await listener.accept(backingOff: &backoff) {
+                // Isolated to the connection's loop (see runIsolated).
+                tasks.addImmediateTask { [isolation = conn.loop.isolation] in
+                    await Self.serveConnection(conn, isolation, handler)
                 }
             }
         }

@@ -44,56 +44,67 @@ extension Listener {
         idleTimeout: Duration? = nil,
         _ handler: @escaping @Sendable (Connection) async throws -> AfterInput
     ) async throws {
-        let sweepEvery = max(retireAfter, .milliseconds(1))
-        try await runIsolated(to: fd.loop.isolation) {
-            let idle = IdleConnections<Connection>()
-            try await withThrowingDiscardingTaskGroup { tasks in
-                // Each child isolated to a loop (see runIsolated).
-                let isolation = fd.loop.isolation
-                tasks.addImmediateTask {
-                    try await runIsolated(to: isolation) {
-                        var backoff = AcceptBackoff()
-                        do {
-                            while let conn = try await accept(backingOff: &backoff) {
-                                // A new connection waits for its first input like an idle one.
-                                if let idleTimeout { try? conn.setReadDeadline(.now + idleTimeout) }
-                                if await !idle.park(conn) { try? await conn.close() }
-                            }
-                        } catch {
-                            idle.finish()
-                            throw error
+        try await Self.serveInputs(
+            self, fd.loop.isolation, sweepEvery: max(retireAfter, .milliseconds(1)),
+            idleTimeout: idleTimeout, handler)
+    }
+
+    /// serveOnInput's serving task, isolated to the listener's loop.
+    private static func serveInputs(
+        _ listener: Self, _ isolation: isolated LoopIsolation, sweepEvery: Duration, idleTimeout: Duration?,
+        _ handler: @escaping @Sendable (Connection) async throws -> AfterInput
+    ) async throws {
+        isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
+        let idle = IdleConnections<Connection>()
+        try await withThrowingDiscardingTaskGroup { tasks in
+            // The body is a @concurrent function type in the standard library: only
+            // a closure that captures the isolated parameter stays on the loop
+            // (see PollDesc.block).
+            _ = isolation
+            // Each child isolated to a loop (see runIsolated).
+            tasks.addImmediateTask { [isolation] in
+                try await runIsolated(to: isolation) {
+                    var backoff = AcceptBackoff()
+                    do {
+                        while let conn = try await listener.accept(backingOff: &backoff) {
+                            // A new connection waits for its first input like an idle one.
+                            if let idleTimeout { try? conn.setReadDeadline(.now + idleTimeout) }
+                            if await !idle.park(conn) { try? await conn.close() }
                         }
+                    } catch {
                         idle.finish()
+                        throw error
                     }
+                    idle.finish()
                 }
-                tasks.addImmediateTask {
-                    await runIsolated(to: isolation) {
-                        // Ends when the group is cancelled, without an error of its own.
-                        while (try? await Task.sleep(for: sweepEvery)) != nil {
-                            for loop in group.loops { loop.retireIdleReaders() }
-                        }
-                    }
-                }
-                // One array, swapped with the queue's: a steady state allocates nothing.
-                var woken: [Connection] = []
-                while await idle.next(into: &woken) {
-                    for conn in woken {
-                        // Isolated to the connection's loop (see runIsolated).
-                        tasks.addImmediateTask { [isolation = conn.loop.isolation] in
-                            await Self.serveTurns(conn, isolation, idle: idle, idleTimeout: idleTimeout, handler)
-                        }
-                    }
-                }
-                let left = idle.stop()
-                tasks.cancelAll()
-                for conn in left.woken {
-                    conn.fd.readUnlock()
-                    try? await conn.close()
-                }
-                // Close wakes each parked reader, which gives the read lock back
-                // (IdleConnections.woke), and then finishes.
-                for conn in left.parked { try? await conn.close() }
             }
+            tasks.addImmediateTask { [isolation] in
+                await runIsolated(to: isolation) {
+                    // Ends when the group is cancelled, without an error of its own.
+                    while (try? await Task.sleep(for: sweepEvery)) != nil {
+                        for loop in listener.group.loops { loop.retireIdleReaders() }
+                    }
+                }
+            }
+            // One array, swapped with the queue's: a steady state allocates nothing.
+            var woken: [Connection] = []
+            while await idle.next(into: &woken) {
+                for conn in woken {
+                    // Isolated to the connection's loop (see runIsolated).
+                    tasks.addImmediateTask { [isolation = conn.loop.isolation] in
+                        await Self.serveTurns(conn, isolation, idle: idle, idleTimeout: idleTimeout, handler)
+                    }
+                }
+            }
+            let left = idle.stop()
+            tasks.cancelAll()
+            for conn in left.woken {
+                conn.fd.readUnlock()
+                try? await conn.close()
+            }
+            // Close wakes each parked reader, which gives the read lock back
+            // (IdleConnections.woke), and then finishes.
+            for conn in left.parked { try? await conn.close() }
         }
     }
 
@@ -131,7 +142,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
         var parked: [ObjectIdentifier: Connection] = [:]
         var woken: [Connection] = []
         /// The serving task waiting in `next`, and the loop it resumes on.
-        var waiter: (UnsafeContinuation<Void, Never>, Unmanaged<EventLoop>?)?
+        var waiter: ParkedTask?
         var stopped = false
         /// The accept loop ended, or the serving task was cancelled: `next` ends.
         var finishing = false
@@ -162,7 +173,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
     /// A parked connection's wake (on the thread that unblocked it).
     private func woke(_ conn: Connection) {
         let id = ObjectIdentifier(conn.fd)
-        let (waiter, taken): ((UnsafeContinuation<Void, Never>, Unmanaged<EventLoop>?)?, Bool) = state.locked { s in
+        let (waiter, taken): (ParkedTask?, Bool) = state.locked { s in
             guard s.parked.removeValue(forKey: id) != nil else { return (nil, false) }
             s.woken.append(conn)
             let w = s.waiter
@@ -175,7 +186,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
             conn.loop.execute { conn.fd.readUnlock() }
             return
         }
-        if let (c, loop) = waiter { LoopResume.resume(c, onto: loop) }
+        waiter?.resume()
     }
 
     /// Replaces `batch` with the connections woken since the last call (swapping
@@ -192,11 +203,11 @@ final class IdleConnections<Connection: Conn>: Sendable {
             if let got { return got }
             await withTaskCancellationHandler {
                 // Captures the isolation, so it stays on the caller's actor (see PollDesc.block).
-                let target = LoopResume.target(isolation)
+                let isolation = isolation
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
                     let now = state.locked { s in
                         if s.stopped || s.finishing || !s.woken.isEmpty { return true }
-                        s.waiter = (c, target)
+                        s.waiter = ParkedTask(c, isolation: isolation)
                         return false
                     }
                     if now { c.resume() }
@@ -215,7 +226,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
             s.waiter = nil
             return w
         }
-        if let (c, loop) = w { LoopResume.resume(c, onto: loop) }
+        w?.resume()
     }
 
     /// Stops serving: no connection is parked from now on. Returns those parked
@@ -231,7 +242,7 @@ final class IdleConnections<Connection: Conn>: Sendable {
             s.woken.removeAll()
             return r
         }
-        if let (c, loop) = w { LoopResume.resume(c, onto: loop) }
+        w?.resume()
         return (parked, woken)
     }
 }

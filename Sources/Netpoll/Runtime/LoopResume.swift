@@ -44,3 +44,19 @@ enum LoopResume {
         cnp_set_resume_target(nil)
     }
 }
+
+/// A parked task's continuation and where to resume it (LoopResume): what the
+/// library's other waiters (AsyncSemaphore, serveOnInput's hand-out) store.
+struct ParkedTask {
+    let continuation: UnsafeContinuation<Void, Never>
+    let loop: Unmanaged<EventLoop>?
+
+    /// `continuation` of a task parking with `isolation`.
+    init(_ continuation: UnsafeContinuation<Void, Never>, isolation: (any Actor)?) {
+        self.continuation = continuation
+        self.loop = LoopResume.target(isolation)
+    }
+
+    func resume() { LoopResume.resume(continuation, onto: loop) }
+}
+

@@ -64,6 +64,56 @@ extension DescriptorTests.RuntimeTests {
             }
         }
 
+        /// The serving tasks themselves (the accept loop, serveOnInput's hand-out of
+        /// woken connections) run on the listener's loop: 100 clients from another
+        /// group connect, echo once and leave, and the server's loop is never woken
+        /// through its wake channel. An accept loop left on the global pool (the body
+        /// of a task group does not inherit the actor it is called from) would
+        /// register each new descriptor from there, waking the loop every time.
+        @Test(arguments: loopConfigs)
+        func servingTasksRunOnTheListenersLoop(_ config: PollerConfig) async throws {
+            for onInput in [false, true] {
+                try await withLoopGroup(config, loops: 1) { server in
+                    try await withLoopGroup(config, loops: 1) { clients in
+                        let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: server)
+                        let port = try #require(listener.address?.port)
+                        let serving = Task {
+                            if onInput {
+                                try await listener.serveOnInput { conn in
+                                    let got = try await conn.read(maxCount: 64)
+                                    if got.isEmpty { return .close }
+                                    try await conn.write(got)
+                                    return .keepOpen
+                                }
+                            } else {
+                                try await listener.serve { conn in
+                                    while case let got = try await conn.read(maxCount: 64), !got.isEmpty {
+                                        try await conn.write(got)
+                                    }
+                                }
+                            }
+                        }
+                        // Let the serving task settle on its loop before counting.
+                        let first = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: clients)
+                        try await first.write([1])
+                        #expect(try await readFully(first, count: 1) == [1])
+                        try await first.close()
+                        let wakesBefore = server.loops[0].statistics.wakes
+                        for i in 0..<100 {
+                            let c = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: clients)
+                            try await c.write([UInt8(i)])
+                            #expect(try await readFully(c, count: 1) == [UInt8(i)])
+                            try await c.close()
+                        }
+                        let wakes = server.loops[0].statistics.wakes - wakesBefore
+                        #expect(wakes < 20, "\(onInput ? "serveOnInput" : "serve"): the server's loop was woken \(wakes) times for 100 connections")
+                        try await listener.close()
+                        _ = try await within(.seconds(10), "serving ends") { try await serving.value }
+                    }
+                }
+            }
+        }
+
         /// `serve` runs each handler isolated to its connection's loop, and the
         /// library's calls keep it there across parks.
         @Test(arguments: loopConfigs)
