@@ -22,11 +22,8 @@ extension DescriptorTests.RuntimeTests {
             try await withLoopGroup(config, loops: 2) { group in
                 let rounds = 2_000
                 let loop0 = group.loops[0], loop1 = group.loops[1]
-                let p1 = try makePipe(), p2 = try makePipe()
-                let p1w = try await FD.open(p1.w, loop: loop0, isSocket: false)
-                let p2r = try await FD.open(p2.r, loop: loop0, isSocket: false)
-                let p1r = try await FD.open(p1.r, loop: loop1, isSocket: false)
-                let p2w = try await FD.open(p2.w, loop: loop1, isSocket: false)
+                let pipes = try await PingPongPipes.open(loop0, loop1)
+                let p1r = pipes.p1r, p2w = pipes.p2w
                 let wakesBefore = loop1.statistics.wakes
 
                 let b = Task { () async throws -> Int in
@@ -44,23 +41,14 @@ extension DescriptorTests.RuntimeTests {
                         return offLoop
                     }
                 }
-                let a = Task(executorPreference: loop0) { () async throws -> Int in
-                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
-                    defer { buf.deallocate() }
-                    for i in 0..<rounds {
-                        buf[0] = UInt8(truncatingIfNeeded: i)
-                        try await p1w.write(UnsafeRawBufferPointer(buf))
-                        guard try await p2r.read(into: buf) == 1 else { throw CancellationError() }
-                    }
-                    return rounds
-                }
+                let a = pipes.ping(rounds: rounds, on: loop0)
                 let ra = await outcome(of: a, within: .seconds(60), "peer on loop 0")
                 let rb = await outcome(of: b, within: .seconds(60), "task isolated to loop 1")
                 #expect((try? ra.get()) == rounds, "peer: \(ra)")
                 #expect((try? rb.get()) == 0, "rounds that went on off loop 1 or off its isolation: \(rb)")
                 let wakes = loop1.statistics.wakes - wakesBefore
                 #expect(wakes < UInt64(rounds / 10), "loop 1 was woken \(wakes) times in \(rounds) rounds")
-                for fd in [p1w, p2r, p1r, p2w] { try await fd.close() }
+                try await pipes.close()
             }
         }
 

@@ -18,12 +18,9 @@ extension DescriptorTests.RuntimeTests {
             try await withLoopGroup(config, loops: 2) { group in
                 let rounds = 10_000
                 let loop0 = group.loops[0], loop1 = group.loops[1]
-                let p1 = try makePipe(), p2 = try makePipe()
                 // A writes p1 and reads p2 on loop 0; B reads p1 and writes p2 on loop 1.
-                let p1w = try await FD.open(p1.w, loop: loop0, isSocket: false)
-                let p2r = try await FD.open(p2.r, loop: loop0, isSocket: false)
-                let p1r = try await FD.open(p1.r, loop: loop1, isSocket: false)
-                let p2w = try await FD.open(p2.w, loop: loop1, isSocket: false)
+                let pipes = try await PingPongPipes.open(loop0, loop1)
+                let p1r = pipes.p1r, p2w = pipes.p2w
                 let s0 = loop0.statistics, s1 = loop1.statistics
                 let clock = ContinuousClock()
                 let start = clock.now
@@ -40,19 +37,7 @@ extension DescriptorTests.RuntimeTests {
                     }
                     return rounds
                 }
-                let a = Task(executorPreference: loop0) { () async throws -> Int in
-                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
-                    defer { buf.deallocate() }
-                    for i in 0..<rounds {
-                        buf[0] = UInt8(truncatingIfNeeded: i)
-                        try await p1w.write(UnsafeRawBufferPointer(buf))
-                        let n = try await p2r.read(into: buf)
-                        guard n == 1, buf[0] == UInt8(truncatingIfNeeded: i) else {
-                            throw SystemCallFailed(call: "A round \(i): read \(n) byte(s)", errno: 0)
-                        }
-                    }
-                    return rounds
-                }
+                let a = pipes.ping(rounds: rounds, on: loop0)
                 let ra = await outcome(of: a, within: .seconds(60), "ping-pong task A")
                 let rb = await outcome(of: b, within: .seconds(60), "ping-pong task B")
                 let elapsed = clock.now - start
@@ -70,7 +55,7 @@ extension DescriptorTests.RuntimeTests {
                         + " | per round trip: poll calls \(per(sum.pollCalls)), syscalls \(per(sum.syscalls))"
                         + " (poll \(per(sum.pollSyscalls)) + io \(per(sum.ioSyscalls)) + wakes \(per(sum.wakes))),"
                         + " parks \(per(sum.parks)), events \(per(sum.events))")
-                for fd in [p1w, p2r, p1r, p2w] { try await fd.close() }
+                try await pipes.close()
             }
         }
 

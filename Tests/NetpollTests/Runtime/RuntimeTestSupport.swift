@@ -101,3 +101,40 @@ extension Duration {
         return Double(s) * 1000 + Double(a) / 1e15
     }
 }
+
+/// Two pipes for a ping-pong between two loops: the pinging side (`p1w`, `p2r`) on
+/// `loop0`, the answering side (`p1r`, `p2w`) on `loop1`.
+struct PingPongPipes {
+    let p1w: FD, p2r: FD, p1r: FD, p2w: FD
+
+    static func open(_ loop0: EventLoop, _ loop1: EventLoop) async throws -> PingPongPipes {
+        let p1 = try makePipe(), p2 = try makePipe()
+        return PingPongPipes(
+            p1w: try await FD.open(p1.w, loop: loop0, isSocket: false),
+            p2r: try await FD.open(p2.r, loop: loop0, isSocket: false),
+            p1r: try await FD.open(p1.r, loop: loop1, isSocket: false),
+            p2w: try await FD.open(p2.w, loop: loop1, isSocket: false))
+    }
+
+    /// The pinging side, a task preferring `loop`: sends round i's byte and reads it
+    /// back, `rounds` times. Returns `rounds`.
+    func ping(rounds: Int, on loop: EventLoop) -> Task<Int, any Error> {
+        Task(executorPreference: loop) { [self] () async throws -> Int in
+            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 1, alignment: 1)
+            defer { buf.deallocate() }
+            for i in 0..<rounds {
+                buf[0] = UInt8(truncatingIfNeeded: i)
+                try await p1w.write(UnsafeRawBufferPointer(buf))
+                let n = try await p2r.read(into: buf)
+                guard n == 1, buf[0] == UInt8(truncatingIfNeeded: i) else {
+                    throw SystemCallFailed(call: "ping round \(i): read \(n) byte(s)", errno: 0)
+                }
+            }
+            return rounds
+        }
+    }
+
+    func close() async throws {
+        for fd in [p1w, p2r, p1r, p2w] { try await fd.close() }
+    }
+}
