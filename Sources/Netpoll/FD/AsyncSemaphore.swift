@@ -31,12 +31,13 @@ struct AsyncSemaphore: ~Copyable, Sendable {
     /// here for io_uring's CLOSE once per connection.
     func acquire(isolation: isolated (any Actor)? = #isolation) async {
         await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+            // Outside the lock: callers come here only to wait, or nearly so.
+            let waiter = ParkedTask(c, isolation: isolation)
             let now = state.locked { s -> Bool in
                 if s.count > 0 {
                     s.count -= 1
                     return true
                 }
-                let waiter = ParkedTask(c, isolation: isolation)
                 if s.first == nil { s.first = waiter } else { s.waiters.append(waiter) }
                 return false
             }

@@ -205,9 +205,10 @@ final class IdleConnections<Connection: Conn>: Sendable {
                 // Captures the isolation, so it stays on the caller's actor (see PollDesc.block).
                 let isolation = isolation
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+                    let waiter = ParkedTask(c, isolation: isolation)
                     let now = state.locked { s in
                         if s.stopped || s.finishing || !s.woken.isEmpty { return true }
-                        s.waiter = ParkedTask(c, isolation: isolation)
+                        s.waiter = waiter
                         return false
                     }
                     if now { c.resume() }
