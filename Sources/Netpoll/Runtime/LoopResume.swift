@@ -17,12 +17,13 @@ enum LoopResume {
         Unmanaged<EventLoop>.fromOpaque(loop.unsafelyUnwrapped).takeUnretainedValue().enqueueIsolated(job)
     } != 0
 
-    /// The loop a waiter parking with `isolation` should be resumed onto: `loop`
-    /// when the waiter runs isolated to it, else nil (the runtime's way).
+    /// Whether a waiter parking with `isolation` is to be resumed straight onto
+    /// `loop`: it runs isolated to it, and the hook is in. A pointer compare, for
+    /// the per-message park; `target(_:)` below finds the loop for other waits.
     @inline(__always)
-    static func target(_ isolation: (any Actor)?, _ loop: EventLoop) -> Unmanaged<EventLoop>? {
-        guard hookInstalled, let isolation, isolation === loop.isolation else { return nil }
-        return Unmanaged.passUnretained(loop)
+    static func runs(_ isolation: (any Actor)?, on loop: EventLoop) -> Bool {
+        guard hookInstalled, let isolation else { return false }
+        return isolation === loop.isolation
     }
 
     /// The loop a waiter parking with `isolation` should be resumed onto, when
@@ -59,4 +60,3 @@ struct ParkedTask {
 
     func resume() { LoopResume.resume(continuation, onto: loop) }
 }
-

@@ -93,10 +93,10 @@ public final class PollDesc: @unchecked Sendable {
     // unblocker after its CAS from `parked` (acquire). Never touched otherwise.
     var rslot: UnsafeContinuation<Void, Never>?
     var wslot: UnsafeContinuation<Void, Never>?
-    /// Where the waiter in `rslot`/`wslot` resumes (LoopResume); written and read
-    /// with the slot.
-    var rslotLoop: Unmanaged<EventLoop>?
-    var wslotLoop: Unmanaged<EventLoop>?
+    /// The waiter in `rslot`/`wslot` runs isolated to `loop`, so it is resumed
+    /// straight onto it (LoopResume); written and read with the slot.
+    var rslotOnLoop = false
+    var wslotOnLoop = false
     /// A reader parked without a task (PollDesc+Dormant.swift): written and read
     /// exactly as `rslot` is, and set only while `rslot` is nil.
     var rdormant: DormantWake?
@@ -257,7 +257,7 @@ extension PollDesc {
                 loop.arm(self, mode)  // model: BLOCK_ARM
             }
             // model: end_BLOCK_SUSPENDED (the await)
-            let target = LoopResume.target(isolation, loop)
+            let onLoop = LoopResume.runs(isolation, on: loop)
             await withTaskCancellationHandler {
                 // The operation is a @concurrent function type in the standard
                 // library: a closure that does not capture the isolated parameter
@@ -266,7 +266,7 @@ extension PollDesc {
                 // the caller's actor (see LoopIsolation).
                 _ = isolation
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-                    commitPark(mode, c, resumingOn: target)
+                    commitPark(mode, c, onLoop: onLoop)
                 }
             } onCancel: {
                 self.unblock(mode, ioready: false)?.resume()
@@ -280,14 +280,14 @@ extension PollDesc {
 
     /// Stores the continuation and commits the park (inside withUnsafeContinuation).
     @inline(__always)
-    private func commitPark(_ mode: Mode, _ c: UnsafeContinuation<Void, Never>, resumingOn target: Unmanaged<EventLoop>?) {
+    private func commitPark(_ mode: Mode, _ c: UnsafeContinuation<Void, Never>, onLoop: Bool) {
         // model: BLOCK_STORE_SLOT
         if mode == .read {
             rslot = c
-            rslotLoop = target
+            rslotOnLoop = onLoop
         } else {
             wslot = c
-            wslotLoop = target
+            wslotOnLoop = onLoop
         }
         // Go: netpollblockcommit.
         // model: BLOCK_COMMIT
@@ -314,17 +314,17 @@ extension PollDesc {
                 guard old == Self.pdParked else { return nil }
                 // model: UNBLOCK_TAKE_SLOT
                 let c: UnsafeContinuation<Void, Never>?
-                let target: Unmanaged<EventLoop>?
+                let onLoop: Bool
                 if mode == .read {
-                    (c, target) = (rslot, rslotLoop)
+                    (c, onLoop) = (rslot, rslotOnLoop)
                     rslot = nil
                 } else {
-                    (c, target) = (wslot, wslotLoop)
+                    (c, onLoop) = (wslot, wslotOnLoop)
                     wslot = nil
                 }
                 if let c {
                     c.releaseToTask()
-                    return .task(c, target)
+                    return .task(c, onLoop ? Unmanaged.passUnretained(loop) : nil)
                 }
                 if mode == .read, let w = rdormant {
                     rdormant = nil
