@@ -16,6 +16,9 @@
 typedef __attribute__((swiftcall)) void (*cnp_enqueue_original)(void *job);
 typedef __attribute__((swiftcall)) void (*cnp_enqueue_hook)(void *job, cnp_enqueue_original original);
 
+// The runtime's current task (a TLS read), in the Swift calling convention.
+extern __attribute__((swiftcall)) void *swift_task_getCurrent(void);
+
 // The Swift runtime's hook (libswift_Concurrency). Weak, so a runtime without it
 // leaves the hook uninstalled and resumes take the global executor's way.
 extern cnp_enqueue_hook swift_task_enqueueGlobal_hook __attribute__((weak));
@@ -58,3 +61,5 @@ int cnp_install_resume_hook(cnp_divert_fn fn) {
 }
 
 void cnp_set_resume_target(void *loop) { resume_target = loop; }
+
+const void *cnp_current_task(void) { return swift_task_getCurrent(); }

@@ -118,6 +118,9 @@ typedef void (*cnp_divert_fn)(void *loop, void *job);
 int cnp_install_resume_hook(cnp_divert_fn divert);
 /// Marks (non-NULL) or clears the loop the next global enqueue on this thread goes to.
 void cnp_set_resume_target(void *loop);
+/// The task running on this thread (the runtime's AsyncTask pointer), or NULL: an
+/// identity to compare, never dereferenced (PollDesc+Cover.swift).
+const void *cnp_current_task(void);
 /// CLOCK_MONOTONIC in nanoseconds (the clock deadlines and timers use).
 int64_t cnp_nanotime(void);
 

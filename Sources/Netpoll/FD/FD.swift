@@ -170,7 +170,11 @@ public final class FD: Sendable {
 
     // MARK: locking (Go: readLock/readUnlock/writeLock/writeUnlock/incref/decref)
 
+    // The uncontended lock is taken inline: an async call costs a task-allocator
+    // frame (and executor checks) even when it never suspends.
+    @inline(__always)
     func readLock() async throws {
+        if fdmu.tryRWLock(read: true) { return }
         guard try await fdmu.rwlock(read: true) else { throw closingError }
     }
 
@@ -178,7 +182,9 @@ public final class FD: Sendable {
         if fdmu.rwunlock(read: true) { destroy() }
     }
 
+    @inline(__always)
     func writeLock() async throws {
+        if fdmu.tryRWLock(read: false) { return }
         guard try await fdmu.rwlock(read: false) else { throw closingError }
     }
 

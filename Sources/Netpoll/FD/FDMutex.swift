@@ -88,6 +88,19 @@ struct FDMutex: ~Copyable, Sendable {
         }
     }
 
+    /// `rwlock`'s uncontended case, without a suspension point: one CAS that takes
+    /// a free lock of an open descriptor. False whenever that is not the case
+    /// (held, closed, contended, or the counts full): then call `rwlock`.
+    @inline(__always)
+    func tryRWLock(read: Bool) -> Bool {
+        let bit = read ? Self.rLock : Self.wLock
+        let old = state.load(ordering: .relaxed)
+        guard old & (Self.closed | bit) == 0 else { return false }
+        let new = (old | bit) &+ Self.ref
+        guard new & Self.refMask != 0 else { return false }
+        return state.compareExchange(expected: old, desired: new, ordering: .acquiringAndReleasing).exchanged
+    }
+
     /// Takes the read (or write) lock and a reference, waiting while another task
     /// holds it. False if closed (before or while waiting).
     func rwlock(read: Bool) async throws(NetpollError) -> Bool {

@@ -181,27 +181,44 @@ extension Listener {
     ) async throws {
         isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
         var backoff = AcceptBackoff()
-        try await withThrowingDiscardingTaskGroup { tasks in
-            // The body is a @concurrent function type in the standard library: only
-            // a closure that captures the isolated parameter stays on the loop
+        // The connection tasks' parks skip their cancellation handlers: their group
+        // is cancelled when this task is, or when the accept loop throws, and both
+        // call `covered.cancel()` (PollDesc+Cover.swift).
+        let covered = CoveredWaits()
+        try await withTaskCancellationHandler {
+            // Both closures are @concurrent function types in the standard library:
+            // only a closure that captures the isolated parameter stays on the loop
             // (see PollDesc.block); otherwise the accept loop runs on the pool.
             _ = isolation
-            while let conn = try await listener.accept(backingOff: &backoff) {
-                // Isolated to the connection's loop (see runIsolated).
-                tasks.addImmediateTask { [isolation = conn.loop.isolation] in
-                    await Self.serveConnection(conn, isolation, handler)
+            try await withThrowingDiscardingTaskGroup { tasks in
+                _ = isolation
+                do {
+                    while let conn = try await listener.accept(backingOff: &backoff) {
+                        // Isolated to the connection's loop (see runIsolated).
+                        tasks.addImmediateTask { [isolation = conn.loop.isolation] in
+                            await Self.serveConnection(conn, isolation, covered, handler)
+                        }
+                    }
+                } catch {
+                    // The error cancels the group as it leaves the body.
+                    covered.cancel()
+                    throw error
                 }
             }
+        } onCancel: {
+            covered.cancel()
         }
     }
 
     /// A connection's task under `serve`.
     private static func serveConnection(
-        _ conn: Connection, _ isolation: isolated LoopIsolation,
+        _ conn: Connection, _ isolation: isolated LoopIsolation, _ covered: CoveredWaits,
         _ handler: @Sendable (Connection) async throws -> Void
     ) async {
         isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
+        covered.cover(conn.fd)
         do { try await handler(conn) } catch {}
+        covered.uncover(conn.fd)
         try? await conn.close()
     }
 

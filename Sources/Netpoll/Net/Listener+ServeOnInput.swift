@@ -56,6 +56,9 @@ extension Listener {
     ) async throws {
         isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
         let idle = IdleConnections<Connection>()
+        // The turn tasks' parks skip their cancellation handlers: the group is
+        // cancelled only below, after `idle` stops (PollDesc+Cover.swift).
+        let covered = CoveredWaits()
         try await withThrowingDiscardingTaskGroup { tasks in
             // The body is a @concurrent function type in the standard library: only
             // a closure that captures the isolated parameter stays on the loop
@@ -92,12 +95,14 @@ extension Listener {
                 for conn in woken {
                     // Isolated to the connection's loop (see runIsolated).
                     tasks.addImmediateTask { [isolation = conn.loop.isolation] in
-                        await Self.serveTurns(conn, isolation, idle: idle, idleTimeout: idleTimeout, handler)
+                        await Self.serveTurns(
+                            conn, isolation, idle: idle, covered: covered, idleTimeout: idleTimeout, handler)
                     }
                 }
             }
             let left = idle.stop()
             tasks.cancelAll()
+            covered.cancel()
             for conn in left.woken {
                 conn.fd.readUnlock()
                 try? await conn.close()
@@ -112,12 +117,13 @@ extension Listener {
     /// (then parked without a task) or closed.
     private static func serveTurns(
         _ conn: Connection, _ isolation: isolated LoopIsolation, idle: IdleConnections<Connection>,
-        idleTimeout: Duration?, _ handler: @Sendable (Connection) async throws -> AfterInput
+        covered: CoveredWaits, idleTimeout: Duration?, _ handler: @Sendable (Connection) async throws -> AfterInput
     ) async {
         isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
         // The parked state held the read lock (see FD.parkReaderDormant); the
         // handler's reads take it themselves.
         conn.fd.readUnlock()
+        covered.cover(conn.fd)
         do {
             // Cancellation is checked each turn: a turn that never waits (a handler
             // that ignores end of stream) must still let serveOnInput stop.
@@ -125,10 +131,12 @@ extension Listener {
                 try Task.checkCancellation()
                 if let idleTimeout { try conn.setReadDeadline(.now + idleTimeout) }
                 if try await conn.fd.waitReadable(retiring: true) { continue }
+                covered.uncover(conn.fd)
                 if await idle.park(conn) { return }
                 break
             }
         } catch {}
+        covered.uncover(conn.fd)
         try? await conn.close()
     }
 }

@@ -103,6 +103,9 @@ public final class PollDesc: @unchecked Sendable {
     /// Whether the reader parked now may be retired by an idle sweep, and how far
     /// the sweep got (PollDesc+Dormant.swift).
     let retireMark = Atomic<UInt8>(0)
+    /// The task whose parks here need no cancellation handler: a server that can
+    /// cancel it wakes them itself (PollDesc+Cover.swift). 0: none.
+    let coveredTask = Atomic<UInt>(0)
     // Owned by the loop's timer heap, under its lock.
     var rtimerPos = -1
     var wtimerPos = -1
@@ -258,18 +261,25 @@ extension PollDesc {
             }
             // model: end_BLOCK_SUSPENDED (the await)
             let onLoop = LoopResume.runs(isolation, on: loop)
-            await withTaskCancellationHandler {
-                // The operation is a @concurrent function type in the standard
-                // library: a closure that does not capture the isolated parameter
-                // would hop to the generic executor, and its continuation would
-                // resume there (off the loop). Capturing it keeps the closure on
-                // the caller's actor (see LoopIsolation).
-                _ = isolation
+            if coversCurrentTask {
+                // Cancellation is delivered by the covering server (PollDesc+Cover).
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
                     commitPark(mode, c, onLoop: onLoop)
                 }
-            } onCancel: {
-                self.unblock(mode, ioready: false)?.resume()
+            } else {
+                await withTaskCancellationHandler {
+                    // The operation is a @concurrent function type in the standard
+                    // library: a closure that does not capture the isolated parameter
+                    // would hop to the generic executor, and its continuation would
+                    // resume there (off the loop). Capturing it keeps the closure on
+                    // the caller's actor (see LoopIsolation).
+                    _ = isolation
+                    await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+                        commitPark(mode, c, onLoop: onLoop)
+                    }
+                } onCancel: {
+                    self.unblock(mode, ioready: false)?.resume()
+                }
             }
             acquireFromResumer()
         }
@@ -363,6 +373,7 @@ extension PollDesc {
 
     /// Go: poll_runtime_pollWait. Returns `.ok` when the caller should retry its
     /// syscall; otherwise why not.
+    @inline(__always)  // one frame less on the per-message park
     func wait(_ mode: Mode) async -> PollCheck {
         var e = checkErr(mode)  // model: WAIT_CHECK
         if e != .ok { return e }
@@ -501,6 +512,8 @@ extension PollDesc {
             _ = info.bitwiseAnd(~PollInfo.eventErr, ordering: .relaxed)
             rg.store(Self.pdNil, ordering: .releasing)
             wg.store(Self.pdNil, ordering: .releasing)
+            // A cover left by the previous descriptor's task must not carry over.
+            coveredTask.store(0, ordering: .sequentiallyConsistent)
 
             publishInfo(s)
         }

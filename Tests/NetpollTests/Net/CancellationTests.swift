@@ -189,5 +189,43 @@ extension DescriptorTests.NetTests {
                 try await listener.close()
             }
         }
+
+        /// A covered park (no cancellation handler of its own) that its server wakes
+        /// *before* the runtime has flagged the task cancelled parks again, now
+        /// uncovered and with a handler, so the cancellation that follows still ends
+        /// it. This is the order a serve whose accept loop fails produces.
+        @Test(arguments: loopConfigs)
+        func aCoveredReadWokenBeforeItsCancellationStillEndsWithIt(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let (client, server) = try await tcpConnPair(group: group)
+                let covered = CoveredWaits()
+                let reader = Task {
+                    covered.cover(client.fd)
+                    defer { covered.uncover(client.fd) }
+                    return try await client.read(maxCount: 16)
+                }
+                let pd = client.fd.pd
+                try await waitUntil("the covered reader parked") {
+                    pd.rg.load(ordering: .acquiring) == PollDesc.pdParked && pd.coveredTask.load(ordering: .relaxed) != 0
+                }
+                covered.cancel()  // the server's wake, with the task not cancelled (yet)
+                try await waitUntil("the reader parked again, uncovered") {
+                    pd.rg.load(ordering: .acquiring) == PollDesc.pdParked && pd.coveredTask.load(ordering: .relaxed) == 0
+                }
+                reader.cancel()
+                await #expect(throws: CancellationError.self) {
+                    _ = try await within(.seconds(5), "the uncovered read ends on cancellation") { try await reader.value }
+                }
+                // Covers are refused once cancelled: a new task's parks keep their handler.
+                let late = Task {
+                    covered.cover(client.fd)
+                    defer { covered.uncover(client.fd) }
+                    return pd.coveredTask.load(ordering: .relaxed)
+                }
+                #expect(await late.value == 0)
+                try await client.close()
+                try await server.close()
+            }
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 @testable import Netpoll
 #if canImport(Glibc)
@@ -194,6 +195,49 @@ extension DescriptorTests.NetTests {
                     #expect(try await within(.seconds(10), "connection \(i) closed") { try await c.read(maxCount: 8) } == [])
                     try await c.close()
                 }
+                try await listener.close()
+            }
+        }
+
+        /// serveOnInput's turn tasks park with no cancellation handler of their own
+        /// (serveOnInput wakes them): a handler waiting in a second read of its own
+        /// connection, and one whose peer reads nothing, parked in a write, both end
+        /// with CancellationError when serveOnInput is cancelled.
+        @Test(arguments: loopConfigs)
+        func cancellingEndsHandlersParkedInTheirOwnReadsAndWrites(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
+                let port = try #require(listener.address?.port)
+                let parked = Counter()
+                let ends = Mutex<[String]>([])
+                let serving = Task {
+                    try await listener.serveOnInput(retireAfter: .seconds(30)) { conn in
+                        do {
+                            let first = try await conn.read(maxCount: 1)
+                            parked.add()
+                            if first == [1] {
+                                _ = try await conn.read(maxCount: 1)  // nothing more comes
+                            } else {
+                                let chunk = [UInt8](repeating: 7, count: 64 * 1024)
+                                while true { try await conn.write(chunk) }
+                            }
+                        } catch {
+                            ends.locked { $0.append(error is CancellationError ? "cancelled" : "\(error)") }
+                            throw error
+                        }
+                        return .keepOpen
+                    }
+                }
+                let clients = try await Self.dialAll(2, port: port, group: group)
+                try await clients[0].write([1])
+                try await clients[1].write([2])
+                try await waitUntil("both turns started") { parked.value == 2 }
+                // Let the writer fill both socket buffers and park.
+                try await Task.sleep(for: .milliseconds(200))
+                serving.cancel()
+                _ = try? await within(.seconds(10), "cancelled serveOnInput") { try await serving.value }
+                #expect(ends.locked { $0 } == ["cancelled", "cancelled"])
+                for c in clients { try await c.close() }
                 try await listener.close()
             }
         }
