@@ -233,10 +233,12 @@ extension PollDesc {
             : wg.exchange(value, ordering: .acquiringAndReleasing)
     }
 
+    // Nonsending, with no isolated parameter: the caller's isolation is implicit, and
+    // the covered park below needs no executor check at entry or after it.
     /// Go: netpollblock. Returns true if I/O is ready, false if woken for another
     /// reason (deadline, close, cancellation). (Go's `waitio` flag is left out: no
     /// caller here waits for I/O regardless of errors.)
-    func block(_ mode: Mode, isolation: isolated (any Actor)? = #isolation) async -> Bool {
+    func block(_ mode: Mode) async -> Bool {
         // Set the word to wait, or consume a pending ready.
         while true {
             if cas(mode, Self.pdReady, Self.pdNil).exchanged { return true }  // model: BLOCK_TAKE_READY
@@ -260,32 +262,38 @@ extension PollDesc {
                 loop.arm(self, mode)  // model: BLOCK_ARM
             }
             // model: end_BLOCK_SUSPENDED (the await)
-            let onLoop = LoopResume.runs(isolation, on: loop)
             if coversCurrentTask {
                 // Cancellation is delivered by the covering server (PollDesc+Cover).
+                let onLoop = LoopResume.runs(#isolation, on: loop)
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
                     commitPark(mode, c, onLoop: onLoop)
                 }
             } else {
-                await withTaskCancellationHandler {
-                    // The operation is a @concurrent function type in the standard
-                    // library: a closure that does not capture the isolated parameter
-                    // would hop to the generic executor, and its continuation would
-                    // resume there (off the loop). Capturing it keeps the closure on
-                    // the caller's actor (see LoopIsolation).
-                    _ = isolation
-                    await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
-                        commitPark(mode, c, onLoop: onLoop)
-                    }
-                } onCancel: {
-                    self.unblock(mode, ioready: false)?.resume()
-                }
+                await parkWithHandler(mode)
             }
             acquireFromResumer()
         }
         let old = exchange(mode, Self.pdNil)  // model: BLOCK_WOKEN
         precondition(old <= Self.pdWait, "netpoll: corrupted polldesc (state \(old) after wake)")
         return old == Self.pdReady
+    }
+
+    /// A park that hears its task's cancellation itself.
+    private func parkWithHandler(_ mode: Mode, isolation: isolated (any Actor)? = #isolation) async {
+        let onLoop = LoopResume.runs(isolation, on: loop)
+        await withTaskCancellationHandler {
+            // The operation is a @concurrent function type in the standard library: a
+            // closure that does not capture the isolated parameter would hop to the
+            // generic executor, and its continuation would resume there (off the
+            // loop). Capturing it keeps the closure on the caller's actor (see
+            // LoopIsolation).
+            _ = isolation
+            await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
+                commitPark(mode, c, onLoop: onLoop)
+            }
+        } onCancel: {
+            self.unblock(mode, ioready: false)?.resume()
+        }
     }
 
     /// Stores the continuation and commits the park (inside withUnsafeContinuation).
