@@ -333,9 +333,10 @@ public final class FD: Sendable {
 
     /// Bytes a borrowed read lends: from a buffer of the loop's pool, or (completion
     /// mode) straight from the ring buffer the kernel filled.
+    @usableFromInline
     struct LentBytes {
-        let start: UnsafeMutableRawPointer?
-        let count: Int
+        @usableFromInline let start: UnsafeMutableRawPointer?
+        @usableFromInline let count: Int
         /// The ring buffer lent, or -1 (then `start`, if any, is a pool buffer).
         let ringBuffer: Int32
     }
@@ -345,6 +346,7 @@ public final class FD: Sendable {
         return LentBytes(start: buffer, count: n, ringBuffer: -1)
     }
 
+    @usableFromInline
     func giveBack(_ lent: LentBytes) {
         if lent.ringBuffer >= 0 {
             pd.loop.recycleReceiveBuffer(UInt16(lent.ringBuffer))

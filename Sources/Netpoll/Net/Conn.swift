@@ -56,11 +56,24 @@ extension Conn {
     /// waiting here holds no read buffer: thousands of idle connections cost no
     /// buffer memory, and the few buffers in use are reused rather than allocated
     /// per connection. Reads at most `maxCount` bytes (and at most 64 KiB).
+    ///
+    /// Inlinable, so the caller's `body` is inlined with it: a closure called through
+    /// a function value costs the task-allocator frames of its thunk and itself on
+    /// every read.
+    @inlinable
     public func readBorrowed<R>(
         upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
     ) async throws -> R {
-        // FD's read without a closure around it: no frame more for a parked reader
-        // (see FD.lend). Errors `body` throws are its own (a write inside it counts itself).
+        let lent = try await borrowRead(upTo: maxCount)
+        defer { fd.giveBack(lent) }
+        return try await body(UnsafeRawBufferPointer(start: lent.start, count: lent.count))
+    }
+
+    /// readBorrowed's read, counted: FD's read without a closure around it, so a
+    /// parked reader holds no frame more (see FD.lend). Errors `body` throws are its
+    /// own (a write inside it counts itself).
+    @usableFromInline
+    func borrowRead(upTo maxCount: Int) async throws -> FD.LentBytes {
         let lent: FD.LentBytes
         do {
             lent = try await fd.lend(upTo: maxCount)
@@ -68,9 +81,8 @@ extension Conn {
             fd.withStats { $0.noteError(error) }
             throw error
         }
-        defer { fd.giveBack(lent) }
         fd.withStats { $0.noteRead(lent.count) }
-        return try await body(UnsafeRawBufferPointer(start: lent.start, count: lent.count))
+        return lent
     }
 
     /// Writes every byte of `buffer` (waiting for space as needed). If it throws,
