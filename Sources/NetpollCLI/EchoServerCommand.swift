@@ -168,17 +168,21 @@ extension EchoServerCommand {
         StandardStream.output.line("listening on \(bound)")
         try await withThrowingDiscardingTaskGroup { tasks in
             for socket in sockets {
-                tasks.addTask(executorPreference: socket.loop) {
-                    let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
-                    defer { buf.deallocate() }
-                    while true {
-                        let d = try await socket.readFrom(into: buf)
-                        // A sender that went away (ICMP unreachable) must not stop the server.
-                        do {
-                            try await socket.writeTo(UnsafeRawBufferPointer(rebasing: buf[0..<d.count]), address: d.sender)
-                            echoed.value.wrappingAdd(1, ordering: .relaxed)
-                        } catch let e as NetpollError where e.errno != nil {
-                            continue
+                // Isolated to the socket's loop, as serve's connection tasks are.
+                tasks.addImmediateTask { [isolation = socket.loop.isolation] in
+                    try await runIsolated(to: isolation) {
+                        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: 65536, alignment: 16)
+                        defer { buf.deallocate() }
+                        while true {
+                            let d = try await socket.readFrom(into: buf)
+                            // A sender that went away (ICMP unreachable) must not stop the server.
+                            do {
+                                try await socket.writeTo(
+                                    UnsafeRawBufferPointer(rebasing: buf[0..<d.count]), address: d.sender)
+                                echoed.value.wrappingAdd(1, ordering: .relaxed)
+                            } catch let e as NetpollError where e.errno != nil {
+                                continue
+                            }
                         }
                     }
                 }

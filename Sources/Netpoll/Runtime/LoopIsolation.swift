@@ -53,15 +53,31 @@ final class LoopSerialExecutor: SerialExecutor, @unchecked Sendable {
 }
 
 /// Runs `body` isolated to `isolation`: on its loop's thread, where the
-/// library's (nonsending) calls need no executor hop.
+/// library's (nonsending) calls need no executor hop. This is how `serve` and
+/// `serveOnInput` run their connection tasks, and how to start a task of your own
+/// on a loop without an executor preference (see ``LoopIsolation`` for why):
 ///
-/// To start a child task on a loop, call it from `addImmediateTask`: a plain
+/// ```swift
+/// try await withThrowingDiscardingTaskGroup { tasks in
+///     for socket in sockets {
+///         tasks.addImmediateTask { [isolation = socket.loop.isolation] in
+///             try await runIsolated(to: isolation) {
+///                 // reads and writes of `socket` here stay on its loop
+///             }
+///         }
+///     }
+/// }
+/// ```
+///
+/// Start the task with `addImmediateTask` (or `Task.immediate`): a plain
 /// `addTask` closure is not isolated to the actor its group runs on and would
 /// start on the global executor, while an immediate task makes its first step
-/// (this hop) on the spot, so the task goes straight to the loop's queue. Written
-/// out at each call (not wrapped in a helper taking the body) so the body closure
-/// stays non-escaping: one closure context per task, not two.
-func runIsolated<T>(
+/// (this hop) on the spot, so the task goes straight to the loop's queue. Call it
+/// at each task start rather than wrapping it in a helper that takes the body, so
+/// the body closure stays non-escaping: one closure context per task, not two.
+/// Inside `body`, a nonsending function stays on the loop and a `@concurrent`
+/// one runs on the global executor.
+public func runIsolated<T>(
     to isolation: isolated LoopIsolation, _ body: () async throws -> T
 ) async rethrows -> T {
     // Not only a check. swiftc 6.3 drops the hop onto `isolation` at the entry of a
