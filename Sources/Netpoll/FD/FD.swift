@@ -320,12 +320,15 @@ public final class FD: Sendable {
         return try await body(UnsafeRawBufferPointer(start: lent.start, count: lent.count))
     }
 
-    /// The read of a borrowed read: one non-generic call that does the read and any
-    /// waiting on both paths. Callers (here and the Net layer's `readBorrowed`) call
-    /// it directly rather than through a closure, so a parked reader's task holds
-    /// only small frames: each frame more on the parked path can cost an idle
-    /// connection another task-allocator slab (1 KiB, measured with malloc uprobes).
-    /// Hand the result back with ``giveBack(_:)``.
+    /// The read of a borrowed read: the read and any waiting on both paths, inlined
+    /// (with the loop-buffer read below it) into its non-generic callers (here and
+    /// the Net layer's `Conn.borrowRead`), which call it directly rather than
+    /// through a closure. A parked reader's task then holds few, small frames: each
+    /// frame more on the parked path can cost an idle connection another
+    /// task-allocator slab (1 KiB, measured with malloc uprobes), and each async
+    /// call costs a frame allocation per read. Hand the result back with
+    /// ``giveBack(_:)``.
+    @inline(__always)
     func lend(upTo maxCount: Int) async throws -> LentBytes {
         let limit = max(0, min(maxCount, ReadBufferPool.bufferSize))
         return ringReceive ? try await readRingLent(upTo: limit) : try await readLoopLent(upTo: limit)
@@ -341,6 +344,7 @@ public final class FD: Sendable {
         let ringBuffer: Int32
     }
 
+    @inline(__always)
     private func readLoopLent(upTo limit: Int) async throws -> LentBytes {
         let (buffer, n) = try await readIntoLoopBuffer(limit)
         return LentBytes(start: buffer, count: n, ringBuffer: -1)
@@ -358,6 +362,7 @@ public final class FD: Sendable {
 
     /// The read of ``readBorrowed(upTo:_:)``: the buffer is taken for each attempt and
     /// given back before any wait, so a parked reader holds none.
+    @inline(__always)
     func readIntoLoopBuffer(_ count: Int) async throws -> (UnsafeMutableRawPointer?, Int) {
         try await readLock()
         defer { readUnlock() }
