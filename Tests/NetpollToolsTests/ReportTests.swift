@@ -8,6 +8,21 @@ import Testing
         #expect(median([4, 1, 3, 2]) == 2.5)
     }
 
+    /// Every server runs once in every position of a round over as many rounds as
+    /// there are servers (the first of a round was measured at a disadvantage).
+    @Test func serverOrderRotatesFromRoundToRound() {
+        let servers = ["epoll", "uring", "go", "nio"]
+        let rounds = (0..<8).map { BenchRunner.rotated(servers, round: $0) }
+        #expect(rounds[0] == servers)
+        #expect(rounds[1] == ["uring", "go", "nio", "epoll"])
+        for r in rounds { #expect(r.sorted() == servers.sorted()) }
+        for position in servers.indices {
+            #expect(Set(rounds[0..<4].map { $0[position] }) == Set(servers))
+        }
+        #expect(rounds[4] == rounds[0])
+        #expect(BenchRunner.rotated([String](), round: 3).isEmpty)
+    }
+
     @Test func jsonKeepsKeyOrderAndEscapes() {
         let value = JSONValue.object([
             ("b", .int(1)), ("a", .string("q\"\n")), ("c", .double(1.5)), ("d", .double(.nan)), ("e", .bool(true)),
