@@ -18,6 +18,7 @@ typedef __attribute__((swiftcall)) void (*cnp_enqueue_hook)(void *job, cnp_enque
 
 // The runtime's current task (a TLS read), in the Swift calling convention.
 extern __attribute__((swiftcall)) void *swift_task_getCurrent(void);
+extern __attribute__((swiftcall)) bool swift_task_isCancelled(void *task);
 
 // The Swift runtime's hook (libswift_Concurrency). Weak, so a runtime without it
 // leaves the hook uninstalled and resumes take the global executor's way.
@@ -63,3 +64,8 @@ int cnp_install_resume_hook(cnp_divert_fn fn) {
 void cnp_set_resume_target(void *loop) { resume_target = loop; }
 
 const void *cnp_current_task(void) { return swift_task_getCurrent(); }
+
+bool cnp_current_task_is_cancelled(void) {
+    void *task = swift_task_getCurrent();
+    return task != NULL && swift_task_isCancelled(task);
+}

@@ -121,6 +121,9 @@ void cnp_set_resume_target(void *loop);
 /// The task running on this thread (the runtime's AsyncTask pointer), or NULL: an
 /// identity to compare, never dereferenced (PollDesc+Cover.swift).
 const void *cnp_current_task(void);
+/// Whether the running task is cancelled (false outside a task): Task.isCancelled
+/// without the retain and release of the task that `withUnsafeCurrentTask` costs.
+bool cnp_current_task_is_cancelled(void);
 /// CLOCK_MONOTONIC in nanoseconds (the clock deadlines and timers use).
 int64_t cnp_nanotime(void);
 

@@ -74,6 +74,9 @@ extension Conn {
     /// own (a write inside it counts itself).
     @usableFromInline
     func borrowRead(upTo maxCount: Int) async throws -> FD.LentBytes {
+        // Read once: each use of the `fd` requirement is a witness call that
+        // returns it retained (a retain and release per use, per message).
+        let fd = self.fd
         let lent: FD.LentBytes
         do {
             lent = try await fd.lend(upTo: maxCount)
@@ -96,6 +99,7 @@ extension Conn {
     /// also when it throws (Go's `n, err` from `Write`): after a write deadline or a
     /// cancellation, resume with `buffer[written...]`.
     public func write(_ buffer: UnsafeRawBufferPointer, written: inout Int) async throws {
+        let fd = self.fd  // once (see borrowRead)
         do {
             try await fd.write(buffer, written: &written)
         } catch {

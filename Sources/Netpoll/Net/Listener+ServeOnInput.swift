@@ -120,23 +120,25 @@ extension Listener {
         covered: CoveredWaits, idleTimeout: Duration?, _ handler: @Sendable (Connection) async throws -> AfterInput
     ) async {
         isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
+        // Once: each `conn.fd` is a witness call returning it retained.
+        let fd = conn.fd
         // The parked state held the read lock (see FD.parkReaderDormant); the
         // handler's reads take it themselves.
-        conn.fd.readUnlock()
-        covered.cover(conn.fd)
+        fd.readUnlock()
+        covered.cover(fd)
         do {
             // Cancellation is checked each turn: a turn that never waits (a handler
             // that ignores end of stream) must still let serveOnInput stop.
             while try await handler(conn) == .keepOpen {
-                try Task.checkCancellation()
+                if CurrentTask.isCancelled { throw CancellationError() }
                 if let idleTimeout { try conn.setReadDeadline(.now + idleTimeout) }
-                if try await conn.fd.waitReadable(retiring: true) { continue }
-                covered.uncover(conn.fd)
+                if try await fd.waitReadable(retiring: true) { continue }
+                covered.uncover(fd)
                 if await idle.park(conn) { return }
                 break
             }
         } catch {}
-        covered.uncover(conn.fd)
+        covered.uncover(fd)
         try? await conn.close()
     }
 }

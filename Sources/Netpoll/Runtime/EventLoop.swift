@@ -364,17 +364,22 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     private func runLoop() {
         guard let poller else { return }
-        let body: (PollToken, PollEvents) -> Void = { [unowned self] token, events in
-            guard let pd = cache.lookup(token) else {
+        // unowned(unsafe): the closures live only inside this call, which runs on
+        // self's own thread, so self outlives them. (Plain `unowned` costs a
+        // strong-retain check and a release per event.)
+        let body: (PollToken, PollEvents) -> Void = { [unowned(unsafe) self] token, events in
+            guard let ref = cache.lookupUnretained(token) else {
                 stats.staleEvents.wrappingAdd(1, ordering: .relaxed)
                 return
             }
             stats.events.wrappingAdd(1, ordering: .relaxed)
-            pd.setEventErr(events.contains(.error), seq: token.seq)
-            pd.ready(events)  // model: NETPOLLREADY_RD / NETPOLLREADY_WR; RING_POLLIN_READY
+            ref._withUnsafeGuaranteedRef { pd in
+                pd.setEventErr(events.contains(.error), seq: token.seq)
+                pd.ready(events)  // model: NETPOLLREADY_RD / NETPOLLREADY_WR; RING_POLLIN_READY
+            }
         }
         let receiveCap = backend.uring.receiveCap
-        let received: (PollToken, RingReceipt) -> Void = { [unowned self] token, receipt in
+        let received: (PollToken, RingReceipt) -> Void = { [unowned(unsafe) self] token, receipt in
             guard let pd = cache.lookup(token) else {
                 if case .data(let bid, _, _, _) = receipt { recycleReceiveBuffer(bid) }
                 stats.staleEvents.wrappingAdd(1, ordering: .relaxed)

@@ -14,16 +14,16 @@ enum LoopResume {
     static let hookInstalled: Bool = cnp_install_resume_hook { loop, job in
         // `job` is the runtime's Job pointer, which is all an UnownedJob holds.
         let job = unsafeBitCast(job.unsafelyUnwrapped, to: UnownedJob.self)
-        Unmanaged<EventLoop>.fromOpaque(loop.unsafelyUnwrapped).takeUnretainedValue().enqueueIsolated(job)
+        Unmanaged<EventLoop>.fromOpaque(loop.unsafelyUnwrapped)._withUnsafeGuaranteedRef { $0.enqueueIsolated(job) }
     } != 0
 
     /// Whether a waiter parking with `isolation` is to be resumed straight onto
     /// `loop`: it runs isolated to it, and the hook is in. A pointer compare, for
     /// the per-message park; `target(_:)` below finds the loop for other waits.
     @inline(__always)
-    static func runs(_ isolation: (any Actor)?, on loop: EventLoop) -> Bool {
+    static func runs(_ isolation: (any Actor)?, on loop: Unmanaged<EventLoop>) -> Bool {
         guard hookInstalled, let isolation else { return false }
-        return isolation === loop.isolation
+        return loop._withUnsafeGuaranteedRef { isolation === $0.isolation }
     }
 
     /// The loop a waiter parking with `isolation` should be resumed onto, when

@@ -7,6 +7,9 @@
 /// loop), so no lock is needed.
 struct PollCache {
     private(set) var all: [PollDesc] = []
+    /// `all` again, unretained: the per-event lookup hands out a reference with no
+    /// retain and release (`all` keeps every PollDesc alive for the loop's life).
+    private var unretained: [Unmanaged<PollDesc>] = []
     private var free: [PollDesc] = []
     private(set) var live = 0
 
@@ -16,6 +19,7 @@ struct PollCache {
         precondition(all.count < Int(PollToken.slotLimit), "netpoll: poll cache exhausted")
         let pd = PollDesc(loop: loop, index: UInt32(all.count))
         all.append(pd)
+        unretained.append(Unmanaged.passUnretained(pd))
         return pd
     }
 
@@ -28,6 +32,17 @@ struct PollCache {
         pd.peerGone.store(false, ordering: .relaxed)
         live -= 1
         free.append(pd)
+    }
+
+    /// ``lookup(_:)`` without a retain, for the per-event path: use the result with
+    /// `_withUnsafeGuaranteedRef`, on the loop thread, before the cache changes.
+    @inline(__always)
+    func lookupUnretained(_ token: PollToken) -> Unmanaged<PollDesc>? {
+        let idx = Int(token.slot)
+        guard idx < unretained.count else { return nil }
+        let ref = unretained[idx]
+        let current = ref._withUnsafeGuaranteedRef { $0.fdseq.load(ordering: .relaxed) == token.seq }
+        return current ? ref : nil
     }
 
     /// The PollDesc a token names, if the token is still current.

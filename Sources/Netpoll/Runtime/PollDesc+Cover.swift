@@ -33,6 +33,10 @@ enum CurrentTask {
     /// The running task's identity, to compare only (0 outside a task).
     @inline(__always)
     static var id: UInt { UInt(bitPattern: cnp_current_task()) }
+
+    /// `Task.isCancelled` with no retain and release of the task (per park).
+    @inline(__always)
+    static var isCancelled: Bool { cnp_current_task_is_cancelled() }
 }
 
 extension PollDesc {

@@ -65,6 +65,10 @@ public final class PollDesc: @unchecked Sendable {
     // Immutable after init. Strong: an FD may outlive its LoopGroup, and closing it
     // must still find the (finished) loop.
     let loop: EventLoop
+    /// `loop` and its counters again, unretained, for the per-message paths (a
+    /// park, an unblock): `loop` holds both for as long as this PollDesc lives.
+    let loopRef: Unmanaged<EventLoop>
+    let statsRef: Unmanaged<LoopStatsStorage>
     let index: UInt32
     // Protected by `locked`.
     let locked = Mutex(Locked())
@@ -112,6 +116,8 @@ public final class PollDesc: @unchecked Sendable {
 
     init(loop: EventLoop, index: UInt32) {
         self.loop = loop
+        self.loopRef = Unmanaged.passUnretained(loop)
+        self.statsRef = Unmanaged.passUnretained(loop.stats)
         self.index = index
     }
 
@@ -252,8 +258,8 @@ extension PollDesc {
         // before would otherwise leave us parked with nobody to wake us. Cancellation
         // gets the same treatment (its handler may have run before we set `wait`).
         // model: BLOCK_RECHECK
-        if checkErr(mode) == .ok && !Task.isCancelled {
-            loop.stats.parks.wrappingAdd(1, ordering: .relaxed)
+        if checkErr(mode) == .ok && !CurrentTask.isCancelled {
+            _ = statsRef._withUnsafeGuaranteedRef { $0.parks.wrappingAdd(1, ordering: .relaxed) }
             // One-shot pollers report a direction only after it is armed again. Arming
             // after `wait` is published is safe: readiness that came meanwhile is seen
             // by the arm itself (POLL_ADD checks the current state).
@@ -264,7 +270,7 @@ extension PollDesc {
             // model: end_BLOCK_SUSPENDED (the await)
             if coversCurrentTask {
                 // Cancellation is delivered by the covering server (PollDesc+Cover).
-                let onLoop = LoopResume.runs(#isolation, on: loop)
+                let onLoop = LoopResume.runs(#isolation, on: loopRef)
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
                     commitPark(mode, c, onLoop: onLoop)
                 }
@@ -280,7 +286,7 @@ extension PollDesc {
 
     /// A park that hears its task's cancellation itself.
     private func parkWithHandler(_ mode: Mode, isolation: isolated (any Actor)? = #isolation) async {
-        let onLoop = LoopResume.runs(isolation, on: loop)
+        let onLoop = LoopResume.runs(isolation, on: loopRef)
         await withTaskCancellationHandler {
             // The operation is a @concurrent function type in the standard library: a
             // closure that does not capture the isolated parameter would hop to the
@@ -342,7 +348,7 @@ extension PollDesc {
                 }
                 if let c {
                     c.releaseToTask()
-                    return .task(c, onLoop ? Unmanaged.passUnretained(loop) : nil)
+                    return .task(c, onLoop ? loopRef : nil)
                 }
                 if mode == .read, let w = rdormant {
                     rdormant = nil
@@ -388,7 +394,7 @@ extension PollDesc {
         while !(await block(mode)) {  // model: WAIT_RESULT
             e = checkErr(mode)
             if e != .ok { return e }
-            if Task.isCancelled { return .cancelled }
+            if CurrentTask.isCancelled { return .cancelled }
             if mode == .read && retireMark.load(ordering: .relaxed) == Self.retireRequested { return .retired }
             // Woken with nothing ready and no error (e.g. a deadline set in the past
             // then cleared): park again, as Go does.
