@@ -21,9 +21,9 @@ enum LoopResume {
     /// `loop`: it runs isolated to it, and the hook is in. A pointer compare, for
     /// the per-message park; `target(_:)` below finds the loop for other waits.
     @inline(__always)
-    static func runs(_ isolation: (any Actor)?, on loop: Unmanaged<EventLoop>) -> Bool {
+    static func runs(_ isolation: (any Actor)?, on loop: EventLoop) -> Bool {
         guard hookInstalled, let isolation else { return false }
-        return loop._withUnsafeGuaranteedRef { isolation === $0.isolation }
+        return isolation === loop.isolation
     }
 
     /// The loop a waiter parking with `isolation` should be resumed onto, when

@@ -65,10 +65,6 @@ public final class PollDesc: @unchecked Sendable {
     // Immutable after init. Strong: an FD may outlive its LoopGroup, and closing it
     // must still find the (finished) loop.
     let loop: EventLoop
-    /// `loop` and its counters again, unretained, for the per-message paths (a
-    /// park, an unblock): `loop` holds both for as long as this PollDesc lives.
-    let loopRef: Unmanaged<EventLoop>
-    let statsRef: Unmanaged<LoopStatsStorage>
     let index: UInt32
     // Protected by `locked`.
     let locked = Mutex(Locked())
@@ -116,8 +112,6 @@ public final class PollDesc: @unchecked Sendable {
 
     init(loop: EventLoop, index: UInt32) {
         self.loop = loop
-        self.loopRef = Unmanaged.passUnretained(loop)
-        self.statsRef = Unmanaged.passUnretained(loop.stats)
         self.index = index
     }
 
@@ -259,7 +253,7 @@ extension PollDesc {
         // gets the same treatment (its handler may have run before we set `wait`).
         // model: BLOCK_RECHECK
         if checkErr(mode) == .ok && !CurrentTask.isCancelled {
-            _ = statsRef._withUnsafeGuaranteedRef { $0.parks.wrappingAdd(1, ordering: .relaxed) }
+            loop.stats.parks.wrappingAdd(1, ordering: .relaxed)
             // One-shot pollers report a direction only after it is armed again. Arming
             // after `wait` is published is safe: readiness that came meanwhile is seen
             // by the arm itself (POLL_ADD checks the current state).
@@ -270,7 +264,7 @@ extension PollDesc {
             // model: end_BLOCK_SUSPENDED (the await)
             if coversCurrentTask {
                 // Cancellation is delivered by the covering server (PollDesc+Cover).
-                let onLoop = LoopResume.runs(#isolation, on: loopRef)
+                let onLoop = LoopResume.runs(#isolation, on: loop)
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
                     commitPark(mode, c, onLoop: onLoop)
                 }
@@ -286,7 +280,7 @@ extension PollDesc {
 
     /// A park that hears its task's cancellation itself.
     private func parkWithHandler(_ mode: Mode, isolation: isolated (any Actor)? = #isolation) async {
-        let onLoop = LoopResume.runs(isolation, on: loopRef)
+        let onLoop = LoopResume.runs(isolation, on: loop)
         await withTaskCancellationHandler {
             // The operation is a @concurrent function type in the standard library: a
             // closure that does not capture the isolated parameter would hop to the
@@ -348,7 +342,7 @@ extension PollDesc {
                 }
                 if let c {
                     c.releaseToTask()
-                    return .task(c, onLoop ? loopRef : nil)
+                    return .task(c, onLoop ? Unmanaged.passUnretained(loop) : nil)
                 }
                 if mode == .read, let w = rdormant {
                     rdormant = nil
