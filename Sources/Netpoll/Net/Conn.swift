@@ -210,7 +210,19 @@ extension Listener {
                 _ = isolation
                 do {
                     while let conn = try await listener.accept(backingOff: &backoff) {
-                        // Isolated to the connection's loop (see runIsolated).
+                        if conn.loop.isolation === isolation {
+                            // On the listener's loop: a closure that captures the
+                            // isolated parameter is isolated to it, so the immediate
+                            // task starts the handler on the spot. One isolated by a
+                            // capture list (below) starts with a hop onto the loop's
+                            // queue: one more job, and one more poll, per connection.
+                            tasks.addImmediateTask {
+                                _ = isolation
+                                await Self.serveConnection(conn, isolation, covered, handler)
+                            }
+                            continue
+                        }
+                        // Isolated to the connection's loop, reached with a hop (see runIsolated).
                         tasks.addImmediateTask { [isolation = conn.loop.isolation] in
                             await Self.serveConnection(conn, isolation, covered, handler)
                         }

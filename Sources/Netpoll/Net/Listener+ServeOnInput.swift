@@ -93,7 +93,20 @@ extension Listener {
             var woken: [Connection] = []
             while await idle.next(into: &woken) {
                 for conn in woken {
-                    // Isolated to the connection's loop (see runIsolated).
+                    if conn.loop.isolation === isolation {
+                        // On this loop: the closure captures the isolated parameter, so
+                        // it is isolated to it and the immediate task runs its first
+                        // turn on the spot. (A closure isolated by its capture list
+                        // alone is not: the task would start with a hop, one more job
+                        // per connection — see Listener.serve.)
+                        tasks.addImmediateTask {
+                            _ = isolation
+                            await Self.serveTurns(
+                                conn, isolation, idle: idle, covered: covered, idleTimeout: idleTimeout, handler)
+                        }
+                        continue
+                    }
+                    // Isolated to the connection's loop, reached with a hop (see runIsolated).
                     tasks.addImmediateTask { [isolation = conn.loop.isolation] in
                         await Self.serveTurns(
                             conn, isolation, idle: idle, covered: covered, idleTimeout: idleTimeout, handler)

@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,22 +10,38 @@ public final class TCPConn: Conn {
 
     init(fd: FD) { self.fd = fd }
 
-    /// Adopts a connected socket: Go's defaults, then registration with `loop`.
-    static func adopt(_ sysfd: Int32, loop: EventLoop) async throws -> TCPConn {
-        do {
-            try applyDefaults(sysfd)
-        } catch {
-            Glibc.close(sysfd)
-            throw error
+    /// Adopts a connected socket: Go's defaults (unless it has them already), then
+    /// registration with `loop`.
+    static func adopt(_ sysfd: Int32, loop: EventLoop, hasDefaults: Bool = false) async throws -> TCPConn {
+        if !hasDefaults {
+            do {
+                try applyDefaults(sysfd)
+            } catch {
+                Glibc.close(sysfd)
+                throw error
+            }
         }
         return TCPConn(fd: try await FD.open(streamSocket: sysfd, loop: loop, connection: true))
     }
 
+    /// Go's defaults, (level, option, value): what `applyDefaults` sets and
+    /// `hasDefaults` checks.
+    private static let defaults: [(Int32, Int32, Int32, String)] = [
+        (Int32(IPPROTO_TCP), TCP_NODELAY, 1, "TCP_NODELAY"),
+        (SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE"),
+        (Int32(IPPROTO_TCP), TCP_KEEPIDLE, 15, "TCP_KEEPIDLE"),
+        (Int32(IPPROTO_TCP), TCP_KEEPINTVL, 15, "TCP_KEEPINTVL"),
+    ]
+
     static func applyDefaults(_ sysfd: Int32) throws(NetpollError) {
-        try Socket.setOption(sysfd, Int32(IPPROTO_TCP), TCP_NODELAY, 1, "TCP_NODELAY")
-        try Socket.setOption(sysfd, SOL_SOCKET, SO_KEEPALIVE, 1, "SO_KEEPALIVE")
-        try Socket.setOption(sysfd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, 15, "TCP_KEEPIDLE")
-        try Socket.setOption(sysfd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, 15, "TCP_KEEPINTVL")
+        for (level, name, value, what) in defaults {
+            try Socket.setOption(sysfd, level, name, value, what)
+        }
+    }
+
+    /// Whether `sysfd` has every one of Go's defaults set.
+    static func hasDefaults(_ sysfd: Int32) -> Bool {
+        defaults.allSatisfy { level, name, value, what in (try? Socket.getOption(sysfd, level, name, what)) == value }
     }
 
     /// Dials `host:port`: resolves (never on a loop thread), then tries each address
@@ -93,10 +110,18 @@ public final class TCPListener: Listener {
     public let group: LoopGroup
     /// Where accepted connections go: round-robin over the group's loops.
     private let spreader = LoopGroup.Spreader()
+    /// Whether accepted sockets come with Go's defaults (see `acceptedHaveDefaults`).
+    private let inheritance: Atomic<UInt8>
+    private static let inheritanceUnknown: UInt8 = 0
+    private static let inherited: UInt8 = 1
+    private static let notInherited: UInt8 = 2
 
-    init(fd: FD, group: LoopGroup) {
+    /// `defaultsSet`: the listening socket has Go's connection defaults itself
+    /// (set by `listen`), so accepted sockets may inherit them.
+    init(fd: FD, group: LoopGroup, defaultsSet: Bool = false) {
         self.fd = fd
         self.group = group
+        self.inheritance = Atomic(defaultsSet ? Self.inheritanceUnknown : Self.notInherited)
     }
 
     /// Listens on `host:port` (port 0: any free port; see ``address``). `host` may be
@@ -118,6 +143,10 @@ public final class TCPListener: Listener {
         let sysfd = try Socket.stream(family: address.family)
         do {
             try Socket.setOption(sysfd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR")
+            // Set once here rather than four setsockopt(2) per accepted connection:
+            // Linux copies them into each socket it accepts (checked on the first
+            // one, see acceptedHaveDefaults). On a listening socket they do nothing.
+            try TCPConn.applyDefaults(sysfd)
             if reusePort { try Socket.setOption(sysfd, SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT") }
             if address.family == AF_INET6 {
                 try Socket.setOption(sysfd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, 1, "IPV6_V6ONLY")
@@ -128,14 +157,32 @@ public final class TCPListener: Listener {
             throw error
         }
         let loop = g.current ?? g.next()
-        return TCPListener(fd: try await FD.open(streamSocket: sysfd, loop: loop, connection: false), group: g)
+        return TCPListener(
+            fd: try await FD.open(streamSocket: sysfd, loop: loop, connection: false), group: g, defaultsSet: true)
     }
 
     public func accept() async throws -> TCPConn {
         let (sysfd, _) = try await fd.counted { try await fd.accept() }
         let loop = spreader.next(in: group)
-        let conn = try await TCPConn.adopt(sysfd, loop: loop)
+        let conn = try await TCPConn.adopt(sysfd, loop: loop, hasDefaults: acceptedHaveDefaults(sysfd))
         loop.stats.connectionsAccepted.wrappingAdd(1, ordering: .relaxed)
         return conn
+    }
+
+    /// Whether accepted sockets arrive with Go's defaults already. Linux clones an
+    /// accepted socket from its listener, options included, but no manual page
+    /// promises it: the first connection is checked with getsockopt(2) and the
+    /// answer kept. Racing first accepts each check, and agree. A listener adopted
+    /// from elsewhere keeps the options it came with, so its connections get the
+    /// defaults one by one, as dialled ones do.
+    private func acceptedHaveDefaults(_ sysfd: Int32) -> Bool {
+        switch inheritance.load(ordering: .relaxed) {
+        case Self.inherited: return true
+        case Self.notInherited: return false
+        default:
+            let has = TCPConn.hasDefaults(sysfd)
+            inheritance.store(has ? Self.inherited : Self.notInherited, ordering: .relaxed)
+            return has
+        }
     }
 }

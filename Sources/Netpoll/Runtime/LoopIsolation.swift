@@ -72,7 +72,12 @@ final class LoopSerialExecutor: SerialExecutor, @unchecked Sendable {
 /// Start the task with `addImmediateTask` (or `Task.immediate`): a plain
 /// `addTask` closure is not isolated to the actor its group runs on and would
 /// start on the global executor, while an immediate task makes its first step
-/// (this hop) on the spot, so the task goes straight to the loop's queue. Call it
+/// (this hop) on the spot, so the task goes straight to the loop's queue. Code
+/// already isolated to the same loop can skip even that hop: a closure that uses
+/// the enclosing function's `isolated` parameter itself (`_ = isolation` in its
+/// body; a capture list entry is a new, non-isolated name) is isolated to it, and
+/// an immediate task runs it on the spot, up to its first suspension. `serve`
+/// and `serveOnInput` start the connections of the listener's own loop so. Call it
 /// at each task start rather than wrapping it in a helper that takes the body, so
 /// the body closure stays non-escaping: one closure context per task, not two.
 /// Inside `body`, a nonsending function stays on the loop and a `@concurrent`

@@ -71,6 +71,47 @@ extension DescriptorTests.NetTests {
             }
         }
 
+        static func expectGoDefaults(_ fd: Int32, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let tcp = Int32(IPPROTO_TCP)
+            let got = [
+                try option(fd, tcp, TCP_NODELAY), try option(fd, SOL_SOCKET, SO_KEEPALIVE),
+                try option(fd, tcp, TCP_KEEPIDLE), try option(fd, tcp, TCP_KEEPINTVL),
+            ]
+            #expect(got == [1, 1, 15, 15], "\(what): TCP_NODELAY, SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL", sourceLocation: sourceLocation)
+        }
+
+        /// A listener sets Go's connection defaults on itself once and checks on its
+        /// first connection that the kernel copied them; later connections take them
+        /// on trust. An adopted listener (whose options are not ours to change) sets
+        /// them on each connection.
+        @Test(arguments: loopConfigs)
+        func acceptedConnectionsHaveGoDefaultsFromFirstToLast(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let own = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
+                let (raw, rawPort) = try tcpListener()
+                let adopted = try await TCPListener.adopting(raw.raw, group: group)
+                raw.close()
+                // Left without defaults, as systemd or a parent would pass it.
+                #expect(try Self.option(adopted.fd.sysfd, Int32(IPPROTO_TCP), TCP_NODELAY) == 0)
+                for (listener, port) in [(own, try #require(own.address?.port)), (adopted, Int(rawPort))] {
+                    for i in 0..<3 {
+                        async let accepted = listener.accept()
+                        let client = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
+                        let server = try await accepted
+                        try Self.expectGoDefaults(server.fd.sysfd, "accepted connection \(i) on port \(port)")
+                        // Changing one connection's options leaves the next one's alone.
+                        try server.setNoDelay(false)
+                        try server.setKeepAlivePeriod(.seconds(40))
+                        try await server.close()
+                        try await client.close()
+                    }
+                }
+                #expect(try Self.option(adopted.fd.sysfd, Int32(IPPROTO_TCP), TCP_NODELAY) == 0)
+                try await own.close()
+                try await adopted.close()
+            }
+        }
+
         @Test(arguments: loopConfigs)
         func lingerZeroResetsThePeerOnClose(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
