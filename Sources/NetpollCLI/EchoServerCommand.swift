@@ -106,7 +106,7 @@ struct EchoServerCommand: AsyncParsableCommand {
             try await listener.serveOnInput(idleTimeout: idle) { conn in
                 let open = try await conn.readBorrowed(upTo: size) { bytes in
                     if bytes.isEmpty { return false }
-                    if let writeLimit { try conn.setWriteDeadline(.now + writeLimit) }
+                    if let writeLimit { try conn.setWriteDeadline(after: writeLimit) }
                     try await conn.write(bytes)
                     return true
                 }
@@ -139,10 +139,10 @@ extension EchoServerCommand {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
         defer { buf.deallocate() }
         while true {
-            if let idle { try conn.setReadDeadline(.now + idle) }
+            if let idle { try conn.setReadDeadline(after: idle) }
             let n = try await conn.read(into: buf)
             if n == 0 { return }
-            if let writeLimit { try conn.setWriteDeadline(.now + writeLimit) }
+            if let writeLimit { try conn.setWriteDeadline(after: writeLimit) }
             try await conn.write(UnsafeRawBufferPointer(rebasing: buf[0..<n]))
         }
     }

@@ -70,7 +70,7 @@ public final class FD: Sendable {
     /// time (together about 1% of an echo server's CPU in a profile).
     private let statsRef: Unmanaged<LoopStatsStorage>
     // The pool's free list is touched on the loop thread only (ReadBufferPool).
-    private nonisolated(unsafe) let poolRef: Unmanaged<ReadBufferPool>
+    nonisolated(unsafe) let poolRef: Unmanaged<ReadBufferPool>
     private nonisolated(unsafe) let loopID: UnsafeMutableRawPointer
 
     /// Largest single read/write (Go: maxRW, 1 GiB), so huge buffers are cut into
@@ -126,7 +126,7 @@ public final class FD: Sendable {
 
     /// True on this descriptor's loop thread (EventLoop.inEventLoop, with no retain).
     @inline(__always)
-    private var onLoopThread: Bool { cnp_current_loop() == loopID }
+    var onLoopThread: Bool { cnp_current_loop() == loopID }
 
     private static func isStreamSocket(_ fd: Int32) -> Bool {
         var type: Int32 = 0
@@ -300,7 +300,7 @@ public final class FD: Sendable {
     }
 
     @inline(__always)
-    private func noteRead(_ n: Int, of count: Int) {
+    func noteRead(_ n: Int, of count: Int) {
         if isStream && n > 0 && n < count && !pd.peerGone.load(ordering: .relaxed) {
             receiveQueueDrained.store(true, ordering: .relaxed)
         }
@@ -405,20 +405,31 @@ public final class FD: Sendable {
         try await writeLock()
         defer { writeUnlock() }
         try prepare(.write)
+        try await writeRest(buffer, written: &written)
+    }
+
+    /// The write loop, from `written` on, with the write lock held and the
+    /// descriptor prepared.
+    @inline(__always)
+    func writeRest(_ buffer: UnsafeRawBufferPointer, written: inout Int) async throws {
         guard let base = buffer.baseAddress else { return }
-        let name = isSocket ? "send" : "write"
         while written < buffer.count {
             let chunk = min(buffer.count - written, FD.maxRW)
             let from = base + written
-            let n = try await retrying(.write, name, negatedErrno: true) {
-                isSocket
-                    ? cnp_send(sysfd, from, UInt(chunk), Int32(MSG_NOSIGNAL))
-                    : cnp_write(sysfd, from, UInt(chunk))
-            }
+            let n = try await retrying(.write, writeName, negatedErrno: true) { send(from, chunk) }
             // A zero-length result for a non-empty write: the peer can take no more.
-            if n == 0 { throw NetpollError.system(name, EPIPE) }
+            if n == 0 { throw NetpollError.system(writeName, EPIPE) }
             written += n
         }
+    }
+
+    var writeName: String { isSocket ? "send" : "write" }
+
+    /// One send(2) (MSG_NOSIGNAL: a closed peer is EPIPE, not SIGPIPE) or write(2);
+    /// -errno on failure.
+    @inline(__always)
+    func send(_ from: UnsafeRawPointer, _ count: Int) -> Int {
+        isSocket ? cnp_send(sysfd, from, UInt(count), Int32(MSG_NOSIGNAL)) : cnp_write(sysfd, from, UInt(count))
     }
 
     /// Scatter read (readv): fills `buffers` in order; returns bytes read, 0 at EOF.

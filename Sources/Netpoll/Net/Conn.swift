@@ -60,13 +60,38 @@ extension Conn {
     /// Inlinable, so the caller's `body` is inlined with it: a closure called through
     /// a function value costs the task-allocator frames of its thunk and itself on
     /// every read.
+    ///
+    /// The read is tried at once in a synchronous call, so a read that finds data
+    /// costs no frame of its own either (FD+AtOnce.swift).
     @inlinable
     public func readBorrowed<R>(
         upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
     ) async throws -> R {
-        let lent = try await borrowRead(upTo: maxCount)
+        // Read once: each use of the `fd` requirement is a witness call that
+        // returns it retained.
+        let fd = self.fd
+        let lent: FD.LentBytes
+        if let now = try Self.borrowAtOnce(fd, upTo: maxCount) {
+            lent = now
+        } else {
+            lent = try await borrowRead(upTo: maxCount)
+        }
         defer { fd.giveBack(lent) }
         return try await body(UnsafeRawBufferPointer(start: lent.start, count: lent.count))
+    }
+
+    /// readBorrowed's first attempt, counted (see FD.lendAtOnce).
+    @usableFromInline
+    static func borrowAtOnce(_ fd: FD, upTo maxCount: Int) throws -> FD.LentBytes? {
+        let lent: FD.LentBytes?
+        do {
+            lent = try fd.lendAtOnce(upTo: maxCount)
+        } catch {
+            fd.withStats { $0.noteError(error) }
+            throw error
+        }
+        if let lent { fd.withStats { $0.noteRead(lent.count) } }
+        return lent
     }
 
     /// readBorrowed's read, counted: FD's read without a closure around it, so a
@@ -90,9 +115,50 @@ extension Conn {
 
     /// Writes every byte of `buffer` (waiting for space as needed). If it throws,
     /// part of `buffer` may have been sent: use ``write(_:written:)`` to know how much.
+    ///
+    /// Inlinable, with the write tried at once in a synchronous call: a write the
+    /// kernel takes whole costs its caller no async frame (FD+AtOnce.swift).
+    @inlinable @inline(__always)
     public func write(_ buffer: UnsafeRawBufferPointer) async throws {
-        var written = 0
-        try await write(buffer, written: &written)
+        let fd = self.fd  // once (see borrowRead)
+        switch try Self.writeAtOnce(fd, buffer) {
+        case .done: return
+        case .holding(let written, let waitFirst):
+            try await Self.finishWrite(fd, buffer, from: written, waitFirst: waitFirst)
+        case .busy:
+            var written = 0
+            try await write(buffer, written: &written)
+        }
+    }
+
+    /// write's first attempt, counted: a write that is done counts here, one that
+    /// goes on counts in finishWrite.
+    @usableFromInline
+    static func writeAtOnce(_ fd: FD, _ buffer: UnsafeRawBufferPointer) throws -> FD.WriteAttempt {
+        do {
+            let attempt = try fd.writeAtOnce(buffer)
+            if case .done = attempt { fd.withStats { $0.noteWrite(buffer.count) } }
+            return attempt
+        } catch {
+            fd.withStats { $0.noteError(error) }
+            throw error
+        }
+    }
+
+    @usableFromInline
+    static func finishWrite(_ fd: FD, _ buffer: UnsafeRawBufferPointer, from start: Int, waitFirst: Bool) async throws {
+        var written = start
+        do {
+            try await fd.finishWrite(buffer, written: &written, waitFirst: waitFirst)
+        } catch {
+            // What went out before the failure still counts as bytes written.
+            fd.withStats {
+                $0.bytesWritten.wrappingAdd(UInt64(written), ordering: .relaxed)
+                $0.noteError(error)
+            }
+            throw error
+        }
+        fd.withStats { $0.noteWrite(written) }
     }
 
     /// Writes every byte of `buffer`, keeping `written` equal to the bytes sent so far,
@@ -177,10 +243,10 @@ extension Listener {
     /// ```swift
     /// try await listener.serve { conn in
     ///     while true {
-    ///         try conn.setReadDeadline(.now + .seconds(30))   // idle timeout
+    ///         try conn.setReadDeadline(after: .seconds(30))   // idle timeout
     ///         let n = try await conn.read(into: buf)
     ///         if n == 0 { return }
-    ///         try conn.setWriteDeadline(.now + .seconds(10))  // write timeout
+    ///         try conn.setWriteDeadline(after: .seconds(10))  // write timeout
     ///         try await conn.write(UnsafeRawBufferPointer(rebasing: buf[..<n]))
     ///     }
     /// }
@@ -311,6 +377,24 @@ extension NetSocket {
 
     public func setWriteDeadline(_ deadline: ContinuousClock.Instant?) throws {
         try fd.setDeadline(deadline.map { $0 - .now }, .write)
+    }
+
+    /// Deadlines a time from now (Go: `SetDeadline(time.Now().Add(d))`); nil clears,
+    /// zero or less fails operations at once, as a deadline in the past does. The
+    /// form for a server that sets one before each operation: no instant is made,
+    /// so an async caller keeps no `ContinuousClock.Instant` temporaries (a type of
+    /// unknown size to the compiler, held in task-allocator memory: two allocations
+    /// per message in an echo handler).
+    public func setDeadline(after timeout: Duration?) throws {
+        try fd.setDeadline(timeout, .readWrite)
+    }
+
+    public func setReadDeadline(after timeout: Duration?) throws {
+        try fd.setDeadline(timeout, .read)
+    }
+
+    public func setWriteDeadline(after timeout: Duration?) throws {
+        try fd.setDeadline(timeout, .write)
     }
 
     public var localAddress: SocketAddress? { Socket.localAddress(fd.sysfd) }

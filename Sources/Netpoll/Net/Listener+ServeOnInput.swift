@@ -71,7 +71,7 @@ extension Listener {
                     do {
                         while let conn = try await listener.accept(backingOff: &backoff) {
                             // A new connection waits for its first input like an idle one.
-                            if let idleTimeout { try? conn.setReadDeadline(.now + idleTimeout) }
+                            if let idleTimeout { try? conn.setReadDeadline(after: idleTimeout) }
                             if await !idle.park(conn) { try? await conn.close() }
                         }
                     } catch {
@@ -144,7 +144,7 @@ extension Listener {
             // that ignores end of stream) must still let serveOnInput stop.
             while try await handler(conn) == .keepOpen {
                 if CurrentTask.isCancelled { throw CancellationError() }
-                if let idleTimeout { try conn.setReadDeadline(.now + idleTimeout) }
+                if let idleTimeout { try conn.setReadDeadline(after: idleTimeout) }
                 if try await fd.waitReadable(retiring: true) { continue }
                 covered.uncover(fd)
                 if await idle.park(conn) { return }

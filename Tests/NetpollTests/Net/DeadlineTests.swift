@@ -255,5 +255,34 @@ extension DescriptorTests.NetTests {
                 try await server.close()
             }
         }
+
+        /// The `after:` forms: a time from now; zero fails at once, nil clears.
+        @Test(arguments: loopConfigs)
+        func deadlinesSetAsATimeFromNowBehaveAsInstants(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let (client, server) = try await tcpConnPair(group: group)
+                let start = ContinuousClock.now
+                try client.setReadDeadline(after: Self.soon)
+                try await expectNetError(.deadlineExceeded, "read with a deadline after 150 ms") {
+                    _ = try await client.read(maxCount: 10)
+                }
+                let elapsed = ContinuousClock.now - start
+                #expect(elapsed >= Self.soon, "read timed out after \(elapsed), before its deadline \(Self.soon)")
+                try client.setReadDeadline(after: nil)
+                try await server.write([7])
+                #expect(try await within(.seconds(5), "read after clearing") { try await client.read(maxCount: 10) } == [7])
+
+                try client.setWriteDeadline(after: .zero)
+                try await expectNetError(.deadlineExceeded, within: .seconds(2), "write with a deadline after zero") {
+                    try await client.write([1, 2, 3])
+                }
+                try client.setDeadline(after: .seconds(30))
+                try await within(.seconds(5), "write with a distant deadline") { try await client.write([4, 5]) }
+                #expect(try await within(.seconds(5), "peer reads") { try await readFully(server, count: 2) } == [4, 5],
+                        "the timed-out write sent nothing")
+                try await client.close()
+                try await server.close()
+            }
+        }
     }
 }
