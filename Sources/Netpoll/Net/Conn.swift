@@ -137,10 +137,10 @@ extension Conn {
     static func writeAtOnce(_ fd: FD, _ buffer: UnsafeRawBufferPointer) throws -> FD.WriteAttempt {
         do {
             let attempt = try fd.writeAtOnce(buffer)
-            if case .done = attempt { fd.withStats { $0.noteWrite(buffer.count) } }
+            if case .done = attempt { countWrite(fd, buffer.count) }
             return attempt
         } catch {
-            fd.withStats { $0.noteError(error) }
+            countWrite(fd, 0, failedWith: error)  // it throws only before any byte went out
             throw error
         }
     }
@@ -151,14 +151,20 @@ extension Conn {
         do {
             try await fd.finishWrite(buffer, written: &written, waitFirst: waitFirst)
         } catch {
-            // What went out before the failure still counts as bytes written.
-            fd.withStats {
-                $0.bytesWritten.wrappingAdd(UInt64(written), ordering: .relaxed)
-                $0.noteError(error)
-            }
+            countWrite(fd, written, failedWith: error)
             throw error
         }
-        fd.withStats { $0.noteWrite(written) }
+        countWrite(fd, written)
+    }
+
+    /// Counts a write that sent `written` bytes and finished, or failed with
+    /// `error`: the bytes that went out before a failure still count as written.
+    static func countWrite(_ fd: FD, _ written: Int, failedWith error: (any Error)? = nil) {
+        fd.withStats {
+            guard let error else { return $0.noteWrite(written) }
+            $0.bytesWritten.wrappingAdd(UInt64(written), ordering: .relaxed)
+            $0.noteError(error)
+        }
     }
 
     /// Writes every byte of `buffer`, keeping `written` equal to the bytes sent so far,
@@ -169,14 +175,10 @@ extension Conn {
         do {
             try await fd.write(buffer, written: &written)
         } catch {
-            // What went out before the failure still counts as bytes written.
-            fd.withStats {
-                $0.bytesWritten.wrappingAdd(UInt64(written), ordering: .relaxed)
-                $0.noteError(error)
-            }
+            Self.countWrite(fd, written, failedWith: error)
             throw error
         }
-        fd.withStats { $0.noteWrite(written) }
+        Self.countWrite(fd, written)
     }
 
     public func write(_ bytes: some Collection<UInt8> & Sendable) async throws {
