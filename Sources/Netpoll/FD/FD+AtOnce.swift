@@ -95,16 +95,13 @@ extension FD {
         let limit = max(0, min(maxCount, ReadBufferPool.bufferSize))
         guard limit > 0 else { return LentBytes(start: nil, count: 0, ringBuffer: -1) }
         try prepare(.read)
-        let onLoop = onLoopThread
         while true {
             countSyscall()
-            let b = poolRef._withUnsafeGuaranteedRef { $0.take(onLoopThread: onLoop) }
-            let r = cnp_read(sysfd, b, UInt(limit))
+            let (b, r) = readIntoPoolBuffer(limit)
             if r >= 0 {
                 noteRead(r, of: limit)
                 return LentBytes(start: b, count: r, ringBuffer: -1)
             }
-            poolRef._withUnsafeGuaranteedRef { $0.give(b, onLoopThread: onLoop) }
             let e = Int32(truncatingIfNeeded: -r)
             if e == EINTR { continue }
             if e == EAGAIN {

@@ -70,7 +70,7 @@ public final class FD: Sendable {
     /// time (together about 1% of an echo server's CPU in a profile).
     private let statsRef: Unmanaged<LoopStatsStorage>
     // The pool's free list is touched on the loop thread only (ReadBufferPool).
-    nonisolated(unsafe) let poolRef: Unmanaged<ReadBufferPool>
+    private nonisolated(unsafe) let poolRef: Unmanaged<ReadBufferPool>
     private nonisolated(unsafe) let loopID: UnsafeMutableRawPointer
 
     /// Largest single read/write (Go: maxRW, 1 GiB), so huge buffers are cut into
@@ -126,7 +126,7 @@ public final class FD: Sendable {
 
     /// True on this descriptor's loop thread (EventLoop.inEventLoop, with no retain).
     @inline(__always)
-    var onLoopThread: Bool { cnp_current_loop() == loopID }
+    private var onLoopThread: Bool { cnp_current_loop() == loopID }
 
     private static func isStreamSocket(_ fd: Int32) -> Bool {
         var type: Int32 = 0
@@ -370,19 +370,25 @@ public final class FD: Sendable {
         try await prepareRead()
         var buffer: UnsafeMutableRawPointer?
         let n = try await retrying(.read, "read", negatedErrno: true) {
-            let onLoop = onLoopThread
-            let b = poolRef._withUnsafeGuaranteedRef { $0.take(onLoopThread: onLoop) }
-            let r = cnp_read(sysfd, b, UInt(count))
-            // Given back before any wait or throw.
-            if r >= 0 {
-                buffer = b
-            } else {
-                poolRef._withUnsafeGuaranteedRef { $0.give(b, onLoopThread: onLoop) }
-            }
+            let (b, r) = readIntoPoolBuffer(count)
+            buffer = b
             return r
         }
         noteRead(n, of: count)
         return (buffer, n)
+    }
+
+    /// One read(2) into a buffer taken from the loop's pool: the buffer and the
+    /// count, or nil and -errno, the buffer then given back (before any wait or
+    /// throw, so a waiting reader holds none).
+    @inline(__always)
+    func readIntoPoolBuffer(_ count: Int) -> (UnsafeMutableRawPointer?, Int) {
+        let onLoop = onLoopThread
+        let b = poolRef._withUnsafeGuaranteedRef { $0.take(onLoopThread: onLoop) }
+        let r = cnp_read(sysfd, b, UInt(count))
+        if r >= 0 { return (b, r) }
+        poolRef._withUnsafeGuaranteedRef { $0.give(b, onLoopThread: onLoop) }
+        return (nil, r)
     }
 
     /// Writes all of `buffer`, waiting for space as needed (partial writes are
