@@ -46,13 +46,7 @@ final class CoveredWaits: Sendable {
             // The reference keeps the PollDesc this descriptor's while we touch it;
             // a closing descriptor's waits have ended already.
             guard (try? fd.incref()) != nil else { continue }
-            fd.pd.coveredTask.store(0, ordering: .sequentiallyConsistent)
-            // The store before the unblock's read of the wait word (see PollDesc+Cover).
-            atomicMemoryFence(ordering: .sequentiallyConsistent)
-            let r = fd.pd.unblock(.read, ioready: false)
-            let w = fd.pd.unblock(.write, ioready: false)
-            r?.resume()
-            w?.resume()
+            fd.pd.uncoverAndWake()
             fd.decref()
         }
     }

@@ -1,3 +1,4 @@
+import Synchronization
 import CNetpoll
 
 // Parks that need no cancellation handler of their own.
@@ -45,5 +46,17 @@ extension PollDesc {
     var coversCurrentTask: Bool {
         let t = coveredTask.load(ordering: .sequentiallyConsistent)
         return t != 0 && t == CurrentTask.id
+    }
+
+    /// The waker's side of the argument above: clears the cover, then wakes both
+    /// waits, which see the cancellation or park again with a handler.
+    func uncoverAndWake() {
+        coveredTask.store(0, ordering: .sequentiallyConsistent)
+        // The store before the unblocks' reads of the wait words.
+        atomicMemoryFence(ordering: .sequentiallyConsistent)
+        let r = unblock(.read, ioready: false)
+        let w = unblock(.write, ioready: false)
+        r?.resume()
+        w?.resume()
     }
 }
