@@ -38,7 +38,20 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     // Loop thread only.
     private var poller: AnyPoller?
-    private var cache = PollCache()
+    /// The loop's PollDescs, kept behind a pointer rather than in a stored `var`:
+    /// every event looks a descriptor up here, and a class's stored `var` read from
+    /// the event closure costs a dynamic exclusivity check and a copy of the struct
+    /// (a retain and a release of each of its three arrays) per event. Loop thread
+    /// only, like the other state here; freed in `deinit`.
+    private let cacheStorage: UnsafeMutablePointer<PollCache> = {
+        let p = UnsafeMutablePointer<PollCache>.allocate(capacity: 1)
+        p.initialize(to: PollCache())
+        return p
+    }()
+    private var cache: PollCache {
+        _read { yield cacheStorage.pointee }
+        _modify { yield &cacheStorage.pointee }
+    }
     private var runQueue: [Work] = []
     private var running: [Work] = []
     private var timerScratch: [TimerHeap.Entry] = []
@@ -367,16 +380,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         // unowned(unsafe): the closures live only inside this call, which runs on
         // self's own thread, so self outlives them. (Plain `unowned` costs a
         // strong-retain check and a release per event.)
-        let body: (PollToken, PollEvents) -> Void = { [unowned(unsafe) self] token, events in
-            guard let ref = cache.lookupUnretained(token) else {
-                stats.staleEvents.wrappingAdd(1, ordering: .relaxed)
-                return
-            }
-            stats.events.wrappingAdd(1, ordering: .relaxed)
-            ref._withUnsafeGuaranteedRef { pd in
-                pd.setEventErr(events.contains(.error), seq: token.seq)
-                pd.ready(events)  // model: NETPOLLREADY_RD / NETPOLLREADY_WR; RING_POLLIN_READY
-            }
+        // The event closure reaches the loop as a guaranteed reference: an
+        // `unowned(unsafe)` capture is still retained and released around each use.
+        let me = Unmanaged.passUnretained(self)
+        let body: (PollToken, PollEvents) -> Void = { token, events in
+            me._withUnsafeGuaranteedRef { $0.deliver(token, events) }
         }
         let receiveCap = backend.uring.receiveCap
         let received: (PollToken, RingReceipt) -> Void = { [unowned(unsafe) self] token, receipt in
@@ -425,6 +433,21 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             }
             sleeping.store(false, ordering: .relaxed)
             publishPollerCounters(poller)
+        }
+    }
+
+    /// One readiness event: Go's netpollready for the PollDesc the token names, if
+    /// it is still current (a stale token's descriptor was closed or reused).
+    @inline(__always)
+    private func deliver(_ token: PollToken, _ events: PollEvents) {
+        guard let ref = cache.lookupUnretained(token) else {
+            stats.staleEvents.wrappingAdd(1, ordering: .relaxed)
+            return
+        }
+        stats.events.wrappingAdd(1, ordering: .relaxed)
+        ref._withUnsafeGuaranteedRef { pd in
+            pd.setEventErr(events.contains(.error), seq: token.seq)
+            pd.ready(events)  // model: NETPOLLREADY_RD / NETPOLLREADY_WR; RING_POLLIN_READY
         }
     }
 
@@ -524,6 +547,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         // cycle so a finished loop is freed with its last descriptor.
         cache = PollCache()
         cnp_set_current_loop(nil)
+    }
+
+    deinit {
+        cacheStorage.deinitialize(count: 1)
+        cacheStorage.deallocate()
     }
 
     /// Waits for the loop thread to exit. Never call it on the loop itself.
