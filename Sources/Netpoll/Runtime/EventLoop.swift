@@ -38,22 +38,37 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     // Loop thread only.
     private var poller: AnyPoller?
-    /// The loop's PollDescs, kept behind a pointer rather than in a stored `var`:
-    /// every event looks a descriptor up here, and a class's stored `var` read from
-    /// the event closure costs a dynamic exclusivity check and a copy of the struct
-    /// (a retain and a release of each of its three arrays) per event. Loop thread
-    /// only, like the other state here; freed in `deinit`.
-    private let cacheStorage: UnsafeMutablePointer<PollCache> = {
-        let p = UnsafeMutablePointer<PollCache>.allocate(capacity: 1)
-        p.initialize(to: PollCache())
+    /// The loop-thread state every event and every job touches, behind a pointer
+    /// rather than in stored `var`s: a class's stored `var` costs a dynamic
+    /// exclusivity check on each access (one per resumed task, for the run queue),
+    /// and read from the event closure also a copy of the struct (a retain and a
+    /// release of each of the cache's three arrays per event). Freed in `deinit`.
+    private struct LoopLocal {
+        var cache = PollCache()
+        var runQueue: [Work] = []
+        var running: [Work] = []
+
+        /// The queued work becomes the batch to run; the queue takes the emptied
+        /// array of the last batch, so a steady state allocates nothing.
+        mutating func takeBatch() { swap(&runQueue, &running) }
+    }
+    private let local: UnsafeMutablePointer<LoopLocal> = {
+        let p = UnsafeMutablePointer<LoopLocal>.allocate(capacity: 1)
+        p.initialize(to: LoopLocal())
         return p
     }()
     private var cache: PollCache {
-        _read { yield cacheStorage.pointee }
-        _modify { yield &cacheStorage.pointee }
+        _read { yield local.pointee.cache }
+        _modify { yield &local.pointee.cache }
     }
-    private var runQueue: [Work] = []
-    private var running: [Work] = []
+    private var runQueue: [Work] {
+        _read { yield local.pointee.runQueue }
+        _modify { yield &local.pointee.runQueue }
+    }
+    private var running: [Work] {
+        _read { yield local.pointee.running }
+        _modify { yield &local.pointee.running }
+    }
     private var timerScratch: [TimerHeap.Entry] = []
     private var stopping = false
 
@@ -471,7 +486,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     }
 
     private func runBatch() {
-        swap(&runQueue, &running)
+        local.pointee.takeBatch()
         let executor = asUnownedTaskExecutor()
         let serial = serialExecutor.unsafelyUnwrapped
         for work in running {
@@ -550,8 +565,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     }
 
     deinit {
-        cacheStorage.deinitialize(count: 1)
-        cacheStorage.deallocate()
+        local.deinitialize(count: 1)
+        local.deallocate()
     }
 
     /// Waits for the loop thread to exit. Never call it on the loop itself.
