@@ -65,5 +65,42 @@ extension DescriptorTests.RuntimeTests {
                 for b in peers { close(b) }
             }
         }
+
+        /// A loop's per-event state (its PollDesc cache and run queues) lives behind a
+        /// pointer the loop frees in `deinit`. A stopped loop must therefore still be
+        /// freed: once its group is shut down and the last descriptor on it closed,
+        /// nothing may keep it alive, and its descriptors' PollDescs go with it.
+        @Test(arguments: loopConfigs)
+        func aStoppedLoopIsFreedWithItsLastDescriptor(config: PollerConfig) async throws {
+            guard config.canRunHere() else { return }
+            try await withNoFDLeak {
+                let (loop, pd) = try await Self.readOnceThenStopAndClose(config)
+                #expect(pd.value == nil, "the closed descriptor's PollDesc was not freed")
+                #expect(loop.value == nil, "the stopped loop was not freed after its last descriptor closed")
+            }
+        }
+
+        /// One event and one resumed task through a fresh loop's cache and queues,
+        /// then shutdown, then close; every strong reference ends with this call.
+        private static func readOnceThenStopAndClose(
+            _ config: PollerConfig
+        ) async throws -> (WeakRef<EventLoop>, WeakRef<PollDesc>) {
+            let group = try LoopGroup(loops: 1, backend: config.backend)
+            let (a, b) = try makeSocketPair()
+            defer { close(b) }
+            let fd = try await FD.open(a, loop: group.loops[0], isSocket: true)
+            #expect(write(b, "x", 1) == 1)
+            let got = try await Task(executorPreference: group.loops[0]) { try await fd.readSome() }.value
+            #expect(got == [UInt8(ascii: "x")])
+            group.shutdown()
+            try await within(.seconds(5), "close after shutdown") { try await fd.close() }
+            return (WeakRef(group.loops[0]), WeakRef(fd.pd))
+        }
     }
+}
+
+/// A weak reference that can cross tasks (tests only).
+final class WeakRef<T: AnyObject>: @unchecked Sendable {
+    weak var value: T?
+    init(_ value: T) { self.value = value }
 }
