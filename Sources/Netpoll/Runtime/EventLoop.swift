@@ -392,25 +392,17 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
 
     private func runLoop() {
         guard let poller else { return }
-        // unowned(unsafe): the closures live only inside this call, which runs on
-        // self's own thread, so self outlives them. (Plain `unowned` costs a
-        // strong-retain check and a release per event.)
-        // The event closure reaches the loop as a guaranteed reference: an
-        // `unowned(unsafe)` capture is still retained and released around each use.
+        // The closures live only inside this call, which runs on self's own thread,
+        // so self outlives them: they hold it unretained and use it as a guaranteed
+        // reference. (An `unowned(unsafe)` capture is still retained and released
+        // around each use, and plain `unowned` costs a strong-retain check as well.)
         let me = Unmanaged.passUnretained(self)
         let body: (PollToken, PollEvents) -> Void = { token, events in
             me._withUnsafeGuaranteedRef { $0.deliver(token, events) }
         }
         let receiveCap = backend.uring.receiveCap
-        let received: (PollToken, RingReceipt) -> Void = { [unowned(unsafe) self] token, receipt in
-            guard let pd = cache.lookup(token) else {
-                if case .data(let bid, _, _, _) = receipt { recycleReceiveBuffer(bid) }
-                stats.staleEvents.wrappingAdd(1, ordering: .relaxed)
-                return
-            }
-            stats.events.wrappingAdd(1, ordering: .relaxed)
-            // The reader holds its cap of ring buffers: stop its RECV (RingReceiveQueue.swift).
-            if pd.ringReceived(receipt, cap: receiveCap), case .uring(let p) = poller { p.stopReceiving(token: token) }
+        let received: (PollToken, RingReceipt) -> Void = { token, receipt in
+            me._withUnsafeGuaranteedRef { $0.deliver(token, receipt, cap: receiveCap) }
         }
         while true {
             if hasRemote.load(ordering: .relaxed) { takeRemote() }
@@ -464,6 +456,21 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             pd.setEventErr(events.contains(.error), seq: token.seq)
             pd.ready(events)  // model: NETPOLLREADY_RD / NETPOLLREADY_WR; RING_POLLIN_READY
         }
+    }
+
+    /// One completion-mode receipt (RingReceiveQueue.swift) for the PollDesc the
+    /// token names; a stale one's ring buffer goes straight back to the ring.
+    @inline(__always)
+    private func deliver(_ token: PollToken, _ receipt: RingReceipt, cap: Int) {
+        guard let ref = cache.lookupUnretained(token) else {
+            if case .data(let bid, _, _, _) = receipt { recycleReceiveBuffer(bid) }
+            stats.staleEvents.wrappingAdd(1, ordering: .relaxed)
+            return
+        }
+        stats.events.wrappingAdd(1, ordering: .relaxed)
+        // The reader holds its cap of ring buffers: stop its RECV.
+        let stop = ref._withUnsafeGuaranteedRef { $0.ringReceived(receipt, cap: cap) }
+        if stop, case .uring(let p) = poller { p.stopReceiving(token: token) }
     }
 
     private func publishPollerCounters(_ poller: AnyPoller) {
