@@ -18,18 +18,10 @@ extension DescriptorTests.FDTests {
             try await DescriptorTests.NetTests.EchoTests.echo(conn)
         }
 
+        /// Round trips of 1 to 3,000 bytes, sizes drawn from `seed`.
         static func pingPong(_ client: some Conn, rounds: Int, seed: UInt64) async throws {
             var rng = SplitMix(seed: seed)
-            for i in 0..<rounds {
-                let size = Int.random(in: 1...3000, using: &rng)
-                let msg = (0..<size).map { patternByte(UInt64(i), $0) }
-                try await client.write(msg)
-                let got = try await readFully(client, count: size)
-                if got != msg {
-                    Issue.record("round \(i): echo differs")
-                    return
-                }
-            }
+            try await NetpollTests.pingPong(client, rounds: rounds) { _ in Int.random(in: 1...3000, using: &rng) }
         }
 
         @Test(arguments: loopConfigs)

@@ -35,15 +35,7 @@ extension DescriptorTests.NetTests {
                 let before = group.statistics.ioSyscalls
                 let rounds = 2000
                 try await within(.seconds(60), "\(rounds) round trips") {
-                    for i in 0..<rounds {
-                        let msg = (0..<size).map { patternByte(UInt64(i), $0) }
-                        try await client.write(msg)
-                        let got = try await readFully(client, count: size)
-                        if got != msg {
-                            Issue.record("round \(i): echo differs")
-                            return
-                        }
-                    }
+                    try await pingPong(client, rounds: rounds) { _ in size }
                 }
                 // Per round trip at most: the client's write, read → EAGAIN and read;
                 // the server's read → EAGAIN (at once), read after the wakeup, write:

@@ -80,6 +80,23 @@ func readFully(_ conn: some Conn, count: Int, sourceLocation: SourceLocation = #
     return out
 }
 
+/// `rounds` round trips through an echo server: message `i` is `size(i)` bytes of
+/// pattern `i`, written and read back whole; the first echo that differs is
+/// recorded and ends the run.
+func pingPong(
+    _ client: some Conn, rounds: Int, sourceLocation: SourceLocation = #_sourceLocation, size: (Int) -> Int
+) async throws {
+    for i in 0..<rounds {
+        let msg = (0..<size(i)).map { patternByte(UInt64(i), $0) }
+        try await client.write(msg)
+        let got = try await readFully(client, count: msg.count, sourceLocation: sourceLocation)
+        if got != msg {
+            Issue.record("round \(i): echo differs", sourceLocation: sourceLocation)
+            return
+        }
+    }
+}
+
 /// A deterministic byte pattern: byte `i` of stream `seed`.
 @inline(__always)
 func patternByte(_ seed: UInt64, _ i: Int) -> UInt8 {
