@@ -105,10 +105,7 @@ extension FD {
             let e = Int32(truncatingIfNeeded: -r)
             if e == EINTR { continue }
             if e == EAGAIN {
-                // As noteRead: a peer already gone sends no more events to wait for.
-                if isStream && !pd.peerGone.load(ordering: .relaxed) {
-                    receiveQueueDrained.store(true, ordering: .relaxed)
-                }
+                noteReceiveQueueEmpty()
                 return nil
             }
             throw NetpollError.system("read", e)

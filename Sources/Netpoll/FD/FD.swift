@@ -299,9 +299,18 @@ public final class FD: Sendable {
         }
     }
 
+    /// A read of `count` bytes returned `n`: a short one left the queue empty.
     @inline(__always)
     func noteRead(_ n: Int, of count: Int) {
-        if isStream && n > 0 && n < count && !pd.peerGone.load(ordering: .relaxed) {
+        if n > 0 && n < count { noteReceiveQueueEmpty() }
+    }
+
+    /// The receive queue was empty just now (a short read, or EAGAIN): set the
+    /// drained hint, on stream sockets, unless the peer is gone, whose end of
+    /// stream or error then sends no further event to wait for.
+    @inline(__always)
+    func noteReceiveQueueEmpty() {
+        if isStream && !pd.peerGone.load(ordering: .relaxed) {
             receiveQueueDrained.store(true, ordering: .relaxed)
         }
     }
