@@ -105,6 +105,20 @@ bool cnp_ring_prep_close(cnp_ring *ring, int fd, uint64_t user_data) {
     return true;
 }
 
+// liburing 2.3 (Debian 12) predates the flag (kernel UAPI, Linux 6.3).
+#ifndef IORING_MSG_RING_FLAGS_PASS
+#define IORING_MSG_RING_FLAGS_PASS (1U << 1)
+#endif
+
+bool cnp_ring_prep_post_to_self(cnp_ring *ring, int32_t res, uint64_t target_user_data, uint32_t cqe_flags, uint64_t user_data) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
+    if (!sqe) return false;
+    io_uring_prep_msg_ring(sqe, ring->ring.ring_fd, (unsigned)res, target_user_data, IORING_MSG_RING_FLAGS_PASS);
+    sqe->file_index = cqe_flags;  // the target CQE's flags, with FLAGS_PASS
+    io_uring_sqe_set_data64(sqe, user_data);
+    return true;
+}
+
 int cnp_ring_register_ring_fd(cnp_ring *ring) {
     int rc = io_uring_register_ring_fd(&ring->ring);
     return rc < 0 ? rc : 0;

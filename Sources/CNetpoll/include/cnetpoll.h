@@ -56,6 +56,12 @@ bool cnp_ring_prep_recv_multishot(cnp_ring *ring, int fd, uint64_t user_data);
 bool cnp_ring_prep_cancel_fd(cnp_ring *ring, int fd, uint64_t user_data);
 /// Queues an IORING_OP_CLOSE of `fd`. False when the SQ is full.
 bool cnp_ring_prep_close(cnp_ring *ring, int fd, uint64_t user_data);
+/// Queues an IORING_OP_MSG_RING to this ring itself: the kernel posts a CQE with
+/// `res`, `target_user_data` and `cqe_flags` (IORING_MSG_RING_FLAGS_PASS, Linux 6.3)
+/// as if a request had completed; the MSG_RING's own answer carries `user_data`.
+/// How tests make the ring deliver a completion the kernel produces only by chance.
+/// False when the SQ is full.
+bool cnp_ring_prep_post_to_self(cnp_ring *ring, int32_t res, uint64_t target_user_data, uint32_t cqe_flags, uint64_t user_data);
 /// SQEs queued but not yet submitted.
 unsigned cnp_ring_sq_pending(const cnp_ring *ring);
 

@@ -29,10 +29,12 @@ import Glibc
 
 /// Readiness reported for a token, already in Go's terms.
 ///
-/// Both backends see the same kernel poll mask (epoll's `EPOLL*` and poll's `POLL*`
-/// bits are identical), so the translation lives here, once:
-/// `IN|RDHUP|HUP|ERR → read`, `OUT|HUP|ERR → write`, and `error` only when the
-/// mask is exactly `ERR` (Go's `pd.setEventErr(ev.Events == EPOLLERR)`).
+/// Both backends see kernel poll masks (epoll's `EPOLL*` and poll's `POLL*` bits
+/// are identical), so the translation lives here, once:
+/// `IN|RDHUP|HUP|ERR → read`, `OUT|HUP|ERR → write`, `ERR → errorPending`, and
+/// `error` only when the mask is exactly `ERR` (Go's
+/// `pd.setEventErr(ev.Events == EPOLLERR)`) *and* the mask is the descriptor's
+/// state: see ``init(ringPollMask:)`` for why an io_uring poll's is not.
 ///
 /// Not promised: that every readiness change produces an event (a single event
 /// may stand for several), nor that an event means an operation will not return
@@ -47,20 +49,43 @@ public struct PollEvents: OptionSet, Hashable, Sendable, CustomStringConvertible
     public static let write = PollEvents(rawValue: 1 << 1)
     /// The peer hung up (HUP or RDHUP); reported together with `read`.
     public static let hangup = PollEvents(rawValue: 1 << 2)
-    /// Go's "event error": the kernel reported only `EPOLLERR`.
+    /// Go's "event error": the descriptor's state is exactly `EPOLLERR` (epoll), or
+    /// it was closed under the poller. A read then fails with `notPollable` (Go:
+    /// `netpollcheckerr`).
     public static let error = PollEvents(rawValue: 1 << 3)
+    /// The kernel flagged an error on the descriptor (`ERR` in the mask): the next
+    /// read or write reports it, and no further event need come for it.
+    public static let errorPending = PollEvents(rawValue: 1 << 4)
 
     static let kernelMaskWanted = UInt32(EPOLLIN.rawValue | EPOLLOUT.rawValue | EPOLLRDHUP.rawValue)
 
+    /// An epoll event's mask: epoll_wait computes it by polling the file as it
+    /// collects the event, so it is the descriptor's state at that moment.
     @inline(__always)
     init(kernelMask m: UInt32) {
+        self.init(ringPollMask: m)
+        if m == UInt32(EPOLLERR.rawValue) { insert(.error) }
+    }
+
+    /// An io_uring poll completion's mask. Unlike epoll's it is not the state: when
+    /// the waker passes a key, the kernel posts that key (io_uring/poll.c stashes it
+    /// in `__io_poll_execute`), and a TCP reset ends with `sock_def_error_report`
+    /// waking with `EPOLLERR` alone, *after* `tcp_done` set the hang-up. A multishot
+    /// poll whose task work ran between the two posts a full mask, then a bare
+    /// `POLLERR` (measured here, 20,000 resets: 9% of connections without
+    /// DEFER_TASKRUN, 0.2% with; epoll never). Read as Go's event error, that last
+    /// CQE made the next read fail with `notPollable` instead of reporting the data,
+    /// end of stream or ECONNRESET. So a bare `ERR` here only wakes both directions
+    /// and marks the error pending; the system call tells what it is.
+    @inline(__always)
+    init(ringPollMask m: UInt32) {
         let inb = UInt32(EPOLLIN.rawValue), out = UInt32(EPOLLOUT.rawValue)
         let rdhup = UInt32(EPOLLRDHUP.rawValue), hup = UInt32(EPOLLHUP.rawValue), err = UInt32(EPOLLERR.rawValue)
         var e = PollEvents()
         if m & (inb | rdhup | hup | err) != 0 { e.insert(.read) }
         if m & (out | hup | err) != 0 { e.insert(.write) }
         if m & (rdhup | hup) != 0 { e.insert(.hangup) }
-        if m == err { e.insert(.error) }
+        if m & err != 0 { e.insert(.errorPending) }
         self = e
     }
 
@@ -70,6 +95,7 @@ public struct PollEvents: OptionSet, Hashable, Sendable, CustomStringConvertible
         if contains(.write) { parts.append("write") }
         if contains(.hangup) { parts.append("hangup") }
         if contains(.error) { parts.append("error") }
+        if contains(.errorPending) { parts.append("errorPending") }
         return "[" + parts.joined(separator: ",") + "]"
     }
 }

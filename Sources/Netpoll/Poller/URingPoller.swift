@@ -410,6 +410,16 @@ public final class URingPoller: Poller, @unchecked Sendable {
     /// user_data of cancels nobody waits for (close, a receive cap): answers ignored.
     static let cancelAsync = PollToken.reservedRemove - 2
 
+    /// Has the ring deliver a poll completion for `token` with `mask` (and
+    /// IORING_CQE_F_MORE, as a multishot poll that goes on), through a MSG_RING to
+    /// itself that goes to the kernel with the next enter. For tests that need a
+    /// completion the kernel posts only by chance (see `PollEvents(ringPollMask:)`).
+    func postPollCompletion(token: PollToken, mask: UInt32) throws(NetpollError) {
+        while !cnp_ring_prep_post_to_self(ring, Int32(bitPattern: mask), token.rawValue, CNP_CQE_F_MORE, Self.cancelAsync) {
+            try submit()
+        }
+    }
+
     func cancel(_ target: UInt64, tag: UInt64) throws(NetpollError) {
         while !cnp_ring_prep_cancel(ring, target, tag) {
             try submit()
@@ -587,13 +597,13 @@ public final class URingPoller: Poller, @unchecked Sendable {
         }
         var delivered = 0
         if c.res >= 0 {
-            body(PollToken(token), PollEvents(kernelMask: UInt32(bitPattern: c.res)).union(direction))
+            body(PollToken(token), PollEvents(ringPollMask: UInt32(bitPattern: c.res)).union(direction))
             delivered = 1
         } else if c.res == -EBADF {
             // The descriptor was closed without deregistering: wake both waiters so
             // their syscalls report EBADF, and stop watching.
             _ = table.remove(token)
-            body(PollToken(token), [.read, .write, .error])
+            body(PollToken(token), [.read, .write, .error, .errorPending])
             return 1
         } else if c.res != -ECANCELED {
             // Any other poll failure: let the waiters retry their syscall, which

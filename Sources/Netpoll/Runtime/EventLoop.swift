@@ -473,6 +473,14 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         if stop, case .uring(let p) = poller { p.stopReceiving(token: token) }
     }
 
+    /// Tests: has this loop's ring deliver a poll completion with `mask` for `pd`,
+    /// as the kernel would. False on a backend without a ring. Loop thread only.
+    func postRingPollCompletion(for pd: PollDesc, mask: UInt32) throws(NetpollError) -> Bool {
+        guard case .uring(let p) = poller else { return false }
+        try p.postPollCompletion(token: pd.token, mask: mask)
+        return true
+    }
+
     private func publishPollerCounters(_ poller: AnyPoller) {
         let c = poller.counters
         stats.pollSyscalls.store(c.syscalls, ordering: .relaxed)

@@ -76,7 +76,7 @@ public final class PollDesc: @unchecked Sendable {
     let info = Atomic<UInt32>(0)
     /// Bumped when the slot is freed: events carrying an older seq are stale.
     let fdseq = Atomic<UInt32>(1)
-    /// Sticky: an event reported the peer's hang-up or an error. After that a read
+    /// Sticky: an event reported the peer's hang-up or a pending error. After that a read
     /// can find end of stream or an error pending with no further event to come,
     /// so the FD layer must not skip its EAGAIN read (see `FD.receiveQueueDrained`).
     /// Stored before the unblock's CAS, so a reader whose CAS observes that event
@@ -360,7 +360,7 @@ extension PollDesc {
         // model: NETPOLLREADY_RD / NETPOLLREADY_WR (unblock, then RESUME)
         var r: Parked?
         var w: Parked?
-        if !events.isDisjoint(with: [.hangup, .error]) { peerGone.store(true, ordering: .relaxed) }
+        if !events.isDisjoint(with: [.hangup, .errorPending]) { peerGone.store(true, ordering: .relaxed) }
         if events.contains(.read) { r = unblock(.read, ioready: true) }
         if events.contains(.write) { w = unblock(.write, ioready: true) }
         r?.resume()

@@ -57,10 +57,15 @@ extension DescriptorTests.PollerTests {
             #expect(PollEvents(kernelMask: inb | out) == [.read, .write])
             #expect(PollEvents(kernelMask: rdhup) == [.read, .hangup])
             #expect(PollEvents(kernelMask: hup) == [.read, .write, .hangup])
-            #expect(PollEvents(kernelMask: err) == [.read, .write, .error])
-            #expect(PollEvents(kernelMask: err | out) == [.read, .write])
-            #expect(PollEvents(kernelMask: err | hup | inb | out | rdhup) == [.read, .write, .hangup])
+            #expect(PollEvents(kernelMask: err) == [.read, .write, .error, .errorPending])
+            #expect(PollEvents(kernelMask: err | out) == [.read, .write, .errorPending])
+            #expect(PollEvents(kernelMask: err | hup | inb | out | rdhup) == [.read, .write, .hangup, .errorPending])
             #expect(PollEvents(kernelMask: 0) == [])
+            // An io_uring poll completion's mask is the waker's key, not the state: a
+            // bare ERR is never Go's event error there.
+            #expect(PollEvents(ringPollMask: err) == [.read, .write, .errorPending])
+            #expect(PollEvents(ringPollMask: err | hup | inb | out | rdhup) == [.read, .write, .hangup, .errorPending])
+            #expect(PollEvents(ringPollMask: inb) == [.read])
         }
     }
 }
