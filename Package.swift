@@ -13,11 +13,10 @@
 // (trait Metrics: swift-metrics), NetpollLifecycle (trait Lifecycle:
 // swift-service-lifecycle), NetpollLogging (trait Logging: swift-log). A trait is
 // needed, not just a separate target: SwiftPM clones every package dependency a
-// dependency declares whether its products are used or not (checked with SwiftPM
-// 6.3: a package using only product Netpoll cloned swift-argument-parser and
-// hdrhistogram-swift), except a dependency used only under traits that are off
-// (checked: not cloned). So `import Netpoll` alone fetches and builds nothing new;
-// an embedder enables what it uses:
+// dependency declares whether its products are used or not, except a dependency
+// used only under traits that are off (how this was checked: docs/performance-log.md).
+// So `import Netpoll` alone fetches and builds nothing new; an embedder enables
+// what it uses:
 //
 //     .package(url: ".../swift-netpoll", from: "...", traits: ["Metrics"])
 //
@@ -28,7 +27,7 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     // Async functions run on their caller's executor (SE-0461): no hop to the generic
     // executor — whose preferred-executor lookup takes a runtime lock — after every
-    // park on the read/write path. Measured: +30% echo requests/s on one loop.
+    // park on the read/write path (the gain: docs/performance-log.md).
     .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
 ]
 

@@ -167,8 +167,8 @@ int cnp_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 
 // glibc's read, write and send are pthread cancellation points: in a threaded
 // process each wraps its syscall in __pthread_enable/disable_asynccancel, two
-// atomic read-modify-writes of the thread's cancel state (about 1.5% of an echo
-// server's CPU in a perf profile, as much as our own hot-path code). Swift never
+// atomic read-modify-writes of the thread's cancel state per call (as much of an
+// echo server's CPU as our own hot-path code: docs/performance-log.md). Swift never
 // cancels threads, so the bare syscall does the same; it also returns -errno, the
 // kernel's own convention, instead of writing errno's TLS slot. Under
 // ThreadSanitizer the libc calls stay, so its fd happens-before model still sees them.

@@ -64,7 +64,7 @@ extension FD {
     /// The async functions here are only the loop around the wait; each try is a
     /// plain function. That keeps the frame a parked reader's task holds small: a
     /// larger one (the tries' closures live in it) cost every idle connection a
-    /// second task-allocator slab, 1 KiB (measured with malloc uprobes).
+    /// second task-allocator slab (see docs/performance-log.md).
     func readRing(into base: UnsafeMutableRawPointer, count: Int) async throws -> Int {
         try prepare(.read)  // model: RING_PREPARE
         while true {

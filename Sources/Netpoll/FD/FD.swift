@@ -67,7 +67,7 @@ public final class FD: Sendable {
     /// FD lives. Used through `_withUnsafeGuaranteedRef`, so the per-message paths
     /// (a syscall counted, a buffer taken and given back) do no retain or release:
     /// walking pd → loop → … or an `unowned(unsafe)` reference costs a pair each
-    /// time (together about 1% of an echo server's CPU in a profile).
+    /// time (see docs/performance-log.md).
     private let statsRef: Unmanaged<LoopStatsStorage>
     // The pool's free list is touched on the loop thread only (ReadBufferPool).
     private nonisolated(unsafe) let poolRef: Unmanaged<ReadBufferPool>
@@ -334,7 +334,7 @@ public final class FD: Sendable {
     /// the Net layer's `Conn.borrowRead`), which call it directly rather than
     /// through a closure. A parked reader's task then holds few, small frames: each
     /// frame more on the parked path can cost an idle connection another
-    /// task-allocator slab (1 KiB, measured with malloc uprobes), and each async
+    /// task-allocator slab (see docs/performance-log.md), and each async
     /// call costs a frame allocation per read. Hand the result back with
     /// ``giveBack(_:)``.
     @inline(__always)

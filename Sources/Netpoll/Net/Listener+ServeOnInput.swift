@@ -19,7 +19,8 @@ extension Listener {
     /// Unlike ``serve(_:)``, a connection with nothing to read holds no task: it
     /// starts without one, and one that stays idle for `retireAfter` (to twice
     /// that) gives its task up. An idle connection then costs its descriptor and
-    /// PollDesc — a few hundred bytes — instead of a task and its frames (2.4 KiB).
+    /// PollDesc — a few hundred bytes — instead of a task and its task-allocator
+    /// slabs, which a task keeps for its life.
     /// A busy connection keeps its task between turns, so a turn costs no task
     /// creation. This is the shape of the C epoll servers and SwiftNIO: code runs
     /// on readiness, and nothing waits on behalf of an idle connection.

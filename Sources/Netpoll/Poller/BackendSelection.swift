@@ -86,12 +86,12 @@ extension Backend {
     /// What `auto` picks here, and why. io_uring only in the configuration this
     /// project measured to be no slower than epoll: multishot `POLL_ADD` (unless
     /// `NETPOLL_URING_MODE` asks for another mode) on a ring with `DEFER_TASKRUN`
-    /// (Linux 6.1+) — 0.98–1.03x epoll's requests/s in every echo cell, at the same
-    /// CPU per message, with a third fewer system calls per connection under churn.
-    /// Completion mode is not picked: 0.93x epoll's requests/s at 512 connections.
-    /// Without `DEFER_TASKRUN` task work runs on every interrupt and wake — the
-    /// POLL_ADD server measured 0.43x epoll's requests/s — so such a kernel gets
-    /// epoll. Otherwise epoll, with the reason.
+    /// (Linux 6.1+), level with epoll per message and with fewer system calls per
+    /// connection under churn. Completion mode is not picked: it measured behind
+    /// epoll at 512 connections. Without `DEFER_TASKRUN` task work runs on every
+    /// interrupt and wake, which made the POLL_ADD server far slower than epoll, so
+    /// such a kernel gets epoll. Otherwise epoll, with the reason. The figures
+    /// behind each choice: docs/performance-log.md.
     public static func autoSelection(uring options: URingPoller.Options = .init(), modeExplicit: Bool = false)
         -> (backend: Backend, reason: String)
     {

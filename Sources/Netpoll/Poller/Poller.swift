@@ -72,8 +72,8 @@ public struct PollEvents: OptionSet, Hashable, Sendable, CustomStringConvertible
     /// in `__io_poll_execute`), and a TCP reset ends with `sock_def_error_report`
     /// waking with `EPOLLERR` alone, *after* `tcp_done` set the hang-up. A multishot
     /// poll whose task work ran between the two posts a full mask, then a bare
-    /// `POLLERR` (measured here, 20,000 resets: 9% of connections without
-    /// DEFER_TASKRUN, 0.2% with; epoll never). Read as Go's event error, that last
+    /// `POLLERR` (seen under a reset load, far more often without DEFER_TASKRUN;
+    /// epoll never: docs/performance-log.md). Read as Go's event error, that last
     /// CQE made the next read fail with `notPollable` instead of reporting the data,
     /// end of stream or ECONNRESET. So a bare `ERR` here only wakes both directions
     /// and marks the error pending; the system call tells what it is.

@@ -647,8 +647,8 @@ public final class URingPoller: Poller, @unchecked Sendable {
     /// teardown finishes in a kernel worker, which then sends each thread that ever
     /// submitted to the ring task work flagged like a signal. That thread's next
     /// blocking system call can return early as if a signal had arrived: EINTR, or
-    /// a short read or write (measured: a blocking 1 MiB pipe write returned 64 KiB
-    /// on every io_uring mode, and all of it on epoll). Cancelling and reaping every
+    /// a short read or write (seen on every io_uring mode, never on epoll: see
+    /// docs/performance-log.md). Cancelling and reaping every
     /// request before the teardown does not prevent it. An event loop's thread ends
     /// right after closing its poller; code that goes on after closing a raw poller
     /// must handle EINTR and short transfers, as it must for any signal.

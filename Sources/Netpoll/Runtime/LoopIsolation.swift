@@ -6,7 +6,7 @@
 /// `await` that returns into a `nonisolated(nonsending)` function hops back to its
 /// isolation) and each resume on the generic executor look it up under the task's
 /// status-record lock: seven lookups per echo message (six checks, one resume),
-/// 4–5% of the server's CPU in a profile.
+/// a visible share of the server's CPU in a profile (see docs/performance-log.md).
 /// For a task isolated to this actor and with no preference, the checks compare
 /// two executor identities and take no lock; when it was parked, LoopResume puts
 /// it back on the loop (continuations themselves always resume on the generic

@@ -6,8 +6,8 @@ import CNetpoll
 // A task parked in `block` must wake when it is cancelled. The general way is a
 // `withTaskCancellationHandler` around each park; per echo message that is a status
 // record added and removed under the task's status lock, three task-allocator
-// frames and two executor switches: 2.3–2.5% of the echo server's CPU per message
-// (measured by leaving it out; issue 10's notes).
+// frames and two executor switches: a measurable share of the echo server's CPU
+// (see docs/performance-log.md).
 //
 // The connection tasks of `serve` and `serveOnInput` can be cancelled by one party
 // only, their task group, and the server knows each time that happens (the group

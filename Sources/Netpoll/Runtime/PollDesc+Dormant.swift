@@ -10,8 +10,8 @@ struct DormantWake: Sendable {
 }
 
 // Readers that wait with no task (Listener.serveOnInput): an idle connection then
-// costs its descriptor and PollDesc, not a task with its frames (about 2.4 KiB:
-// the task and two 1 KiB task-allocator slabs, which a task keeps for its life).
+// costs its descriptor and PollDesc, not a task with its frames (the task and its
+// task-allocator slabs, which a task keeps for its life; see docs/performance-log.md).
 //
 // Parking is netpollblock with the continuation replaced by a DormantWake: the
 // same `nil → wait` CAS, the same re-check of errors after publishing `wait`, the

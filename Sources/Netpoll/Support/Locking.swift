@@ -38,8 +38,8 @@ extension UnsafeContinuation {
 }
 
 /// Called by a task right after it resumed: pairs with `releaseToTask`. Outside
-/// TSan builds it does nothing: the task lookup alone was a retain and a release
-/// on every park (0.4% of an echo server's CPU in a profile).
+/// TSan builds it does nothing: the task lookup alone costs a retain and a release
+/// on every park (see docs/performance-log.md).
 @inline(__always)
 func acquireFromResumer() {
     guard cnp_tsan_enabled else { return }

@@ -5,9 +5,8 @@ import Glibc
 /// so slow drift of the machine spreads over all servers), one server child
 /// pinned to one CPU and one `netpoll load` child pinned to another. The order of
 /// the servers rotates from one repeat to the next (A B C, B C A, C A B, …), so
-/// no server always runs first: measured here, the first server of a round did
-/// about 3% fewer connections per second in the churn cell at 1 connection, the
-/// same build whichever that was.
+/// no server always runs first: the first server of a round measured slower in
+/// the churn cell at 1 connection, whichever build it was (docs/benchmarks.md).
 public final class BenchRunner {
     private let plan: BenchPlan
     private let selfPath: String
