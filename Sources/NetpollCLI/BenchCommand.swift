@@ -19,7 +19,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Small smoke run: connections 1,64, size 64, 1 s, warmup 0.5 s, 1 repeat, 1000 idle.")
     var quick = false
 
-    @Option(help: "Our echo-server backends to measure: epoll, uring (multishot POLL_ADD), uring-oneshot, uring-completion, auto (comma-separated; empty for peers only). Default epoll,uring,uring-completion.",
+    @Option(help: "Our echo-server backends to measure: epoll, uring or uring-multishot (multishot POLL_ADD), uring-oneshot, uring-completion, auto (comma-separated; empty for peers only). Default epoll,uring,uring-completion.",
             transform: { text in _ = try OptionRules.backendList(text); return text })
     var backends: String = "epoll,uring,uring-completion"
 

@@ -23,7 +23,8 @@ struct EchoServerCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Backend: epoll, uring or auto (overrides NETPOLL_BACKEND).", transform: OptionRules.backend)
+    @Option(help: "Backend: \(Backend.Choice.allCases.map(\.rawValue).joined(separator: ", ")) (overrides NETPOLL_BACKEND).",
+            transform: OptionRules.backend)
     var backend: Backend.Choice?
 
     @Option(help: "Address to listen on (0.0.0.0 or :: for every interface). Default 127.0.0.1.", transform: OptionRules.host)

@@ -9,13 +9,8 @@ import Glibc
 ///
 /// The environment is read once per process (``fromEnvironment()``):
 ///
-/// | variable | values | default |
-/// |---|---|---|
-/// | `NETPOLL_BACKEND` | `epoll`, `uring`, `auto`; or `uring-multishot`, `uring-oneshot`, `uring-completion` (io_uring in that mode, whatever `NETPOLL_URING_MODE` says) | `epoll` (Go's behaviour) |
-/// | `NETPOLL_LOOPS` | event loops of a group, 1...1024 (read by ``LoopGroup``) | CPUs this process may run on |
-/// | `NETPOLL_URING_MODE` | `multishot`, `oneshot`, `completion` | `multishot` |
-/// | `NETPOLL_URING_SETUP` | `defer`, `coop`, `plain` | `defer` |
-/// | `NETPOLL_URING_ENTRIES` | ring size: SQ entries, 1...32768 (the kernel rounds up to a power of two; the CQ has twice as many) | 256 |
+/// `NETPOLL_BACKEND`, `NETPOLL_LOOPS` and the `NETPOLL_URING_*` settings: their
+/// values and defaults are ``Settings/variables``.
 ///
 /// Every variable is checked, whichever backend is chosen; a bad value is
 /// ``NetpollError/invalidSetting(name:value:allowed:)`` naming the variable, the

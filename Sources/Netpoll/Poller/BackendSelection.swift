@@ -151,9 +151,7 @@ extension Backend {
     }
 
     /// The variables Netpoll reads, in the order `netpoll info` shows them.
-    public static let environmentKeys = [
-        "NETPOLL_BACKEND", "NETPOLL_URING_MODE", "NETPOLL_URING_SETUP", "NETPOLL_URING_ENTRIES", "NETPOLL_LOOPS",
-    ]
+    public static let environmentKeys = Settings.variables.map(\.name)
 
     /// Those of ``environmentKeys`` set in this process (read now, not cached), for
     /// ``resolve(environment:)`` — e.g. with `NETPOLL_BACKEND` replaced by a flag.

@@ -11,13 +11,8 @@ import CNetpoll
 /// invalid NETPOLL_LOOPS "abc": must be a whole number from 1 to 1024
 /// ```
 ///
-/// | variable | rule | default |
-/// |---|---|---|
-/// | `NETPOLL_BACKEND` | `epoll`, `uring`, `auto` | `epoll` |
-/// | `NETPOLL_LOOPS` | ``loops`` (1...1024) | CPUs this process may run on, at most 1024 |
-/// | `NETPOLL_URING_MODE` | `multishot`, `oneshot` | `multishot` |
-/// | `NETPOLL_URING_SETUP` | `defer`, `coop`, `plain` | `defer` |
-/// | `NETPOLL_URING_ENTRIES` | ``uringEntries`` (1...32768) | 256 |
+/// The variables, their rules and defaults are ``variables``; the README and the
+/// DocC catalog show ``environmentTable``, and a test keeps their copies equal to it.
 ///
 /// Names are matched without regard to case; an empty variable counts as unset.
 public enum Settings {
@@ -29,6 +24,43 @@ public enum Settings {
     /// kernel's `IORING_MAX_ENTRIES`. The kernel rounds the size up to a power of
     /// two, and the completion queue is twice that.
     public static let uringEntries: ClosedRange<Int> = 1...32768
+
+    // MARK: the variables
+
+    /// One `NETPOLL_*` variable as the documentation shows it.
+    public struct Variable: Sendable, Hashable {
+        public let name: String
+        /// What it accepts.
+        public let rule: String
+        public let defaultValue: String
+    }
+
+    /// Every `NETPOLL_*` variable, in the order they are parsed (the first bad one
+    /// is the error). Values and defaults come from the types that parse them, so
+    /// this table cannot fall behind a new backend or mode.
+    public static let variables: [Variable] = {
+        let defaults = Environment()
+        func names<C: CaseIterable & RawRepresentable>(_: C.Type) -> String where C.RawValue == String {
+            C.allCases.map { "`\($0.rawValue)`" }.joined(separator: ", ")
+        }
+        return [
+            Variable(name: "NETPOLL_BACKEND", rule: names(Backend.Choice.self) + " (a `uring-MODE` value forces that io_uring mode)",
+                     defaultValue: "`\(defaults.backend.rawValue)` (Go's behaviour)"),
+            Variable(name: "NETPOLL_URING_MODE", rule: names(URingPoller.Mode.self), defaultValue: "`\(defaults.uring.mode.rawValue)`"),
+            Variable(name: "NETPOLL_URING_SETUP", rule: names(URingPoller.Setup.self) + " (each falls back flag by flag)",
+                     defaultValue: "`\(defaults.uring.setup.rawValue)`"),
+            Variable(name: "NETPOLL_URING_ENTRIES", rule: "SQ entries per ring, \(uringEntries.lowerBound)...\(uringEntries.upperBound) (rounded up to a power of two; the CQ has twice as many)",
+                     defaultValue: "\(defaults.uring.entries)"),
+            Variable(name: "NETPOLL_LOOPS", rule: "event loops of a group, \(loops.lowerBound)...\(loops.upperBound)",
+                     defaultValue: "CPUs this process may run on"),
+        ]
+    }()
+
+    /// ``variables`` as a Markdown table: the one the README and DocC show.
+    public static var environmentTable: String {
+        (["| variable | values | default |", "|---|---|---|"]
+            + variables.map { "| `\($0.name)` | \($0.rule) | \($0.defaultValue) |" }).joined(separator: "\n")
+    }
 
     // MARK: rules
 
