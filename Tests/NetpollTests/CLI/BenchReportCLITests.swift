@@ -1,12 +1,12 @@
 import Foundation
 import Testing
 
-extension DescriptorTests {
+extension SerializedTests {
     /// `netpoll bench --report FILE` end to end: a tiny real bench on both backends
     /// writes a page whose charts hold the run's figures, and headless Chromium
     /// draws every chart with them, to scale. (The renderer's pure parts, escaping
     /// and made-up runs with peers and failures are tested in NetpollToolsTests.)
-    /// In ``DescriptorTests``: the bench's and the browser's children are processes.
+    /// In ``SerializedTests``: the bench's and the browser's children are processes.
     @Suite struct BenchReportCLITests {
         /// One short real run: its page and its JSON rows.
         struct Run {

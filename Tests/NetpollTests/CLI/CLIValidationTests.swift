@@ -3,13 +3,13 @@ import Testing
 import Glibc
 #endif
 
-extension DescriptorTests {
+extension SerializedTests {
     /// The built `netpoll` binary, run as a user would (issue 8, items 2 and 3): every bad option or NETPOLL_* value ends the
     /// command with a non-zero exit status, no crash, and a message on stderr that
     /// names the option or variable. Each run is killed after 10 s, so an input that
     /// is wrongly accepted (a server that starts) fails the test instead of hanging
     /// it. The echo server's timeouts are checked end to end with generous bounds,
-    /// never with a speed assumption. In ``DescriptorTests``: a child's pipes are
+    /// never with a speed assumption. In ``SerializedTests``: a child's pipes are
     /// descriptors too.
     @Suite struct CLIValidationTests {
         struct BadInput: Sendable, CustomTestStringConvertible {
@@ -75,6 +75,16 @@ extension DescriptorTests {
             }
             for text in input.mentions {
                 #expect(run.stderr.contains(text), "stderr lacks \(text.debugDescription): \(run.stderr)")
+            }
+        }
+
+        /// `--help` names every backend value `--backend` and NETPOLL_BACKEND accept.
+        @Test func echoServerHelpListsEveryBackend() throws {
+            let run = try NetpollProcess.run(["echo-server", "--help"])
+            #expect(run.status == .exited(0), "netpoll echo-server --help: \(run.status); stderr: \(run.stderr)")
+            let help = run.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            for name in ["epoll", "uring", "auto", "uring-multishot", "uring-oneshot", "uring-completion"] {
+                #expect(help.contains(name), "--help lacks \(name): \(help)")
             }
         }
 

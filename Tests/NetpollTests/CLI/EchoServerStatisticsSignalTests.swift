@@ -4,7 +4,7 @@ import Testing
 import Glibc
 #endif
 
-extension DescriptorTests {
+extension SerializedTests {
     /// `netpoll echo-server` prints its statistics on SIGUSR1 and keeps serving
     /// (issue 12), then once more at exit: runs the built binary as a child on every
     /// backend, echoes through it between the signals, and reads the counters back.

@@ -19,7 +19,7 @@ final class WakeOrder: Sendable {
     var value: [Int] { order.withLock { $0 } }
 }
 
-extension DescriptorTests.FDTests {
+extension SerializedTests.FDTests {
     @Suite struct AsyncSemaphoreTests {
         @Test func aReleaseBeforeTheAcquireIsKept() async throws {
             let box = SemaphoreBox()

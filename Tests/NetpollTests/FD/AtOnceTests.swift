@@ -10,7 +10,7 @@ import Glibc
 // that goes out in part keeps the write lock until the rest is written, and a read
 // that finds nothing leaves the async read to wait without asking the kernel again.
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.FDTests {
     @Suite struct AtOnceTests {
         /// Full reads (exactly the size asked) leave no short-read hint, so each read
         /// after an echo finds nothing: the attempt at once gets EAGAIN, and the async

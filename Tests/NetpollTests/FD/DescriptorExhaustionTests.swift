@@ -21,7 +21,7 @@ extension PollerConfig {
     }
 }
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.FDTests {
     /// Issue 8: an echo server at its descriptor limit must neither die (libdispatch
     /// aborts the process when its own open fails with EMFILE) nor spin, and clients
     /// queued beyond capacity are served as others close. Runs `netpoll echo-server`

@@ -21,7 +21,7 @@ final class MutexBox: Sendable {
     func rwunlock(read: Bool) -> Bool { m.rwunlock(read: read) }
 }
 
-extension DescriptorTests.FDTests {
+extension SerializedTests.FDTests {
     @Suite struct FDMutexTests {
         private static func waiters(_ mu: MutexBox, read: Bool) -> UInt64 {
             let s = mu.m.state.load(ordering: .acquiring)

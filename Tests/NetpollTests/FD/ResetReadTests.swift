@@ -11,7 +11,7 @@ import Glibc
 // nanoseconds, so these tests have the ring post one at will, through a MSG_RING.
 // epoll reports the state, never that key: there the same reads run without it.
 
-extension DescriptorTests.FDTests {
+extension SerializedTests.FDTests {
     @Suite struct ResetReadTests {
         /// Reads `conn` until end of stream or ECONNRESET, with the borrowed read or
         /// the copying one; anything else thrown fails the test.

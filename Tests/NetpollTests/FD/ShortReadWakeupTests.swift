@@ -10,12 +10,12 @@ import Glibc
 // A lost wakeup there is a hang, so every case is bounded; each hammers the window
 // between a short read and the park from another loop's thread, on every backend.
 
-extension DescriptorTests.FDTests {
+extension SerializedTests.FDTests {
     @Suite struct ShortReadWakeupTests {
         /// Echoes with a 64 KiB buffer, far larger than any message here, so almost
         /// every read is short.
         static func echo(_ conn: some Conn) async throws {
-            try await DescriptorTests.NetTests.EchoTests.echo(conn)
+            try await SerializedTests.NetTests.EchoTests.echo(conn)
         }
 
         /// Round trips of 1 to 3,000 bytes, sizes drawn from `seed`.

@@ -7,7 +7,7 @@ import Glibc
 // Conn.waitReadable: waits for input without reading it (golang/go#15735), and
 // ends as a read would on a deadline, close and cancellation.
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.FDTests {
     @Suite struct WaitReadableTests {
         @Test(arguments: loopConfigs)
         func returnsOnInputAndAtEndOfStreamAndReadsNothing(_ config: PollerConfig) async throws {

@@ -35,7 +35,7 @@ final class PatternFile: Sendable {
     deinit { Glibc.close(fd) }
 }
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.FDTests {
     @Suite struct ZeroCopyTests {
         @Test(arguments: loopConfigs)
         func a256MiBFileArrivesByteForByte(_ config: PollerConfig) async throws {
@@ -248,7 +248,7 @@ extension DescriptorTests.NetTests {
             try await withNetGroup(config) { group in
                 let echo = try await TCPListener.listen(group: group)
                 let echoPort = try #require(echo.address?.port)
-                let echoing = Task { try await echo.serve { conn in try await EchoTests.echo(conn) } }
+                let echoing = Task { try await echo.serve { conn in try await SerializedTests.NetTests.EchoTests.echo(conn) } }
                 let proxy = try await TCPListener.listen(group: group)
                 let proxyPort = try #require(proxy.address?.port)
                 let proxying = Task {
@@ -268,7 +268,7 @@ extension DescriptorTests.NetTests {
                 }
                 let client = try await TCPConn.connect(host: "127.0.0.1", port: proxyPort, timeout: .seconds(5), group: group)
                 let ok = try await within(.seconds(60), "8 MiB through the splice proxy") {
-                    try await EchoTests.roundTrip(client, NetPatternStream(seed: 0x5b1), offset: 3, count: 8 << 20)
+                    try await SerializedTests.NetTests.EchoTests.roundTrip(client, NetPatternStream(seed: 0x5b1), offset: 3, count: 8 << 20)
                 }
                 #expect(ok)
                 // Half-close travels through the proxy and back as end of stream.

@@ -1,7 +1,7 @@
 import Netpoll
 import Testing
 
-extension DescriptorTests {
+extension SerializedTests {
     /// The integration products (NetpollMetrics, NetpollLifecycle, NetpollLogging),
     /// each compiled in only with its package trait (`swift test --enable-all-traits`,
     /// as scripts/test runs it); without the trait its suite is empty.

@@ -9,7 +9,7 @@ import Testing
 import Glibc
 #endif
 
-extension DescriptorTests.IntegrationTests {
+extension SerializedTests.IntegrationTests {
     /// NetpollLifecycle: a LoopGroupService in a ServiceGroup. Graceful shutdown
     /// closes the listener (new dials are refused), lets a connection in flight
     /// finish, then stops the loops; a connection that outlives the grace period is

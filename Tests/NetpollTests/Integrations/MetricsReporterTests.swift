@@ -4,7 +4,7 @@ import NetpollMetrics
 import Testing
 @testable import Netpoll
 
-extension DescriptorTests.IntegrationTests {
+extension SerializedTests.IntegrationTests {
     /// NetpollMetrics: each loop's statistics reach a swift-metrics backend
     /// (MetricsTestKit's in-memory one), as counters that grow by what happened
     /// between updates and a gauge of open descriptors.

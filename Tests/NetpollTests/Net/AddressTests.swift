@@ -4,7 +4,7 @@ import Testing
 // Go: net/ipsock_test.go TestSplitHostPort / TestJoinHostPort and
 // net/unixsock_test.go address handling — numeric forms only (no lookups here).
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct AddressTests {
         @Test func ipv4HostAndPort() throws {
             let a = try SocketAddress(parsing: "127.0.0.1:80")

@@ -8,7 +8,7 @@ import Glibc
 // descriptor made elsewhere becomes a working connection or listener, the caller's
 // descriptor stays open and usable, and a descriptor of the wrong kind is refused.
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct AdoptTests {
         static func isNonblocking(_ fd: Int32) -> Bool { fcntl(fd, F_GETFL) & O_NONBLOCK != 0 }
 

@@ -8,7 +8,7 @@ import Glibc
 // Swift's counterpart of Go's "close to unblock": cancelling the task that waits.
 // A cancelled read ends with CancellationError and leaves the connection usable.
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct CancellationTests {
         @Test(arguments: loopConfigs)
         func cancellingABlockedReadEndsItAndTheConnStillWorks(_ config: PollerConfig) async throws {

@@ -8,7 +8,7 @@ import Glibc
 // TestZeroByteRead, and internal/poll's close semantics (a blocked operation ends with
 // ErrNetClosing; a second Close fails).
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct CloseTests {
         @Test(arguments: loopConfigs)
         func blockedReadEndsWithNetClosingWhenConnIsClosed(_ config: PollerConfig) async throws {

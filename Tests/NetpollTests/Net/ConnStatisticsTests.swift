@@ -4,7 +4,7 @@ import Testing
 import Glibc
 #endif
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     /// The connection-level counters of ``LoopStats`` (issue 12: what NetpollMetrics
     /// exports): connections accepted and dialled, reads, writes and their bytes,
     /// and failed operations by kind, summed over the group.

@@ -11,7 +11,7 @@ import Glibc
 // no earlier than it passes) and TestReadTimeoutFluctuation (a deadline set from another
 // goroutine wakes a blocked read).
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct DeadlineTests {
         static let past = Duration.seconds(-1)
         static let soon = Duration.milliseconds(150)

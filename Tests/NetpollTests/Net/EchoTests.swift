@@ -9,7 +9,7 @@ import Glibc
 // address family), net/tcpsock_test.go TestTCPConcurrentAccept-like fan-in, and the
 // scheduler's spreading of accepted connections over Ps (here: the group's loops).
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct EchoTests {
         /// Echoes until EOF.
         static func echo(_ conn: some Conn) async throws {

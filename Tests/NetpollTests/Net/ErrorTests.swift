@@ -8,7 +8,7 @@ import Glibc
 // timeout), net/dial_test.go TestDialError (refused), TestDialTimeout and
 // TestDialTimeoutFDLeak (a dial to a target that never answers honours its timeout).
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct ErrorTests {
         @Test(arguments: loopConfigs)
         func peerResetIsECONNRESETNotATimeout(_ config: PollerConfig) async throws {

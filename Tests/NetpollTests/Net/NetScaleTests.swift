@@ -10,7 +10,7 @@ import Glibc
 // under a common 20,000 hard limit), and a burst of readable connections through a
 // one-entry io_uring ring (SQ full and CQ overflow on every turn).
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct NetScaleTests {
         static let connections = 10_000
 

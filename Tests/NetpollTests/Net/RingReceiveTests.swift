@@ -22,7 +22,7 @@ extension PollerConfig {
     }
 }
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct RingReceiveTests {
         /// Reads `count` bytes and checks them against `stream` from `offset`; returns
         /// the offset of the first wrong byte, if any.
@@ -58,10 +58,10 @@ extension DescriptorTests.NetTests {
                 let flood = Task { try await stream.send(stalledClient, total: total, chunkSeed: 3) }
                 #expect(try await within(.seconds(5), "first byte") { try await first.value } == nil)
 
-                let echo = Task { try await DescriptorTests.NetTests.EchoTests.echo(busyServer) }
+                let echo = Task { try await SerializedTests.NetTests.EchoTests.echo(busyServer) }
                 try await within(.seconds(30), "200 round trips beside a stalled reader") {
                     for i in 0..<200 {
-                        let ok = try await DescriptorTests.NetTests.EchoTests.roundTrip(busyClient, stream, offset: i * 977, count: 64)
+                        let ok = try await SerializedTests.NetTests.EchoTests.roundTrip(busyClient, stream, offset: i * 977, count: 64)
                         #expect(ok, "round trip \(i): echo differs")
                     }
                 }
@@ -117,7 +117,7 @@ extension DescriptorTests.NetTests {
                         try await conn.write(UnsafeRawBufferPointer(one))
                         try await waitUntil(within: .seconds(60), "all connected") { connected.value == clients }
                         try await Task.sleep(for: .milliseconds(200))
-                        try await DescriptorTests.NetTests.EchoTests.echo(conn)
+                        try await SerializedTests.NetTests.EchoTests.echo(conn)
                     }
                 }
                 let stream = NetPatternStream(seed: 0xd27)
@@ -131,9 +131,9 @@ extension DescriptorTests.NetTests {
                                 do {
                                     // A first round trip makes every server reader wait once
                                     // (its RECV starts), then all send together.
-                                    _ = try await DescriptorTests.NetTests.EchoTests.roundTrip(conn, stream, offset: i, count: 1)
+                                    _ = try await SerializedTests.NetTests.EchoTests.roundTrip(conn, stream, offset: i, count: 1)
                                     try await waitUntil(within: .seconds(60), "all connected") { connected.value == clients }
-                                    if try await DescriptorTests.NetTests.EchoTests.roundTrip(conn, stream, offset: i * 131, count: size) {
+                                    if try await SerializedTests.NetTests.EchoTests.roundTrip(conn, stream, offset: i * 131, count: size) {
                                         verified.add()
                                     } else {
                                         Issue.record("client \(i): echo differs")

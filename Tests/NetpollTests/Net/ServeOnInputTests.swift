@@ -11,7 +11,7 @@ import Glibc
 // timeout and the handler's own deadlines apply to dormant connections, and
 // stopping closes every connection, parked or not.
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct ServeOnInputTests {
         /// One turn of an echo: what one read returns is written back.
         static func echoTurn(_ conn: TCPConn, turns: Counter) async throws -> AfterInput {

@@ -8,7 +8,7 @@ import Glibc
 // (SetNoDelay, SetKeepAlive, SetKeepAlivePeriod, SetLinger, SetReadBuffer,
 // SetWriteBuffer), read back from the kernel with getsockopt.
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct SocketOptionTests {
         static func option(_ fd: Int32, _ level: Int32, _ name: Int32) throws -> Int32 {
             var v: Int32 = 0

@@ -54,7 +54,7 @@ private func withTimeoutEchoServer(
     try await listener.close()
 }
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct StalledPeerTests {
         @Test(arguments: loopConfigs)
         func borrowedReadEchoesEveryByteAndSeesEndOfStream(_ config: PollerConfig) async throws {

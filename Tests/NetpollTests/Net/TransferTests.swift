@@ -67,7 +67,7 @@ final class NetPatternStream: @unchecked Sendable {  // the table is written onc
     }
 }
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct TransferTests {
         @Test(arguments: loopConfigs)
         func sixtyFourMiBThroughSmallSocketBuffersArriveIntact(_ config: PollerConfig) async throws {

@@ -9,7 +9,7 @@ import Glibc
 // TestUDPReadSizeError-like truncation), net/timeout_test.go for packet conns, and
 // net/packetconn_test.go's echo over every address family.
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct UDPTests {
         /// Echoes every datagram back to its sender until the socket is closed.
         static func echo(_ server: UDPConn) async throws {

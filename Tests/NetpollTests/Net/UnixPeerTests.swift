@@ -10,7 +10,7 @@ import Glibc
 // and Linux abstract-namespace names (Go: net/unixsock_linux_test.go
 // TestUnixAutobind / TestUnixAbstract).
 
-extension DescriptorTests.NetTests {
+extension SerializedTests.NetTests {
     @Suite struct UnixPeerTests {
         /// nobody/nogroup: another user whenever the tests run as root.
         static let otherUID: UInt32 = 65534

@@ -5,7 +5,7 @@ import Testing
 import Glibc
 #endif
 
-extension DescriptorTests.PollerTests {
+extension SerializedTests.PollerTests {
     /// NETPOLL_BACKEND parsing, the default, and explanations when io_uring is forbidden.
     @Suite struct BackendSelectionTests {
         @Test func anUnknownBackendNameIsRejectedNamingTheValidOnes() {

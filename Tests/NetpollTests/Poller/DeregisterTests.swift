@@ -4,7 +4,7 @@ import Testing
 import Glibc
 #endif
 
-extension DescriptorTests.PollerTests {
+extension SerializedTests.PollerTests {
     /// Deregistration: when it returns the poller holds nothing of the file, and
     /// nothing registered before it is delivered after it.
     @Suite struct DeregisterTests {

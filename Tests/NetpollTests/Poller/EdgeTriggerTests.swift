@@ -4,7 +4,7 @@ import Testing
 import Glibc
 #endif
 
-extension DescriptorTests.PollerTests {
+extension SerializedTests.PollerTests {
     /// Go's contract is edge-triggered: readiness is reported once per change (spurious
     /// extras allowed), never re-reported level-style while nothing changes.
     @Suite struct EdgeTriggerTests {

@@ -5,7 +5,7 @@ import Testing
 import Glibc
 #endif
 
-extension DescriptorTests.PollerTests {
+extension SerializedTests.PollerTests {
     /// Hang-ups and socket errors wake both modes, as Go maps them; `.error` (Go's
     /// "event error") only for a mask that is exactly EPOLLERR.
     @Suite struct HangupAndErrorTests {

@@ -14,7 +14,7 @@ import Glibc
 /// One way to build a poller. Every configuration appears as a test argument, even
 /// one this machine cannot use: the test then prints "skipped: why" and returns (see
 /// ``canRunHere(descriptors:)``), and
-/// ``DescriptorTests/PollerTests/BackendSelectionTests/everyBackendIsUsableHere()``
+/// ``SerializedTests/PollerTests/BackendSelectionTests/everyBackendIsUsableHere()``
 /// fails if io_uring vanished without an external reason (sysctl, seccomp).
 struct PollerConfig: Sendable, CustomTestStringConvertible {
     let name: String

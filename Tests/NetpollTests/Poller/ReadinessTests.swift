@@ -4,7 +4,7 @@ import Testing
 import Glibc
 #endif
 
-extension DescriptorTests.PollerTests {
+extension SerializedTests.PollerTests {
     /// The basic promise: a change in readiness comes back as (token, events).
     @Suite struct ReadinessTests {
         @Test(arguments: PollerConfig.all)

@@ -4,7 +4,7 @@ import Testing
 import Glibc
 #endif
 
-extension DescriptorTests.PollerTests {
+extension SerializedTests.PollerTests {
     /// Many registrations through a small ring / event array: SQ full (submit and
     /// retry), CQ overflow (NODROP, multishot ended → re-armed); nothing is lost.
     @Suite struct ScaleTests {

@@ -4,7 +4,7 @@ import Testing
 import Glibc
 #endif
 
-extension DescriptorTests.PollerTests {
+extension SerializedTests.PollerTests {
     /// `wake()` (Go's netpollBreak) and poll timeouts.
     @Suite struct WakeAndTimeoutTests {
         @Test(arguments: PollerConfig.all)

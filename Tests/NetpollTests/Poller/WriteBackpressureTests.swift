@@ -4,7 +4,7 @@ import Testing
 import Glibc
 #endif
 
-extension DescriptorTests.PollerTests {
+extension SerializedTests.PollerTests {
     /// Write readiness follows the send buffer: none while it is full, one when it drains.
     @Suite struct WriteBackpressureTests {
         @Test(arguments: PollerConfig.all)

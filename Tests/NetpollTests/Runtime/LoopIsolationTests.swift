@@ -11,7 +11,7 @@ import Glibc
 /// The isolation the caller runs with.
 private func callerIsolation(_ isolation: isolated (any Actor)? = #isolation) -> (any Actor)? { isolation }
 
-extension DescriptorTests.RuntimeTests {
+extension SerializedTests.RuntimeTests {
     @Suite struct LoopIsolationTests {
         /// A task isolated to loop 1 reads and writes pipes against a peer on loop 0:
         /// every read parks, every resume comes from loop 1's own poll. Resumed onto the

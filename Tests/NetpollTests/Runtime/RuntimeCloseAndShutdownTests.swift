@@ -7,7 +7,7 @@ import Glibc
 // Close (Go: FD.Close → pd.evict) and loop-group shutdown wake every blocked waiter
 // with the closed error and leave no descriptor behind.
 
-extension DescriptorTests.RuntimeTests {
+extension SerializedTests.RuntimeTests {
     @Suite struct RuntimeCloseAndShutdownTests {
         @Test(arguments: loopConfigs)
         func closeWakesBlockedReaderAndWriterWithNetClosing(config: PollerConfig) async throws {

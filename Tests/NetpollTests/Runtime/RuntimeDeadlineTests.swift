@@ -12,7 +12,7 @@ import Glibc
 /// Byte `k` of pipe `i`'s stream in the deadline race.
 private func pattern(_ i: Int, _ k: Int) -> UInt8 { UInt8(truncatingIfNeeded: k &* 31 &+ i &* 7 &+ k / 251) }
 
-extension DescriptorTests.RuntimeTests {
+extension SerializedTests.RuntimeTests {
     @Suite struct RuntimeDeadlineTests {
         @Test(arguments: loopConfigs)
         func pastDeadlineFailsAtOnceEvenWhenDataIsReady(config: PollerConfig) async throws {

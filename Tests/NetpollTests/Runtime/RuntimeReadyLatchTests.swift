@@ -8,7 +8,7 @@ import Glibc
 // Go's rg/wg rules: `ready` is a latch the next wait consumes, pollReset clears a
 // stale one, and there is at most one waiter per mode.
 
-extension DescriptorTests.RuntimeTests {
+extension SerializedTests.RuntimeTests {
     @Suite struct RuntimeReadyLatchTests {
         /// Makes the pipe readable with nobody waiting, lets the event arrive (the latch
         /// is set), then drains the pipe and lets the loop go quiet: one-shot io_uring

@@ -8,7 +8,7 @@ import Glibc
 // Park and resume (Go: gopark / goready): who runs a woken task, where, and that no
 // wakeup is lost; cancellation of a parked task.
 
-extension DescriptorTests.RuntimeTests {
+extension SerializedTests.RuntimeTests {
     @Suite struct RuntimeSchedulingTests {
         /// 10,000 round trips of one byte between a task on loop 0 and one on loop 1,
         /// over two pipes: every read parks, every write resumes the other side. Prints

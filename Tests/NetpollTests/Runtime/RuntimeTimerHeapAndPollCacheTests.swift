@@ -7,7 +7,7 @@ import Glibc
 // The loop's bookkeeping: the deadline timer heap (one entry per PollDesc timer, moved
 // in place) and the PollCache (slot reuse bumps fdseq, so old tokens stop resolving).
 
-extension DescriptorTests.RuntimeTests {
+extension SerializedTests.RuntimeTests {
     @Suite struct RuntimeTimerHeapAndPollCacheTests {
         private struct Key: Hashable {
             let pd: Int

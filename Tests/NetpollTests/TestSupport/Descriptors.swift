@@ -55,7 +55,7 @@ private func reportFDChange(_ before: [Int32: String], _ after: [Int32: String],
 ///
 /// The count is the whole process's, so it is only meaningful while no other test
 /// opens or closes descriptors: every suite that does is nested in the serialized
-/// ``DescriptorTests``. Close in this library returns only once close(2) ran, so no
+/// ``SerializedTests``. Close in this library returns only once close(2) ran, so no
 /// grace period is needed beyond a short re-check.
 func withNoFDLeak<R>(sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> R) rethrows -> R {
     let before = countedFDs()

@@ -1,6 +1,7 @@
 import Testing
 
-/// The parent of every suite that opens descriptors: one suite per layer of
+/// Runs every suite that opens descriptors one test at a time (hence the name): one
+/// suite per layer of
 /// Sources/Netpoll (each in the folder of that name) and the CLI's. `.serialized` is
 /// inherited by the nested suites and by the cases of parameterized tests, so one of
 /// these tests runs at a time even under plain `swift test`, which runs suites in
@@ -10,7 +11,7 @@ import Testing
 ///
 /// A new suite that opens a descriptor — a pipe, a socket, a poller, a loop group, a
 /// child process — goes in here, as an extension of its layer's suite.
-@Suite(.serialized) struct DescriptorTests {
+@Suite(.serialized) struct SerializedTests {
     /// Poller/: epoll and io_uring behind the `Poller` protocol, on their own.
     @Suite struct PollerTests {}
     /// Runtime/: PollDesc, EventLoop, timers and the PollCache.
