@@ -1,18 +1,23 @@
-/// The EventLoop's poller: an enum over the concrete backends, so calls on the hot
-/// path are direct (and specialised) rather than through an existential. A poller
-/// of another type (a program's own ``Poller``) still works, through the existential.
+/// The EventLoop's poller: an enum over the backends ``Backend`` can make, so the
+/// calls an event, a message or a connection makes are direct (and specialised)
+/// rather than through an existential. Every operation is the ``Poller`` contract's;
+/// the rare ones go through ``contract``.
 enum AnyPoller {
     case epoll(EpollPoller)
     case uring(URingPoller)
-    case other(any Poller)
 
-    init(_ poller: any Poller) {
-        if let p = poller as? EpollPoller {
-            self = .epoll(p)
-        } else if let p = poller as? URingPoller {
-            self = .uring(p)
-        } else {
-            self = .other(poller)
+    init(_ backend: Backend) throws(NetpollError) {
+        switch backend.kind {
+        case .epoll: self = .epoll(try EpollPoller(options: backend.epoll))
+        case .uring: self = .uring(try URingPoller(options: backend.uring))
+        }
+    }
+
+    /// The poller as the contract, for calls off the per-event path.
+    var contract: any Poller {
+        switch self {
+        case .epoll(let p): return p
+        case .uring(let p): return p
         }
     }
 
@@ -23,48 +28,20 @@ enum AnyPoller {
         switch self {
         case .epoll(let p): return try p.poll(timeout: timeout, body)
         case .uring(let p): return try p.poll(timeout: timeout, body, received: received)
-        case .other(let p): return try p.poll(timeout: timeout, body)
         }
     }
 
-    /// Registers `fd`; `connection` (a connected or connecting stream socket) is read
-    /// through the ring when the poller is in io_uring completion mode. Returns
-    /// whether it is.
     func register(fd: Int32, token: PollToken, connection: Bool) throws(NetpollError) -> Bool {
         switch self {
-        case .epoll(let p):
-            try p.register(fd: fd, token: token)
-            return false
-        case .uring(let p):
-            let receiving = connection && p.completion
-            try p.register(fd: fd, token: token, receiving: receiving)
-            return receiving
-        case .other(let p):
-            try p.register(fd: fd, token: token)
-            return false
+        case .epoll(let p): return try p.register(fd: fd, token: token, connection: connection)
+        case .uring(let p): return try p.register(fd: fd, token: token, connection: connection)
         }
-    }
-
-    /// Whether ``closeDescriptor(fd:token:onClosed:)`` closes through the ring (no
-    /// system call of its own); otherwise it calls close(2), which the caller counts.
-    var closesThroughRing: Bool {
-        if case .uring = self { return true }
-        return false
     }
 
     func closeDescriptor(fd: Int32, token: PollToken, onClosed: @escaping () -> Void) {
         switch self {
         case .epoll(let p): p.closeDescriptor(fd: fd, token: token, onClosed: onClosed)
         case .uring(let p): p.closeDescriptor(fd: fd, token: token, onClosed: onClosed)
-        case .other(let p): p.closeDescriptor(fd: fd, token: token, onClosed: onClosed)
-        }
-    }
-
-    func deregister(fd: Int32, token: PollToken) throws(NetpollError) {
-        switch self {
-        case .epoll(let p): try p.deregister(fd: fd, token: token)
-        case .uring(let p): try p.deregister(fd: fd, token: token)
-        case .other(let p): try p.deregister(fd: fd, token: token)
         }
     }
 
@@ -73,47 +50,37 @@ enum AnyPoller {
         switch self {
         case .epoll: return
         case .uring(let p): try p.arm(token: token, events: events)
-        case .other(let p): try p.arm(token: token, events: events)
         }
     }
 
-    var armsOnDemand: Bool {
+    func armReceive(token: PollToken) throws(NetpollError) -> ReceiveArm {
         switch self {
-        case .epoll(let p): return p.armsOnDemand
-        case .uring(let p): return p.armsOnDemand
-        case .other(let p): return p.armsOnDemand
+        case .epoll(let p): return try p.armReceive(token: token)
+        case .uring(let p): return try p.armReceive(token: token)
         }
     }
 
+    @inline(__always)
+    func recycle(buffer: UInt16) {
+        switch self {
+        case .epoll: return
+        case .uring(let p): p.recycle(buffer: buffer)
+        }
+    }
+
+    /// Any thread (a job sent to a sleeping loop).
     func wake() {
         switch self {
         case .epoll(let p): p.wake()
         case .uring(let p): p.wake()
-        case .other(let p): p.wake()
         }
     }
 
-    func close() {
-        switch self {
-        case .epoll(let p): p.close()
-        case .uring(let p): p.close()
-        case .other(let p): p.close()
-        }
-    }
-
-    var counters: PollerCounters {
-        switch self {
-        case .epoll(let p): return p.counters
-        case .uring(let p): return p.counters
-        case .other(let p): return p.counters
-        }
-    }
-
-    var features: PollerFeatures {
-        switch self {
-        case .epoll(let p): return p.features
-        case .uring(let p): return p.features
-        case .other(let p): return p.features
-        }
+    /// Tests: a poll completion the kernel posts only by chance, posted through the
+    /// ring (URingPoller.postPollCompletion). False without a ring.
+    func postPollCompletion(token: PollToken, mask: UInt32) throws(NetpollError) -> Bool {
+        guard case .uring(let p) = self else { return false }
+        try p.postPollCompletion(token: token, mask: mask)
+        return true
     }
 }

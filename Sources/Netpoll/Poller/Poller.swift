@@ -24,8 +24,29 @@ import Glibc
 //                           coalesced (Go's netpollWakeSig).
 //   close()                 release the kernel objects.
 //
-// Threading: register, deregister, poll and close belong to the thread that owns the
-// poller (the EventLoop's thread); only `wake()` may be called from anywhere.
+//
+// Completion mode (io_uring with the reads in the ring): the backend reads a
+// connection itself and hands the bytes up. Readiness backends keep the defaults
+// below, which do nothing, so the EventLoop calls these on every backend and never
+// asks which one it has:
+//
+//   register(fd:token:connection:)
+//                           netpollopen for a connected stream socket, which the
+//                           backend may read itself; returns whether it will.
+//   poll(timeout:_:received:)
+//                           poll, also handing what the backend read (``RingReceipt``:
+//                           bytes in one of its buffers, end of stream, an error) to
+//                           `received`, in order, per descriptor.
+//   armReceive(token:)      a reader found nothing queued and waits: start reading.
+//   stopReceiving(token:)   the reader holds `receiveCap` buffers: stop until it reads.
+//   recycle(buffer:)        a receipt's buffer is free again (owner thread).
+//   closesWithoutSyscall    closeDescriptor costs no system call of the caller's.
+//
+// Adding a backend: this contract, one file for the backend, its case in
+// ``Backend/Kind`` with its factory (Backend.swift), and its case in ``AnyPoller``.
+//
+// Threading: everything belongs to the thread that owns the poller (the
+// EventLoop's thread); only `wake()` may be called from anywhere.
 
 /// Readiness reported for a token, already in Go's terms.
 ///
@@ -152,6 +173,37 @@ public protocol Poller: AnyObject {
     func close()
     var counters: PollerCounters { get }
     var features: PollerFeatures { get }
+
+    // Completion mode; see the table at the top of this file.
+    func register(fd: Int32, token: PollToken, connection: Bool) throws(NetpollError) -> Bool
+    func poll(
+        timeout: Duration?, _ body: (PollToken, PollEvents) -> Void, received: (PollToken, RingReceipt) -> Void
+    ) throws(NetpollError) -> Int
+    func armReceive(token: PollToken) throws(NetpollError) -> ReceiveArm
+    func stopReceiving(token: PollToken)
+    func recycle(buffer: UInt16)
+    /// Most receive buffers one descriptor may hold before its receive is stopped.
+    var receiveCap: Int { get }
+    var closesWithoutSyscall: Bool { get }
+}
+
+/// Readiness backends: the completion-mode operations do nothing.
+extension Poller {
+    public func register(fd: Int32, token: PollToken, connection: Bool) throws(NetpollError) -> Bool {
+        try register(fd: fd, token: token)
+        return false
+    }
+    @inline(__always)
+    public func poll(
+        timeout: Duration?, _ body: (PollToken, PollEvents) -> Void, received: (PollToken, RingReceipt) -> Void
+    ) throws(NetpollError) -> Int {
+        try poll(timeout: timeout, body)
+    }
+    public func armReceive(token: PollToken) throws(NetpollError) -> ReceiveArm { .none }
+    public func stopReceiving(token: PollToken) {}
+    public func recycle(buffer: UInt16) {}
+    public var receiveCap: Int { 0 }
+    public var closesWithoutSyscall: Bool { false }
 }
 
 extension Poller {

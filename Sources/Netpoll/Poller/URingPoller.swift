@@ -292,6 +292,17 @@ public final class URingPoller: Poller, @unchecked Sendable {
 
     public var armsOnDemand: Bool { oneshot || completion }
 
+    /// In completion mode a connection's reads come from the ring (``armReceive(token:)``).
+    public func register(fd: Int32, token: PollToken, connection: Bool) throws(NetpollError) -> Bool {
+        let receiving = connection && completion
+        try register(fd: fd, token: token, receiving: receiving)
+        return receiving
+    }
+
+    public var receiveCap: Int { options.receiveCap }
+    /// The CLOSE goes through the ring with the next enter.
+    public var closesWithoutSyscall: Bool { true }
+
     /// Stops watching `fd` and closes it through the ring: the cancels of its
     /// requests and an `IORING_OP_CLOSE` are queued and go to the kernel with the
     /// next poll — no syscall and no waiting here. `onClosed` runs on this thread

@@ -290,7 +290,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             pd.discardReceived()
             pd.receivesThroughRing.store(false, ordering: .relaxed)
         }
-        if !poller.closesThroughRing { stats.ioSyscalls.wrappingAdd(1, ordering: .relaxed) }  // its close(2)
+        if !poller.contract.closesWithoutSyscall { stats.ioSyscalls.wrappingAdd(1, ordering: .relaxed) }  // its close(2)
         poller.closeDescriptor(fd: fd, token: pd.token, onClosed: then)
         cache.release(pd)
     }
@@ -308,9 +308,9 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     }
 
     private func armReceiveLocal(_ token: PollToken) {
-        guard case .uring(let p)? = poller, let pd = cache.lookup(token) else { return }
+        guard let poller, let pd = cache.lookup(token) else { return }
         do {
-            switch try p.armReceive(token: token) {  // model: RING_LOOP_ARM
+            switch try poller.armReceive(token: token) {  // model: RING_LOOP_ARM
             case .receiving: pd.ringState.store(PollDesc.ringRunning, ordering: .releasing)  // model: RING_STORE_RUNNING
             case .polling, .none: pd.ringState.store(PollDesc.ringOff, ordering: .releasing)  // model: RING_POLLING_OFF
             }
@@ -328,7 +328,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     /// single producer).
     func recycleReceiveBuffer(_ bid: UInt16) {
         if inEventLoop {
-            if case .uring(let p)? = poller { p.recycle(buffer: bid) }
+            poller?.recycle(buffer: bid)
         } else {
             sendRemote(.recycle(bid))
         }
@@ -375,11 +375,11 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         cnp_set_current_loop(Unmanaged.passUnretained(self).toOpaque())
         cnp_set_thread_name("netpoll-\(index)")
         do throws(NetpollError) {
-            let p = AnyPoller(try backend.makePoller())
+            let p = try AnyPoller(backend)
             poller = p
-            armsOnDemandFlag.store(p.armsOnDemand, ordering: .relaxed)
+            armsOnDemandFlag.store(p.contract.armsOnDemand, ordering: .relaxed)
             remote.locked { _ in pollerWaker = p }
-            let f = p.features
+            let f = p.contract.features
             startup.locked { $0 = .success(f) }
         } catch {
             startup.locked { $0 = .failure(error) }
@@ -400,7 +400,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         let body: (PollToken, PollEvents) -> Void = { token, events in
             me._withUnsafeGuaranteedRef { $0.deliver(token, events) }
         }
-        let receiveCap = backend.uring.receiveCap
+        let receiveCap = poller.contract.receiveCap
         let received: (PollToken, RingReceipt) -> Void = { token, receipt in
             me._withUnsafeGuaranteedRef { $0.deliver(token, receipt, cap: receiveCap) }
         }
@@ -470,19 +470,17 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         stats.events.wrappingAdd(1, ordering: .relaxed)
         // The reader holds its cap of ring buffers: stop its RECV.
         let stop = ref._withUnsafeGuaranteedRef { $0.ringReceived(receipt, cap: cap) }
-        if stop, case .uring(let p) = poller { p.stopReceiving(token: token) }
+        if stop { poller?.contract.stopReceiving(token: token) }
     }
 
     /// Tests: has this loop's ring deliver a poll completion with `mask` for `pd`,
     /// as the kernel would. False on a backend without a ring. Loop thread only.
     func postRingPollCompletion(for pd: PollDesc, mask: UInt32) throws(NetpollError) -> Bool {
-        guard case .uring(let p) = poller else { return false }
-        try p.postPollCompletion(token: pd.token, mask: mask)
-        return true
+        try poller?.postPollCompletion(token: pd.token, mask: mask) ?? false
     }
 
     private func publishPollerCounters(_ poller: AnyPoller) {
-        let c = poller.counters
+        let c = poller.contract.counters
         stats.pollSyscalls.store(c.syscalls, ordering: .relaxed)
         stats.rearms.store(c.rearms, ordering: .relaxed)
         stats.ringBuffersHeld.store(c.receiveBuffersHeld, ordering: .relaxed)
@@ -509,7 +507,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             case .job(let job): job.runSynchronously(on: executor)
             case .isolatedJob(let job): job.runSynchronously(on: serial)
             case .closure(let body): body()
-            case .recycle(let bid): if case .uring(let p)? = poller { p.recycle(buffer: bid) }
+            case .recycle(let bid): poller?.recycle(buffer: bid)
             }
         }
         stats.jobsRun.wrappingAdd(UInt64(running.count), ordering: .relaxed)
@@ -566,12 +564,12 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             switch work {
             case .job(let j), .isolatedJob(let j): globalConcurrentExecutor.enqueue(ExecutorJob(j))
             case .closure(let body): body()
-            case .recycle(let bid): if case .uring(let p)? = poller { p.recycle(buffer: bid) }
+            case .recycle(let bid): poller?.recycle(buffer: bid)
             }
         }
         runQueue.removeAll()
         if let poller { publishPollerCounters(poller) }
-        poller?.close()
+        poller?.contract.close()
         // PollDescs still held by open FDs keep this loop alive (PollDesc.loop is a
         // strong reference); dropping the cache breaks the loop → cache → PollDesc
         // cycle so a finished loop is freed with its last descriptor.
