@@ -23,7 +23,7 @@ public final class FD: Sendable {
     let pd: PollDesc
     let fdmu = FDMutex()
     /// Close waits here for `destroy` (Go: csema).
-    private let csema = AsyncSemaphore()
+    let csema = AsyncSemaphore()
     /// A socket, or another pollable file (a pipe, a tty). Sockets write with
     /// send(MSG_NOSIGNAL): a peer that went away must give EPIPE, not kill the
     /// process with SIGPIPE. Closed errors say "use of closed network connection"
@@ -68,10 +68,10 @@ public final class FD: Sendable {
     /// (a syscall counted, a buffer taken and given back) do no retain or release:
     /// walking pd → loop → … or an `unowned(unsafe)` reference costs a pair each
     /// time (see docs/performance-log.md).
-    private let statsRef: Unmanaged<LoopStatsStorage>
+    let statsRef: Unmanaged<LoopStatsStorage>
     // The pool's free list is touched on the loop thread only (ReadBufferPool).
-    private nonisolated(unsafe) let poolRef: Unmanaged<ReadBufferPool>
-    private nonisolated(unsafe) let loopID: UnsafeMutableRawPointer
+    nonisolated(unsafe) let poolRef: Unmanaged<ReadBufferPool>
+    nonisolated(unsafe) let loopID: UnsafeMutableRawPointer
 
     /// Largest single read/write (Go: maxRW, 1 GiB), so huge buffers are cut into
     /// chunks and the kernel never sees a length it would truncate.
@@ -93,7 +93,7 @@ public final class FD: Sendable {
         try await open(fd, loop: loop, isSocket: true, isStream: true, connection: connection)
     }
 
-    private static func open(
+    static func open(
         _ fd: Int32, loop: EventLoop, isSocket: Bool, isStream: Bool, connection: Bool = false
     ) async throws -> FD {
         do {
@@ -105,7 +105,7 @@ public final class FD: Sendable {
         }
     }
 
-    private init(sysfd: Int32, pd: PollDesc, isSocket: Bool, isStream: Bool) {
+    init(sysfd: Int32, pd: PollDesc, isSocket: Bool, isStream: Bool) {
         self.sysfd = sysfd
         self.pd = pd
         self.isSocket = isSocket
@@ -126,9 +126,9 @@ public final class FD: Sendable {
 
     /// True on this descriptor's loop thread (EventLoop.inEventLoop, with no retain).
     @inline(__always)
-    private var onLoopThread: Bool { cnp_current_loop() == loopID }
+    var onLoopThread: Bool { cnp_current_loop() == loopID }
 
-    private static func isStreamSocket(_ fd: Int32) -> Bool {
+    static func isStreamSocket(_ fd: Int32) -> Bool {
         var type: Int32 = 0
         var len = socklen_t(MemoryLayout<Int32>.size)
         return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == Int32(SOCK_STREAM.rawValue)
@@ -136,7 +136,7 @@ public final class FD: Sendable {
 
     // MARK: errors
 
-    private var closingError: NetpollError { isSocket ? .netClosing : .fileClosing }
+    var closingError: NetpollError { isSocket ? .netClosing : .fileClosing }
 
     /// Maps a PollDesc check to the error the caller sees.
     func error(for check: PollCheck) -> any Error {
@@ -202,7 +202,7 @@ public final class FD: Sendable {
 
     /// Last reference gone after close: deregister and close on the loop (through
     /// the ring with io_uring); Close returns once the descriptor is closed.
-    private func destroy() {
+    func destroy() {
         // The FD stays alive until the close completes: `close()` is waiting on it.
         pd.loop.close(pd) { self.csema.release() }
     }
@@ -273,297 +273,4 @@ public final class FD: Sendable {
         }
     }
 
-    // MARK: read / write
-
-    /// Reads up to `buffer.count` bytes; 0 means end of stream (or an empty buffer).
-    public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> Int {
-        try await readLock()
-        defer { readUnlock() }
-        guard buffer.count > 0, let base = buffer.baseAddress else { return 0 }
-        if ringReceive { return try await readRing(into: base, count: min(buffer.count, FD.maxRW)) }
-        try await prepareRead()
-        let count = min(buffer.count, FD.maxRW)
-        let n = try await retrying(.read, "read", negatedErrno: true) { cnp_read(sysfd, base, UInt(count)) }
-        noteRead(n, of: count)
-        return n
-    }
-
-    /// The start of every read: Go's prepareRead, or — when the last read drained
-    /// the receive queue — straight to the wait (see ``receiveQueueDrained``).
-    @inline(__always)
-    private func prepareRead() async throws {
-        if isStream && receiveQueueDrained.exchange(false, ordering: .relaxed) {
-            try await wait(.read)
-        } else {
-            try prepare(.read)
-        }
-    }
-
-    /// A read of `count` bytes returned `n`: a short one left the queue empty.
-    @inline(__always)
-    func noteRead(_ n: Int, of count: Int) {
-        if n > 0 && n < count { noteReceiveQueueEmpty() }
-    }
-
-    /// The receive queue was empty just now (a short read, or EAGAIN): set the
-    /// drained hint, on stream sockets, unless the peer is gone, whose end of
-    /// stream or error then sends no further event to wait for.
-    @inline(__always)
-    func noteReceiveQueueEmpty() {
-        if isStream && !pd.peerGone.load(ordering: .relaxed) {
-            receiveQueueDrained.store(true, ordering: .relaxed)
-        }
-    }
-
-    /// Reads into a buffer lent by the loop (see ``ReadBufferPool``) and runs `body`
-    /// on the bytes read, which are valid only during `body`; an empty buffer means
-    /// end of stream. Nothing is held while the descriptor waits for data, so an
-    /// idle connection costs no buffer. At most `maxCount` bytes (and at most
-    /// ``ReadBufferPool/bufferSize``) are read. The read lock is released before
-    /// `body` runs, so `body` may itself read (or write) this descriptor.
-    public func readBorrowed<R>(
-        upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
-    ) async throws -> R {
-        let lent = try await lend(upTo: maxCount)
-        defer { giveBack(lent) }
-        return try await body(UnsafeRawBufferPointer(start: lent.start, count: lent.count))
-    }
-
-    /// The read of a borrowed read: the read and any waiting on both paths, inlined
-    /// (with the loop-buffer read below it) into its non-generic callers (here and
-    /// the Net layer's `Conn.borrowRead`), which call it directly rather than
-    /// through a closure. A parked reader's task then holds few, small frames: each
-    /// frame more on the parked path can cost an idle connection another
-    /// task-allocator slab (see docs/performance-log.md), and each async
-    /// call costs a frame allocation per read. Hand the result back with
-    /// ``giveBack(_:)``.
-    @inline(__always)
-    func lend(upTo maxCount: Int) async throws -> LentBytes {
-        let limit = max(0, min(maxCount, ReadBufferPool.bufferSize))
-        return ringReceive ? try await readRingLent(upTo: limit) : try await readLoopLent(upTo: limit)
-    }
-
-    /// Bytes a borrowed read lends: from a buffer of the loop's pool, or (completion
-    /// mode) straight from the ring buffer the kernel filled.
-    @usableFromInline
-    struct LentBytes {
-        @usableFromInline let start: UnsafeMutableRawPointer?
-        @usableFromInline let count: Int
-        /// The ring buffer lent, or -1 (then `start`, if any, is a pool buffer).
-        let ringBuffer: Int32
-    }
-
-    @inline(__always)
-    private func readLoopLent(upTo limit: Int) async throws -> LentBytes {
-        let (buffer, n) = try await readIntoLoopBuffer(limit)
-        return LentBytes(start: buffer, count: n, ringBuffer: -1)
-    }
-
-    @usableFromInline
-    func giveBack(_ lent: LentBytes) {
-        if lent.ringBuffer >= 0 {
-            pd.loop.recycleReceiveBuffer(UInt16(lent.ringBuffer))
-        } else if let start = lent.start {
-            let onLoop = onLoopThread
-            poolRef._withUnsafeGuaranteedRef { $0.give(start, onLoopThread: onLoop) }
-        }
-    }
-
-    /// The read of ``readBorrowed(upTo:_:)``: the buffer is taken for each attempt and
-    /// given back before any wait, so a parked reader holds none.
-    @inline(__always)
-    func readIntoLoopBuffer(_ count: Int) async throws -> (UnsafeMutableRawPointer?, Int) {
-        try await readLock()
-        defer { readUnlock() }
-        guard count > 0 else { return (nil, 0) }
-        try await prepareRead()
-        var buffer: UnsafeMutableRawPointer?
-        let n = try await retrying(.read, "read", negatedErrno: true) {
-            let (b, r) = readIntoPoolBuffer(count)
-            buffer = b
-            return r
-        }
-        noteRead(n, of: count)
-        return (buffer, n)
-    }
-
-    /// One read(2) into a buffer taken from the loop's pool: the buffer and the
-    /// count, or nil and -errno, the buffer then given back (before any wait or
-    /// throw, so a waiting reader holds none).
-    @inline(__always)
-    func readIntoPoolBuffer(_ count: Int) -> (UnsafeMutableRawPointer?, Int) {
-        let onLoop = onLoopThread
-        let b = poolRef._withUnsafeGuaranteedRef { $0.take(onLoopThread: onLoop) }
-        let r = cnp_read(sysfd, b, UInt(count))
-        if r >= 0 { return (b, r) }
-        poolRef._withUnsafeGuaranteedRef { $0.give(b, onLoopThread: onLoop) }
-        return (nil, r)
-    }
-
-    /// Writes all of `buffer`, waiting for space as needed (partial writes are
-    /// accumulated; chunks of at most 1 GiB). Returns `buffer.count`. When it throws,
-    /// some bytes may already have gone out: ``write(_:written:)`` tells how many.
-    @discardableResult
-    public func write(_ buffer: UnsafeRawBufferPointer) async throws -> Int {
-        var written = 0
-        try await write(buffer, written: &written)
-        return written
-    }
-
-    /// Go's `Write` contract (n, err): writes all of `buffer` and keeps `written` equal
-    /// to the bytes that went out, also when it throws (a deadline, cancellation, a
-    /// reset peer), so a caller can resume a write that timed out from
-    /// `buffer[written...]`.
-    @inline(__always)  // into Conn.write: one task-allocator frame less per write
-    public func write(_ buffer: UnsafeRawBufferPointer, written: inout Int) async throws {
-        written = 0
-        try await writeLock()
-        defer { writeUnlock() }
-        try prepare(.write)
-        try await writeRest(buffer, written: &written)
-    }
-
-    /// The write loop, from `written` on, with the write lock held and the
-    /// descriptor prepared.
-    @inline(__always)
-    func writeRest(_ buffer: UnsafeRawBufferPointer, written: inout Int) async throws {
-        guard let base = buffer.baseAddress else { return }
-        while written < buffer.count {
-            let chunk = min(buffer.count - written, FD.maxRW)
-            let from = base + written
-            let n = try await retrying(.write, writeName, negatedErrno: true) { send(from, chunk) }
-            // A zero-length result for a non-empty write: the peer can take no more.
-            if n == 0 { throw NetpollError.system(writeName, EPIPE) }
-            written += n
-        }
-    }
-
-    var writeName: String { isSocket ? "send" : "write" }
-
-    /// One send(2) (MSG_NOSIGNAL: a closed peer is EPIPE, not SIGPIPE) or write(2);
-    /// -errno on failure.
-    @inline(__always)
-    func send(_ from: UnsafeRawPointer, _ count: Int) -> Int {
-        isSocket ? cnp_send(sysfd, from, UInt(count), Int32(MSG_NOSIGNAL)) : cnp_write(sysfd, from, UInt(count))
-    }
-
-    /// Scatter read (readv): fills `buffers` in order; returns bytes read, 0 at EOF.
-    public func readv(_ buffers: [UnsafeMutableRawBufferPointer]) async throws -> Int {
-        try await readLock()
-        defer { readUnlock() }
-        let iov = buffers.prefix(FD.iovMax).map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
-        if iov.allSatisfy({ $0.iov_len == 0 }) { return 0 }
-        if ringReceive { return try await readvRing(iov) }
-        // Every read path shares the drained hint: a readv after a short read must
-        // consume it (or a later read would wait for an event already taken).
-        try await prepareRead()
-        let n = try await retrying(.read, "readv") {
-            iov.withUnsafeBufferPointer { Glibc.readv(sysfd, $0.baseAddress, Int32($0.count)) }
-        }
-        noteRead(n, of: iov.reduce(0) { $0 + $1.iov_len })
-        return n
-    }
-
-    /// Gather write (writev): writes every byte of `buffers`, in order.
-    @discardableResult
-    public func writev(_ buffers: [UnsafeRawBufferPointer]) async throws -> Int {
-        var written = 0
-        try await writev(buffers, written: &written)
-        return written
-    }
-
-    /// ``writev(_:)`` keeping `written` equal to the bytes that went out, also when it
-    /// throws (see ``write(_:written:)``).
-    public func writev(_ buffers: [UnsafeRawBufferPointer], written: inout Int) async throws {
-        written = 0
-        try await writeLock()
-        defer { writeUnlock() }
-        try prepare(.write)
-        var iov = buffers.filter { $0.count > 0 }.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
-        var first = 0
-        while first < iov.count {
-            let batch = min(iov.count - first, FD.iovMax)
-            let start = first
-            let n = try await retrying(.write, "writev") {
-                iov.withUnsafeBufferPointer { Glibc.writev(sysfd, $0.baseAddress! + start, Int32(batch)) }
-            }
-            written += n
-            // Consume n bytes from the front of the iovec list.
-            var left = n
-            while left > 0 && first < iov.count {
-                if left >= iov[first].iov_len {
-                    left -= iov[first].iov_len
-                    first += 1
-                } else {
-                    iov[first].iov_base = iov[first].iov_base! + left
-                    iov[first].iov_len -= left
-                    left = 0
-                }
-            }
-        }
-    }
-
-    // MARK: accept / connect
-
-    /// Go: FD.Accept. Returns a new non-blocking, close-on-exec descriptor (not yet
-    /// registered) and the peer address bytes. ECONNABORTED (a connection reset
-    /// while queued) is skipped; EMFILE/ENFILE are returned and the listener keeps
-    /// working. A connection that would land in ``DescriptorLimit/reserve`` is
-    /// closed at once and reported as EMFILE.
-    func accept() async throws -> (Int32, SocketAddressStorage) {
-        try await readLock()
-        defer { readUnlock() }
-        try prepare(.read)
-        var addr = SocketAddressStorage()
-        let s = try await retrying(.read, "accept4", alsoRetry: ECONNABORTED, negatedErrno: true) {
-            addr = SocketAddressStorage()
-            return addr.withMutableSockaddr { sa, len in cnp_accept4(sysfd, sa, len) }
-        }
-        // Never keep a connection in the descriptors reserved for the runtime.
-        return (try DescriptorLimit.admit(s, from: "accept4"), addr)
-    }
-
-    /// Go: netFD.connect. Starts a non-blocking connect and waits for it: EINPROGRESS
-    /// → wait for write → SO_ERROR (a wakeup with SO_ERROR 0 is checked with
-    /// getpeername, since pollers may wake spuriously).
-    func connect(to address: SocketAddressStorage) async throws {
-        try await writeLock()
-        defer { writeUnlock() }
-        countSyscall()
-        let rc = address.withSockaddr { sa, len in Glibc.connect(sysfd, sa, len) }
-        var e = rc < 0 ? errno : 0
-        // An interrupted connect continues in the background; wait for it below.
-        if e == EINTR { e = EINPROGRESS }
-        switch e {
-        case 0, EISCONN:
-            return
-        case EINPROGRESS, EALREADY:
-            break
-        default:
-            throw NetpollError.system("connect", e)
-        }
-        // No prepare (pollReset) here, as in Go's netFD.connect: the completion may
-        // already have been reported (merged with the registration's edge) before
-        // this line, and clearing that `ready` would park forever. A stale `ready`
-        // from registration is harmless: SO_ERROR/getpeername below retry.
-        while true {
-            try await wait(.write)
-            var soerr: Int32 = 0
-            var len = socklen_t(MemoryLayout<Int32>.size)
-            try NetpollError.check("getsockopt(SO_ERROR)") { getsockopt(sysfd, SOL_SOCKET, SO_ERROR, &soerr, &len) }
-            switch soerr {
-            case EINPROGRESS, EALREADY, EINTR:
-                continue
-            case EISCONN:
-                return
-            case 0:
-                var peer = SocketAddressStorage()
-                let ok = peer.withMutableSockaddr { sa, l in getpeername(sysfd, sa, l) }
-                if ok == 0 { return }
-                continue
-            default:
-                throw NetpollError.system("connect", soerr)
-            }
-        }
-    }
 }
