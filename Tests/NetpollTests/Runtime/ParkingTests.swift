@@ -18,7 +18,7 @@ import Glibc
 //   uncovers and wakes it, and a woken task parks again with a handler if its own
 //   cancellation has not come yet.
 
-extension DescriptorTests.RuntimeTests {
+extension SerializedTests.RuntimeTests {
     @Suite struct ParkingTests {
         /// A wake that counts its runs and notes whether one ran on `loop`'s thread.
         private static func countingWake(_ wakes: Counter, onLoop: Flag? = nil, _ loop: EventLoop) -> DormantWake {

@@ -428,7 +428,7 @@ extension RingReceiveQueue {
 // are "given back" — the suite runs on every configuration, as every suite with a
 // loop does, without touching a real ring buffer.
 
-extension DescriptorTests.RuntimeTests {
+extension SerializedTests.RuntimeTests {
     @Suite struct PollDescRingReceiveQueueTests {
         /// A receipt of `content` in fake ring buffer `bid` (at least 0x8000).
         private static func data(_ ring: FakeRing, _ bid: UInt16, _ content: [UInt8], ended: Bool = false) -> RingReceipt {
