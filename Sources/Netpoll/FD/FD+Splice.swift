@@ -27,7 +27,7 @@ extension FD {
         }
         var fds: [Int32] = [-1, -1]
         let rc = cnp_splice_pipe(&fds)
-        if rc < 0 { throw NetpollError.system("pipe2", -rc) }
+        try NetpollError.checkNegated("pipe2", rc)
         defer {
             Glibc.close(fds[0])
             Glibc.close(fds[1])

@@ -203,8 +203,10 @@ public final class FD: Sendable {
     /// Last reference gone after close: deregister and close on the loop (through
     /// the ring with io_uring); Close returns once the descriptor is closed.
     func destroy() {
-        // The FD stays alive until the close completes: `close()` is waiting on it.
-        pd.loop.close(pd) { self.csema.release() }
+        // Unowned: `close()` holds the FD until this callback has run (it waits on
+        // csema), and a callback that held the FD (and so its PollDesc) would keep
+        // them alive on the loop's thread for a moment after `close()` returned.
+        pd.loop.close(pd) { [unowned self] in csema.release() }
     }
 
     // MARK: close

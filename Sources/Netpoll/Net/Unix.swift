@@ -28,7 +28,7 @@ public final class UnixConn: Conn {
             var uid: UInt32 = 0
             var gid: UInt32 = 0
             let rc = cnp_peer_credentials(fd.sysfd, &pid, &uid, &gid)
-            if rc < 0 { throw .system("getsockopt(SO_PEERCRED)", -rc) }
+            try NetpollError.checkNegated("getsockopt(SO_PEERCRED)", rc)
             return PeerCredentials(pid: pid, uid: uid, gid: gid)
         }
     }

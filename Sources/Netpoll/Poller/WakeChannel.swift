@@ -15,8 +15,7 @@ final class WakeChannel: Sendable {
 
     init() throws(NetpollError) {
         let efd = cnp_eventfd()
-        if efd < 0 { throw .system("eventfd", -efd) }
-        fd = efd
+        fd = try NetpollError.checkNegated("eventfd", efd)
     }
 
     /// Any thread; coalesced.
