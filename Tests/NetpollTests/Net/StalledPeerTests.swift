@@ -194,14 +194,16 @@ extension SerializedTests.NetTests {
         @Test(arguments: loopConfigs)
         func idleTimeoutClosesASilentConnectionButNotABusyOne(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
-                try await withTimeoutEchoServer(group: group, idle: .milliseconds(300), write: .seconds(5)) { port, timeouts in
+                // Margins a loaded machine keeps: the busy peer's gaps (50 ms asked)
+                // ran past 300 ms once, when the idle timeout was 300 ms and the gap 100.
+                try await withTimeoutEchoServer(group: group, idle: .milliseconds(600), write: .seconds(5)) { port, timeouts in
                     let silent = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
                     let busy = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
-                    // The busy one talks every 100 ms for a second: never idle for 300 ms.
-                    for i in 0..<10 {
+                    // The busy one talks every 50 ms for over a second: never idle for 600 ms.
+                    for i in 0..<24 {
                         try await busy.write([UInt8(i)])
                         #expect(try await readFully(busy, count: 1) == [UInt8(i)])
-                        try await Task.sleep(for: .milliseconds(100))
+                        try await Task.sleep(for: .milliseconds(50))
                     }
                     // By now the silent one has been closed by the server: end of stream.
                     let eof = try await within(.seconds(5), "silent connection closed") {
