@@ -182,6 +182,29 @@ import Testing
         #expect(violations.isEmpty, "layer rule broken:\n\(violations.joined(separator: "\n"))")
     }
 
+    /// Lines that build a `.system` error themselves, outside the errno door.
+    static func handBuiltSystemErrors(_ source: String) -> [Substring] {
+        source.split(separator: "\n").filter { line in
+            let code = line.split(separator: "//", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            return code.contains(".system(") && !code.contains("case .system(") && !code.contains("case let .system(")
+        }
+    }
+
+    /// Every system-call failure becomes a NetpollError in Support/Errno.swift (the
+    /// errno door), so there is one place to read (or fault-inject) them.
+    @Test func everySystemErrorIsBuiltAtTheErrnoDoor() throws {
+        var found: [String] = []
+        for layer in Self.layers {
+            for path in Self.swiftFiles(in: layer) where !path.hasSuffix("/Support/Errno.swift") {
+                found += Self.handBuiltSystemErrors(try readText(path)).map { "\(path): \($0)" }
+            }
+        }
+        #expect(!Self.swiftFiles(in: "Support").isEmpty)
+        #expect(found.isEmpty, "errors built outside the errno door:\n\(found.joined(separator: "\n"))")
+        // The check can fail.
+        #expect(Self.handBuiltSystemErrors("throw .system(\"read\", e)\nif case .system(_, let e) = err {}\n// .system(") .count == 1)
+    }
+
     @Test func theCheckSeesAViolation() {
         // The checker itself must be able to fail: a Support file naming EventLoop.
         let support = Self.identifiers("let loop: EventLoop // a comment naming PollDesc\nlet s = \"LoopGroup\"")

@@ -102,7 +102,7 @@ public enum DescriptorLimit {
     static func admit(_ fd: Int32, from syscall: String) throws(NetpollError) -> Int32 {
         if admits(fd) { return fd }
         Glibc.close(fd)
-        throw .system(syscall, EMFILE)
+        throw .failed(syscall, errno: EMFILE)
     }
 
     /// Whether a new descriptor would land below the line now, asked without taking

@@ -16,7 +16,7 @@ extension FD {
         defer { readUnlock() }
         try prepare(.read)
         var addr = SocketAddressStorage()
-        let s = try await retrying(.read, "accept4", alsoRetry: ECONNABORTED, negatedErrno: true) {
+        let s = try await retrying(.read, "accept4", alsoRetry: ECONNABORTED) {
             addr = SocketAddressStorage()
             return addr.withMutableSockaddr { sa, len in cnp_accept4(sysfd, sa, len) }
         }
@@ -41,7 +41,7 @@ extension FD {
         case EINPROGRESS, EALREADY:
             break
         default:
-            throw NetpollError.system("connect", e)
+            throw NetpollError.failed("connect", errno: e)
         }
         // No prepare (pollReset) here, as in Go's netFD.connect: the completion may
         // already have been reported (merged with the registration's edge) before
@@ -63,7 +63,7 @@ extension FD {
                 if ok == 0 { return }
                 continue
             default:
-                throw NetpollError.system("connect", soerr)
+                throw NetpollError.failed("connect", errno: soerr)
             }
         }
     }

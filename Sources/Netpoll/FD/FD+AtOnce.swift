@@ -49,22 +49,15 @@ extension FD {
                 return .done
             }
             let chunk = min(buffer.count, FD.maxRW)
-            while true {
-                countSyscall()
-                let r = send(base, chunk)
-                if r > 0 {
-                    if r == buffer.count {
-                        writeUnlock()
-                        return .done
-                    }
-                    return .holding(written: r, waitFirst: false)
-                }
-                if r == 0 { throw NetpollError.system(writeName, EPIPE) }
-                let e = Int32(truncatingIfNeeded: -r)
-                if e == EINTR { continue }
-                if e == EAGAIN { return .holding(written: 0, waitFirst: true) }
-                throw NetpollError.system(writeName, e)
+            guard let r = try attempt(writeName, { send(base, chunk) }) else {
+                return .holding(written: 0, waitFirst: true)
             }
+            if r == buffer.count {
+                writeUnlock()
+                return .done
+            }
+            if r == 0 { throw NetpollError.wroteNothing(writeName) }
+            return .holding(written: r, waitFirst: false)
         } catch {
             writeUnlock()
             throw error
@@ -79,13 +72,13 @@ extension FD {
         try await writeRest(buffer, written: &written)
     }
 
-    /// Tries a borrowed read without waiting (see ``lend(upTo:)``). nil: take the
+    /// Tries a borrowed read without waiting (see ``borrow(upTo:)``). nil: take the
     /// async path. When the kernel answers EAGAIN, the receive queue is empty at
     /// that moment, which is what a short read tells as well: the drained hint is
     /// set (see ``receiveQueueDrained``), so the async read waits at once instead of
     /// asking the kernel a second time.
     @usableFromInline
-    func lendAtOnce(upTo maxCount: Int) throws -> LentBytes? {
+    func borrowAtOnce(upTo maxCount: Int) throws -> BorrowedBytes? {
         // Completion mode reads what the ring queued, on its own path.
         guard !ringReceive else { return nil }
         // A short read left the queue empty: the async read waits for the event.
@@ -93,22 +86,19 @@ extension FD {
         guard fdmu.tryRWLock(read: true) else { return nil }
         defer { readUnlock() }
         let limit = max(0, min(maxCount, ReadBufferPool.bufferSize))
-        guard limit > 0 else { return LentBytes(start: nil, count: 0, ringBuffer: -1) }
+        guard limit > 0 else { return BorrowedBytes(start: nil, count: 0, ringBuffer: -1) }
         try prepare(.read)
-        while true {
-            countSyscall()
+        var buffer: UnsafeMutableRawPointer?
+        let read = try attempt("read") {
             let (b, r) = readIntoPoolBuffer(limit)
-            if r >= 0 {
-                noteRead(r, of: limit)
-                return LentBytes(start: b, count: r, ringBuffer: -1)
-            }
-            let e = Int32(truncatingIfNeeded: -r)
-            if e == EINTR { continue }
-            if e == EAGAIN {
-                noteReceiveQueueEmpty()
-                return nil
-            }
-            throw NetpollError.system("read", e)
+            buffer = b
+            return r
         }
+        guard let read else {
+            noteReceiveQueueEmpty()
+            return nil
+        }
+        noteRead(read, of: limit)
+        return BorrowedBytes(start: buffer, count: read, ringBuffer: -1)
     }
 }

@@ -1,3 +1,4 @@
+import CNetpoll
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -44,7 +45,7 @@ extension FD {
                     let r = Glibc.recvmsg(sysfd, &msg, Int32(MSG_TRUNC))
                     len.pointee = msg.msg_namelen
                     flags = msg.msg_flags
-                    return r
+                    return NetpollError.minusErrno(r)
                 }
             }
         }
@@ -66,9 +67,9 @@ extension FD {
         let flags = Int32(MSG_NOSIGNAL)
         return try await retrying(.write, address == nil ? "send" : "sendto") {
             if let address {
-                return address.withSockaddr { sa, len in Glibc.sendto(sysfd, base, count, flags, sa, len) }
+                return NetpollError.minusErrno(address.withSockaddr { sa, len in Glibc.sendto(sysfd, base, count, flags, sa, len) })
             }
-            return Glibc.send(sysfd, base, count, flags)
+            return cnp_send(sysfd, base, UInt(count), flags)
         }
     }
 }

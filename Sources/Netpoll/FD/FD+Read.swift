@@ -17,7 +17,7 @@ extension FD {
         if ringReceive { return try await readRing(into: base, count: min(buffer.count, FD.maxRW)) }
         try await prepareRead()
         let count = min(buffer.count, FD.maxRW)
-        let n = try await retrying(.read, "read", negatedErrno: true) { cnp_read(sysfd, base, UInt(count)) }
+        let n = try await retrying(.read, "read") { cnp_read(sysfd, base, UInt(count)) }
         noteRead(n, of: count)
         return n
     }
@@ -49,7 +49,7 @@ extension FD {
         }
     }
 
-    /// Reads into a buffer lent by the loop (see ``ReadBufferPool``) and runs `body`
+    /// Borrows a buffer of the loop (see ``ReadBufferPool``) for one read and runs `body`
     /// on the bytes read, which are valid only during `body`; an empty buffer means
     /// end of stream. Nothing is held while the descriptor waits for data, so an
     /// idle connection costs no buffer. At most `maxCount` bytes (and at most
@@ -58,9 +58,9 @@ extension FD {
     public func readBorrowed<R>(
         upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
     ) async throws -> R {
-        let lent = try await lend(upTo: maxCount)
-        defer { giveBack(lent) }
-        return try await body(UnsafeRawBufferPointer(start: lent.start, count: lent.count))
+        let borrowed = try await borrow(upTo: maxCount)
+        defer { giveBack(borrowed) }
+        return try await body(UnsafeRawBufferPointer(start: borrowed.start, count: borrowed.count))
     }
 
     /// The read of a borrowed read: the read and any waiting on both paths, inlined
@@ -72,32 +72,32 @@ extension FD {
     /// call costs a frame allocation per read. Hand the result back with
     /// ``giveBack(_:)``.
     @inline(__always)
-    func lend(upTo maxCount: Int) async throws -> LentBytes {
+    func borrow(upTo maxCount: Int) async throws -> BorrowedBytes {
         let limit = max(0, min(maxCount, ReadBufferPool.bufferSize))
-        return ringReceive ? try await readRingLent(upTo: limit) : try await readLoopLent(upTo: limit)
+        return ringReceive ? try await readRingBorrowed(upTo: limit) : try await readLoopBorrowed(upTo: limit)
     }
 
-    /// Bytes a borrowed read lends: from a buffer of the loop's pool, or (completion
+    /// Bytes a borrowed read hands out: from a buffer of the loop's pool, or (completion
     /// mode) straight from the ring buffer the kernel filled.
     @usableFromInline
-    struct LentBytes {
+    struct BorrowedBytes {
         @usableFromInline let start: UnsafeMutableRawPointer?
         @usableFromInline let count: Int
-        /// The ring buffer lent, or -1 (then `start`, if any, is a pool buffer).
+        /// The ring buffer borrowed, or -1 (then `start`, if any, is a pool buffer).
         let ringBuffer: Int32
     }
 
     @inline(__always)
-    func readLoopLent(upTo limit: Int) async throws -> LentBytes {
+    func readLoopBorrowed(upTo limit: Int) async throws -> BorrowedBytes {
         let (buffer, n) = try await readIntoLoopBuffer(limit)
-        return LentBytes(start: buffer, count: n, ringBuffer: -1)
+        return BorrowedBytes(start: buffer, count: n, ringBuffer: -1)
     }
 
     @usableFromInline
-    func giveBack(_ lent: LentBytes) {
-        if lent.ringBuffer >= 0 {
-            pd.loop.recycleReceiveBuffer(UInt16(lent.ringBuffer))
-        } else if let start = lent.start {
+    func giveBack(_ borrowed: BorrowedBytes) {
+        if borrowed.ringBuffer >= 0 {
+            pd.loop.recycleReceiveBuffer(UInt16(borrowed.ringBuffer))
+        } else if let start = borrowed.start {
             let onLoop = onLoopThread
             poolRef._withUnsafeGuaranteedRef { $0.give(start, onLoopThread: onLoop) }
         }
@@ -112,7 +112,7 @@ extension FD {
         guard count > 0 else { return (nil, 0) }
         try await prepareRead()
         var buffer: UnsafeMutableRawPointer?
-        let n = try await retrying(.read, "read", negatedErrno: true) {
+        let n = try await retrying(.read, "read") {
             let (b, r) = readIntoPoolBuffer(count)
             buffer = b
             return r
@@ -145,7 +145,7 @@ extension FD {
         // consume it (or a later read would wait for an event already taken).
         try await prepareRead()
         let n = try await retrying(.read, "readv") {
-            iov.withUnsafeBufferPointer { Glibc.readv(sysfd, $0.baseAddress, Int32($0.count)) }
+            NetpollError.minusErrno(iov.withUnsafeBufferPointer { Glibc.readv(sysfd, $0.baseAddress, Int32($0.count)) })
         }
         noteRead(n, of: iov.reduce(0) { $0 + $1.iov_len })
         return n

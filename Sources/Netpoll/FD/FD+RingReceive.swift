@@ -23,32 +23,28 @@ import Glibc
 // (bounded by the receive cap), so a read that timed out loses nothing.
 extension FD {
     /// One "try" of the loop: queued bytes, the queued end, or — only while the
-    /// socket is the reader's — read(2) through `syscall`. nil: nothing yet, the
-    /// caller waits (the loop has been asked to arm).
+    /// socket is the reader's — read(2) through `syscall` (-errno on failure, tried
+    /// through ``attempt(_:alsoRetry:_:)`` like every other read). nil: nothing yet,
+    /// the caller waits (the loop has been asked to arm).
     // model: RING_TRY
     @inline(__always)
     private func tryRing(
         _ take: () -> PollDesc.RingTake, _ name: String, _ syscall: () -> Int
     ) throws -> Int? {
-        while true {
-            let state = pd.ringState.load(ordering: .acquiring)  // model: RING_LOAD_STATE
-            switch take() {  // model: RING_TAKE
-            case .bytes(let n): return n
-            case .end(let e):
-                if e == 0 { return 0 }
-                throw NetpollError.system(name, e)
-            case .empty: break
-            }
-            guard state == PollDesc.ringOff else { return nil }
-            countSyscall()
-            let r = syscall()  // model: RING_READ
-            if r >= 0 { return r }
-            let e = errno
-            if e == EINTR { continue }
-            if e != EAGAIN { throw NetpollError.system(name, e) }
-            askLoopForReceive()
-            return nil
+        let state = pd.ringState.load(ordering: .acquiring)  // model: RING_LOAD_STATE
+        switch take() {  // model: RING_TAKE
+        case .bytes(let n): return n
+        case .end(let e):
+            if e == 0 { return 0 }
+            throw NetpollError.failed(name, errno: e)
+        case .empty: break
         }
+        guard state == PollDesc.ringOff else { return nil }
+        // EINTR retries the read alone: with the state off no RECV is armed, so
+        // nothing can have joined the queue meanwhile.
+        if let r = try attempt(name, syscall) { return r }  // model: RING_READ
+        askLoopForReceive()
+        return nil
     }
 
     /// Hands the socket to a RECV: only the reader (holding the read lock) moves
@@ -74,7 +70,7 @@ extension FD {
     }
 
     private func attemptRingRead(into base: UnsafeMutableRawPointer, count: Int) throws -> Int? {
-        try tryRing({ pd.takeReceived(into: base, count: count) }, "read") { Glibc.read(sysfd, base, count) }
+        try tryRing({ pd.takeReceived(into: base, count: count) }, "read") { cnp_read(sysfd, base, UInt(count)) }
     }
 
     /// ``readv(_:)`` on a ring descriptor: queued bytes fill the buffers in order.
@@ -103,32 +99,32 @@ extension FD {
             return .bytes(total)
         }
         return try tryRing(take, "readv") {
-            iov.withUnsafeBufferPointer { Glibc.readv(sysfd, $0.baseAddress, Int32($0.count)) }
+            NetpollError.minusErrno(iov.withUnsafeBufferPointer { Glibc.readv(sysfd, $0.baseAddress, Int32($0.count)) })
         }
     }
 
     /// The read of ``readBorrowed(upTo:_:)`` on a ring descriptor. A queued chunk that
-    /// fits is lent as it lies in the ring buffer — no copy — and goes back to the
+    /// fits is borrowed as it lies in the ring buffer — no copy — and goes back to the
     /// kernel when the borrower is done (``giveBack(_:)``); otherwise the bytes are
     /// copied into a buffer of the loop's pool, as on other descriptors. Nothing is
     /// held while waiting.
-    func readRingLent(upTo limit: Int) async throws -> LentBytes {
-        guard limit > 0 else { return LentBytes(start: nil, count: 0, ringBuffer: -1) }
+    func readRingBorrowed(upTo limit: Int) async throws -> BorrowedBytes {
+        guard limit > 0 else { return BorrowedBytes(start: nil, count: 0, ringBuffer: -1) }
         try await readLock()
         defer { readUnlock() }
         try prepare(.read)  // model: RING_PREPARE
         while true {
-            if let lent = try attemptRingLent(upTo: limit) { return lent }
+            if let borrowed = try attemptRingBorrow(upTo: limit) { return borrowed }
             try await wait(.read)  // model: RING_WAIT
         }
     }
 
-    /// One try of ``readRingLent(upTo:)``; nil: wait (nothing is held then).
-    private func attemptRingLent(upTo limit: Int) throws -> LentBytes? {
+    /// One try of ``readRingBorrowed(upTo:)``; nil: wait (nothing is held then).
+    private func attemptRingBorrow(upTo limit: Int) throws -> BorrowedBytes? {
         let state = pd.ringState.load(ordering: .acquiring)
         switch pd.takeReceivedWhole(max: limit) {  // model: RING_TAKE_WHOLE
         case .chunk(let bid, let bytes):
-            return LentBytes(start: UnsafeMutableRawPointer(mutating: bytes.baseAddress), count: bytes.count, ringBuffer: Int32(bid))
+            return BorrowedBytes(start: UnsafeMutableRawPointer(mutating: bytes.baseAddress), count: bytes.count, ringBuffer: Int32(bid))
         case .empty where state != PollDesc.ringOff:
             // The steady state of a parked reader: a RECV owns the socket (or one was
             // asked for) and nothing is queued — wait, without taking a pool buffer
@@ -143,12 +139,12 @@ extension FD {
         let b = pool.take(onLoopThread: onLoop)
         let r: Int?
         do {
-            r = try tryRing({ pd.takeReceived(into: b, count: limit) }, "read") { Glibc.read(sysfd, b, limit) }
+            r = try tryRing({ pd.takeReceived(into: b, count: limit) }, "read") { cnp_read(sysfd, b, UInt(limit)) }
         } catch {
             pool.give(b, onLoopThread: onLoop)
             throw error
         }
-        if let r { return LentBytes(start: b, count: r, ringBuffer: -1) }
+        if let r { return BorrowedBytes(start: b, count: r, ringBuffer: -1) }
         // Nothing held while waiting: an idle connection pins no buffer.
         pool.give(b, onLoopThread: onLoop)
         return nil

@@ -21,7 +21,7 @@ extension FD {
     /// a socket).
     func sendFile(from file: Int32, offset: Int64, count: Int64?, sent: inout Int64) async throws {
         sent = 0
-        guard offset >= 0 else { throw NetpollError.system("sendfile", EINVAL) }
+        guard offset >= 0 else { throw NetpollError.failed("sendfile", errno: EINVAL) }
         try await writeLock()
         defer { writeUnlock() }
         try prepare(.write)
@@ -29,7 +29,7 @@ extension FD {
         var position = offset
         while sent < total {
             let chunk = Int(min(total - sent, Int64(FD.maxSendfileSize)))
-            let n = try await retrying(.write, "sendfile", negatedErrno: true) {
+            let n = try await retrying(.write, "sendfile") {
                 cnp_sendfile(sysfd, file, &position, chunk)
             }
             if n == 0 { break }

@@ -55,7 +55,7 @@ extension FD {
         // that never comes. Drop it; the syscall runs before any wait.
         receiveQueueDrained.store(false, ordering: .relaxed)
         try prepare(.read)
-        return Int(try await retrying(.read, "splice", negatedErrno: true) { cnp_splice(sysfd, pipe, max) })
+        return Int(try await retrying(.read, "splice") { cnp_splice(sysfd, pipe, max) })
     }
 
     /// Go: splicePump. Moves exactly `count` bytes from the pipe out to this
@@ -66,9 +66,9 @@ extension FD {
         try prepare(.write)
         while pumped < count {
             let left = count - pumped
-            let n = try await retrying(.write, "splice", negatedErrno: true) { cnp_splice_out(pipe, sysfd, left) }
+            let n = try await retrying(.write, "splice") { cnp_splice_out(pipe, sysfd, left) }
             // Splice owns the pipe's write end: 0 with bytes still in it cannot happen.
-            if n == 0 { throw NetpollError.system("splice", EPIPE) }
+            if n == 0 { throw NetpollError.wroteNothing("splice") }
             pumped += Int(n)
         }
     }

@@ -38,9 +38,9 @@ extension FD {
         while written < buffer.count {
             let chunk = min(buffer.count - written, FD.maxRW)
             let from = base + written
-            let n = try await retrying(.write, writeName, negatedErrno: true) { send(from, chunk) }
+            let n = try await retrying(.write, writeName) { send(from, chunk) }
             // A zero-length result for a non-empty write: the peer can take no more.
-            if n == 0 { throw NetpollError.system(writeName, EPIPE) }
+            if n == 0 { throw NetpollError.wroteNothing(writeName) }
             written += n
         }
     }
@@ -75,7 +75,7 @@ extension FD {
             let batch = min(iov.count - first, FD.iovMax)
             let start = first
             let n = try await retrying(.write, "writev") {
-                iov.withUnsafeBufferPointer { Glibc.writev(sysfd, $0.baseAddress! + start, Int32(batch)) }
+                NetpollError.minusErrno(iov.withUnsafeBufferPointer { Glibc.writev(sysfd, $0.baseAddress! + start, Int32(batch)) })
             }
             written += n
             // Consume n bytes from the front of the iovec list.

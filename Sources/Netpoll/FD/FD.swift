@@ -252,27 +252,31 @@ public final class FD: Sendable {
 
     // MARK: the loop every operation shares
 
-    /// Go's fd_unix.go shape: run `call`; EINTR (or `alsoRetry`) → run it again;
-    /// EAGAIN → wait on the PollDesc for `mode`, then run it again. The syscall always
-    /// runs before any wait: nothing depends on readiness being reported twice.
-    /// A failed `call` returns a negative value and sets errno (libc), or returns
-    /// -errno when `negatedErrno` (the `cnp_*` shim's convention).
+    /// One try of an FD loop's system call, counted: the result, or nil for EAGAIN
+    /// (see ``NetpollError/attempt(_:alsoRetry:_:)``, Go's errno ladder). Every read,
+    /// write and accept path of every backend and mode tries through here — the
+    /// retry loop below, the at-once tries and completion mode's reads — so the
+    /// ladder, and anything that watches the calls, is in one place.
     @inline(__always)
-    func retrying<R: FixedWidthInteger & SignedInteger>(
-        _ mode: PollDesc.Mode, _ name: String, alsoRetry: Int32 = EINTR, negatedErrno: Bool = false, _ call: () -> R
-    ) async throws -> R {
-        while true {
+    func attempt<R: FixedWidthInteger & SignedInteger>(
+        _ name: String, alsoRetry: Int32 = EINTR, _ call: () -> R
+    ) throws -> R? {
+        try NetpollError.attempt(name, alsoRetry: alsoRetry) {
             countSyscall()
-            let r = call()
-            if r >= 0 { return r }
-            let e = negatedErrno ? Int32(truncatingIfNeeded: -r) : errno
-            if e == EINTR || e == alsoRetry { continue }
-            if e == EAGAIN {
-                try await wait(mode)
-                continue
-            }
-            throw NetpollError.system(name, e)
+            return call()
         }
     }
 
+    /// Go's fd_unix.go shape: try `call` (``attempt(_:alsoRetry:_:)``); on EAGAIN wait
+    /// on the PollDesc for `mode`, then try again. The system call always runs
+    /// before any wait: nothing depends on readiness being reported twice.
+    @inline(__always)
+    func retrying<R: FixedWidthInteger & SignedInteger>(
+        _ mode: PollDesc.Mode, _ name: String, alsoRetry: Int32 = EINTR, _ call: () -> R
+    ) async throws -> R {
+        while true {
+            if let r = try attempt(name, alsoRetry: alsoRetry, call) { return r }
+            try await wait(mode)
+        }
+    }
 }

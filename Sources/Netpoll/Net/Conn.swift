@@ -23,7 +23,7 @@ extension Conn {
 
     /// Reads up to `maxCount` bytes; an empty array means end of stream.
     public func read(maxCount: Int = 65536) async throws -> [UInt8] {
-        // Array storage cannot be lent across a suspension point; read into a
+        // Array storage cannot be held across a suspension point; read into a
         // temporary buffer. Hot paths use read(into:) with their own buffer.
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, maxCount), alignment: 1)
         defer { buf.deallocate() }
@@ -44,7 +44,7 @@ extension Conn {
         }
     }
 
-    /// Reads into a buffer lent by the connection's loop and runs `body` on the bytes
+    /// Borrows a buffer of the connection's loop for one read and runs `body` on the bytes
     /// read (valid only during `body`; empty means end of stream). A connection
     /// waiting here holds no read buffer: thousands of idle connections cost no
     /// buffer memory, and the few buffers in use are reused rather than allocated
@@ -63,47 +63,47 @@ extension Conn {
         // Read once: each use of the `fd` requirement is a witness call that
         // returns it retained.
         let fd = self.fd
-        let lent: FD.LentBytes
+        let borrowed: FD.BorrowedBytes
         if let now = try Self.borrowAtOnce(fd, upTo: maxCount) {
-            lent = now
+            borrowed = now
         } else {
-            lent = try await borrowRead(upTo: maxCount)
+            borrowed = try await borrowRead(upTo: maxCount)
         }
-        defer { fd.giveBack(lent) }
-        return try await body(UnsafeRawBufferPointer(start: lent.start, count: lent.count))
+        defer { fd.giveBack(borrowed) }
+        return try await body(UnsafeRawBufferPointer(start: borrowed.start, count: borrowed.count))
     }
 
-    /// readBorrowed's first attempt, counted (see FD.lendAtOnce).
+    /// readBorrowed's first attempt, counted (see FD.borrowAtOnce).
     @usableFromInline
-    static func borrowAtOnce(_ fd: FD, upTo maxCount: Int) throws -> FD.LentBytes? {
-        let lent: FD.LentBytes?
+    static func borrowAtOnce(_ fd: FD, upTo maxCount: Int) throws -> FD.BorrowedBytes? {
+        let borrowed: FD.BorrowedBytes?
         do {
-            lent = try fd.lendAtOnce(upTo: maxCount)
+            borrowed = try fd.borrowAtOnce(upTo: maxCount)
         } catch {
             fd.withStats { $0.noteError(error) }
             throw error
         }
-        if let lent { fd.withStats { $0.noteRead(lent.count) } }
-        return lent
+        if let borrowed { fd.withStats { $0.noteRead(borrowed.count) } }
+        return borrowed
     }
 
     /// readBorrowed's read, counted: FD's read without a closure around it, so a
-    /// parked reader holds no frame more (see FD.lend). Errors `body` throws are its
+    /// parked reader holds no frame more (see FD.borrow). Errors `body` throws are its
     /// own (a write inside it counts itself).
     @usableFromInline
-    func borrowRead(upTo maxCount: Int) async throws -> FD.LentBytes {
+    func borrowRead(upTo maxCount: Int) async throws -> FD.BorrowedBytes {
         // Read once: each use of the `fd` requirement is a witness call that
         // returns it retained (a retain and release per use, per message).
         let fd = self.fd
-        let lent: FD.LentBytes
+        let borrowed: FD.BorrowedBytes
         do {
-            lent = try await fd.lend(upTo: maxCount)
+            borrowed = try await fd.borrow(upTo: maxCount)
         } catch {
             fd.withStats { $0.noteError(error) }
             throw error
         }
-        fd.withStats { $0.noteRead(lent.count) }
-        return lent
+        fd.withStats { $0.noteRead(borrowed.count) }
+        return borrowed
     }
 
     /// Writes every byte of `buffer` (waiting for space as needed). If it throws,

@@ -127,7 +127,7 @@ public final class UDPConn: NetSocket {
     /// (Go: ErrWriteToConnected).
     @discardableResult
     public func writeTo(_ buffer: UnsafeRawBufferPointer, address: SocketAddress) async throws -> Int {
-        if isConnected { throw NetpollError.system("sendto", EISCONN) }
+        if isConnected { throw NetpollError.failed("sendto", errno: EISCONN) }
         return try await fd.sendDatagram(buffer, to: address.storage)
     }
 

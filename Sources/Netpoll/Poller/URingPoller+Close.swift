@@ -89,7 +89,7 @@ extension URingPoller {
                     if let t = slots.0.target { try cancel(t, tag: slots.0.tag) }
                     if let t = slots.1.target { try cancel(t, tag: slots.1.tag) }
                 }
-                if waited >= 100 { throw .system("io_uring ASYNC_CANCEL (no completion)", ETIMEDOUT) }
+                if waited >= 100 { throw .failed("io_uring ASYNC_CANCEL (no completion)", errno: ETIMEDOUT) }
             }
         }
     }

@@ -175,7 +175,7 @@ extension URingPoller {
                     ? "kernel lacks multishot poll (IORING_POLL_ADD_MULTI, Linux 5.13+): POLL_ADD returned EINVAL"
                     : "POLL_ADD returned EINVAL")
         }
-        if wakePollError < 0 { throw .system("io_uring POLL_ADD", -wakePollError) }
+        try NetpollError.checkNegated("io_uring POLL_ADD", wakePollError)
         if waker.isPending {
             throw .backendUnavailable(backend: "uring", reason: "POLL_ADD on an eventfd produced no completion within 1 s")
         }

@@ -135,8 +135,9 @@ extension URingPoller {
     /// kernels answer -EINVAL).
     func selfTestReceive() throws(NetpollError) {
         var sv: [Int32] = [-1, -1]
-        let rc = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv)
-        guard rc == 0 else { throw .system("socketpair", errno) }
+        try NetpollError.check("socketpair") {
+            socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sv)
+        }
         defer {
             Glibc.close(sv[0])
             Glibc.close(sv[1])
@@ -149,7 +150,7 @@ extension URingPoller {
             throw .backendUnavailable(backend: "uring", reason: "completion mode: no receive buffer available")
         }
         var byte: UInt8 = 42
-        guard Glibc.write(sv[1], &byte, 1) == 1 else { throw .system("write", errno) }
+        try NetpollError.check("write") { Glibc.write(sv[1], &byte, 1) }
         var got: RingReceipt?
         let deadline = cnp_nanotime() + 1_000_000_000
         while got == nil && cnp_nanotime() < deadline {

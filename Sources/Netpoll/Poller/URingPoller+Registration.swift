@@ -27,7 +27,7 @@ extension URingPoller {
         precondition(token.rawValue & Self.opMask == 0, "netpoll: token \(token) uses the uring op bits")
         let receiving = receiving && completion
         guard table.insert(token.rawValue, fd: fd, receiving: receiving) else {
-            throw .system("io_uring POLL_ADD (token already registered)", EEXIST)
+            throw .failed("io_uring POLL_ADD (token already registered)", errno: EEXIST)
         }
         if receiving { return }
         if oneshot {

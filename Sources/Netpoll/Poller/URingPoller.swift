@@ -106,7 +106,8 @@ public final class URingPoller: Poller, @unchecked Sendable {
             // else (EPERM, ENOSYS, ENOMEM) will not get better by dropping flags.
             if last != -EINVAL { break }
         }
-        guard last == 0, let ring else { throw .system("io_uring_setup", -last) }
+        try NetpollError.checkNegated("io_uring_setup", last)
+        guard let ring else { throw .failed("io_uring_setup", errno: EINVAL) }
         guard cnp_ring_features(ring) & CNP_FEAT_EXT_ARG != 0 else {
             cnp_ring_destroy(ring)
             throw .backendUnavailable(backend: "uring", reason: "kernel lacks IORING_FEAT_EXT_ARG (needs Linux 5.11+)")
@@ -126,7 +127,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
                     throw .backendUnavailable(
                         backend: "uring", reason: "kernel lacks provided-buffer rings (IORING_REGISTER_PBUF_RING, Linux 5.19+): \(String(cString: strerror(-rc)))")
                 }
-                throw .system("io_uring_register_buf_ring", -rc)
+                throw .failed("io_uring_register_buf_ring", errno: -rc)
             }
         }
         let w: WakeChannel

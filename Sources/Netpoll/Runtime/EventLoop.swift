@@ -33,7 +33,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     public let backend: Backend
     let timers = TimerHeap()
     let stats = LoopStatsStorage()
-    /// Buffers lent to borrowed reads; its free list is touched on this thread only.
+    /// Buffers borrowed by reads; its free list is touched on this thread only.
     let readBuffers = ReadBufferPool()
 
     // Loop thread only.
@@ -120,7 +120,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         }, box.toOpaque())
         if rc != 0 {
             box.release()
-            throw .system("pthread_create", rc)
+            throw .failed("pthread_create", errno: rc)  // pthreads return the errno
         }
         // Start-up is a one-off: a short sleep-poll is simpler than a condition variable.
         var report = startup.locked { $0 }

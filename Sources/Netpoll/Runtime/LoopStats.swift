@@ -29,7 +29,7 @@ public struct LoopStats: Sendable, Equatable {
     /// io_uring polls re-armed (multishot ended, or one-shot mode), RECVs started.
     public var rearms: UInt64 = 0
     /// io_uring completion mode: ring buffers the runtime holds now (queued for a
-    /// reader or lent to one), RECVs ended by a dry buffer ring (`-ENOBUFS`), and
+    /// reader or borrowed by one), RECVs ended by a dry buffer ring (`-ENOBUFS`), and
     /// RECVs stopped at a descriptor's cap.
     public var ringBuffersHeld: UInt64 = 0
     public var receiveStarved: UInt64 = 0

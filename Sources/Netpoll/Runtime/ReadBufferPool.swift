@@ -2,14 +2,14 @@
 import Glibc
 #endif
 
-/// Read buffers an EventLoop lends for the length of one borrowed read
+/// Read buffers a borrowed read takes from its EventLoop for the length of the read
 /// (``Conn/readBorrowed(upTo:_:)``), so a connection that waits for data holds no
 /// buffer of its own (golang/go#15735 asks for the same in Go).
 ///
 /// Why it matters beyond the bytes an idle connection pins: a per-connection buffer
 /// is malloc'd and freed once per connection, and glibc keeps the pages a freed
 /// chunk touched; over waves of connections the chunks land at new offsets and the
-/// server's resident size grows toward the sum of all buffers. Buffers lent from a
+/// server's resident size grows toward the sum of all buffers. Buffers borrowed from a
 /// small pool are the same few allocations over and over, so the pages they touch
 /// are bounded by how many reads are in flight at once.
 ///

@@ -111,7 +111,7 @@ extension SerializedTests.FDTests {
 
         /// The case that must never skip: data and FIN (or RST) arrive together, so the
         /// short read stops before the FIN and no event follows it. Fresh connections,
-        /// each read with the lent-buffer read and the plain one.
+        /// each read with the borrowed-buffer read and the plain one.
         @Test(arguments: loopConfigs)
         func dataThenHangUpIsSeenAfterAShortRead(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in

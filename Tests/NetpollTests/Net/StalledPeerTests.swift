@@ -120,7 +120,7 @@ extension SerializedTests.NetTests {
                 try client.setReadBuffer(16 * 1024)
                 let total = 2 << 20
                 let data = [UInt8]((0..<total).map { patternByte(11, $0) })
-                // Array storage cannot be lent across a suspension: write from a copy.
+                // Array storage cannot be held across a suspension: write from a copy.
                 let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: total, alignment: 16)
                 defer { buf.deallocate() }
                 buf.copyBytes(from: data)

@@ -255,7 +255,7 @@ extension RingReceiveQueue {
         #expect(q.take(8) == Took(end: 0), "the end is left for a copying take")
     }
 
-    /// Copied bytes are the queue's own memory, freed when taken: never lent out.
+    /// Copied bytes are the queue's own memory, freed when taken: never borrowed.
     @Test func takeWholeLeavesCopiedBytesToACopyingTake() {
         var q = RingReceiveQueue()
         q.push(FakeRing.copied([7, 8]))
