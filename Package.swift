@@ -20,7 +20,9 @@
 //
 //     .package(url: ".../swift-netpoll", from: "...", traits: ["Metrics"])
 //
-// Here, `swift test --enable-all-traits` (scripts/test) builds and tests them.
+// Here, `swift test --traits Metrics,Lifecycle,Logging` (scripts/test) builds and
+// tests them. The fourth trait, FaultInjection, is for tests only: scripts/test-faults
+// builds with it (DESIGN.md, "Errors and fault injection").
 import PackageDescription
 
 let strict: [SwiftSetting] = [
@@ -44,6 +46,13 @@ let package = Package(
         .trait(name: "Metrics", description: "NetpollMetrics: the loops' statistics through swift-metrics"),
         .trait(name: "Lifecycle", description: "NetpollLifecycle: a LoopGroup as a swift-service-lifecycle Service"),
         .trait(name: "Logging", description: "NetpollLogging: the library's log lines through swift-log"),
+        // Test-only, never in a release build: the errno door and the ring lie at
+        // random, seeded by NETPOLL_FAULTS (Sources/Netpoll/Support/FaultInjection.swift;
+        // scripts/test-faults).
+        .trait(
+            name: "FaultInjection",
+            description: "Tests only: seeded EINTR/EAGAIN/short counts at the FD loops and early ring endings, chosen by NETPOLL_FAULTS=SEED[:RATE[:KINDS]]"
+        ),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

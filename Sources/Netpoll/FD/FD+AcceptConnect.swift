@@ -49,6 +49,9 @@ extension FD {
         // from registration is harmless: SO_ERROR/getpeername below retry.
         while true {
             try await wait(.write)
+            #if FaultInjection
+            if injectedEarlyConnectWake() { continue }
+            #endif
             var soerr: Int32 = 0
             var len = socklen_t(MemoryLayout<Int32>.size)
             try NetpollError.check("getsockopt(SO_ERROR)") { getsockopt(sysfd, SOL_SOCKET, SO_ERROR, &soerr, &len) }

@@ -48,8 +48,8 @@ extension FD {
                 writeUnlock()
                 return .done
             }
-            let chunk = min(buffer.count, FD.maxRW)
-            guard let r = try attempt(writeName, { send(base, chunk) }) else {
+            let chunk = callCount(min(buffer.count, FD.maxRW), .write)
+            guard let r = try attempt(.write, writeName, { send(base, chunk) }) else {
                 return .holding(written: 0, waitFirst: true)
             }
             if r == buffer.count {
@@ -85,11 +85,11 @@ extension FD {
         if isStream && receiveQueueDrained.load(ordering: .relaxed) { return nil }
         guard fdmu.tryRWLock(read: true) else { return nil }
         defer { readUnlock() }
-        let limit = max(0, min(maxCount, ReadBufferPool.bufferSize))
+        let limit = callCount(max(0, min(maxCount, ReadBufferPool.bufferSize)), .read)
         guard limit > 0 else { return BorrowedBytes(start: nil, count: 0, ringBuffer: -1) }
         try prepare(.read)
         var buffer: UnsafeMutableRawPointer?
-        let read = try attempt("read") {
+        let read = try attempt(.read, "read") {
             let (b, r) = readIntoPoolBuffer(limit)
             buffer = b
             return r

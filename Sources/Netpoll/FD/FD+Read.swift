@@ -16,7 +16,7 @@ extension FD {
         guard buffer.count > 0, let base = buffer.baseAddress else { return 0 }
         if ringReceive { return try await readRing(into: base, count: min(buffer.count, FD.maxRW)) }
         try await prepareRead()
-        let count = min(buffer.count, FD.maxRW)
+        let count = callCount(min(buffer.count, FD.maxRW), .read)
         let n = try await retrying(.read, "read") { cnp_read(sysfd, base, UInt(count)) }
         noteRead(n, of: count)
         return n
@@ -111,6 +111,7 @@ extension FD {
         defer { readUnlock() }
         guard count > 0 else { return (nil, 0) }
         try await prepareRead()
+        let count = callCount(count, .read)
         var buffer: UnsafeMutableRawPointer?
         let n = try await retrying(.read, "read") {
             let (b, r) = readIntoPoolBuffer(count)

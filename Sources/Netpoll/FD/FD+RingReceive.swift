@@ -42,7 +42,7 @@ extension FD {
         guard state == PollDesc.ringOff else { return nil }
         // EINTR retries the read alone: with the state off no RECV is armed, so
         // nothing can have joined the queue meanwhile.
-        if let r = try attempt(name, syscall) { return r }  // model: RING_READ
+        if let r = try attempt(.read, name, syscall) { return r }  // model: RING_READ
         askLoopForReceive()
         return nil
     }

@@ -36,7 +36,7 @@ extension FD {
     func writeRest(_ buffer: UnsafeRawBufferPointer, written: inout Int) async throws {
         guard let base = buffer.baseAddress else { return }
         while written < buffer.count {
-            let chunk = min(buffer.count - written, FD.maxRW)
+            let chunk = callCount(min(buffer.count - written, FD.maxRW), .write)
             let from = base + written
             let n = try await retrying(.write, writeName) { send(from, chunk) }
             // A zero-length result for a non-empty write: the peer can take no more.

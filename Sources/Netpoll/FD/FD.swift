@@ -252,19 +252,35 @@ public final class FD: Sendable {
 
     // MARK: the loop every operation shares
 
-    /// One try of an FD loop's system call, counted: the result, or nil for EAGAIN
-    /// (see ``NetpollError/attempt(_:alsoRetry:_:)``, Go's errno ladder). Every read,
-    /// write and accept path of every backend and mode tries through here — the
-    /// retry loop below, the at-once tries and completion mode's reads — so the
-    /// ladder, and anything that watches the calls, is in one place.
+    /// One try of an FD loop's system call for `mode`, counted: the result, or nil
+    /// for EAGAIN (see ``NetpollError/attempt(_:alsoRetry:_:)``, Go's errno ladder).
+    /// Every read, write and accept path of every backend and mode tries through
+    /// here — the retry loop below, the at-once tries and completion mode's reads —
+    /// so the ladder, and the fault-injection hook that lies to it, are in one place.
     @inline(__always)
     func attempt<R: FixedWidthInteger & SignedInteger>(
-        _ name: String, alsoRetry: Int32 = EINTR, _ call: () -> R
+        _ mode: PollDesc.Mode, _ name: String, alsoRetry: Int32 = EINTR, _ call: () -> R
     ) throws -> R? {
         try NetpollError.attempt(name, alsoRetry: alsoRetry) {
+            #if FaultInjection
+            // The errno drawn is answered as the call would: -errno, without running it.
+            if let e = injectedErrno(FD.faultSite(mode, name), mode) { return R(-e) }
+            #endif
             countSyscall()
             return call()
         }
+    }
+
+    /// How many of `count` bytes a read or write for `mode` asks the kernel to move:
+    /// `count`, or under fault injection sometimes fewer (FD+FaultInjection.swift).
+    /// The drained-queue hint judges a read against this count, not the caller's.
+    @inline(__always)
+    func callCount(_ count: Int, _ mode: PollDesc.Mode) -> Int {
+        #if FaultInjection
+        return injectedCount(count, mode == .read ? .read : .write)
+        #else
+        return count
+        #endif
     }
 
     /// Go's fd_unix.go shape: try `call` (``attempt(_:alsoRetry:_:)``); on EAGAIN wait
@@ -275,7 +291,7 @@ public final class FD: Sendable {
         _ mode: PollDesc.Mode, _ name: String, alsoRetry: Int32 = EINTR, _ call: () -> R
     ) async throws -> R {
         while true {
-            if let r = try attempt(name, alsoRetry: alsoRetry, call) { return r }
+            if let r = try attempt(mode, name, alsoRetry: alsoRetry, call) { return r }
             try await wait(mode)
         }
     }

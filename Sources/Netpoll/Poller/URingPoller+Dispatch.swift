@@ -88,6 +88,9 @@ extension URingPoller {
     func dispatch(
         _ c: cnp_cqe, _ body: (PollToken, PollEvents) -> Void, _ received: (PollToken, RingReceipt) -> Void
     ) throws(NetpollError) -> Int {
+        #if FaultInjection
+        let c = injectingFault(c)
+        #endif
         let ended = c.flags & CNP_CQE_F_MORE == 0
         switch c.user_data {
         case PollToken.reservedWake:

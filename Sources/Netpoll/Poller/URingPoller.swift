@@ -82,6 +82,11 @@ public final class URingPoller: Poller, @unchecked Sendable {
     /// The last negative result of the wake poll (e.g. -EINVAL where multishot poll
     /// is unknown); the availability probe reads it.
     var wakePollError: Int32 = 0
+    #if FaultInjection
+    /// RECVs cancelled by fault injection, by token: the errno their last CQE reports
+    /// (URingPoller+FaultInjection.swift).
+    var injectedEnds: [UInt64: Int32] = [:]
+    #endif
 
     static let pollMask = PollEvents.kernelMaskWanted
     static let readMask = UInt32(EPOLLIN.rawValue | EPOLLRDHUP.rawValue)
@@ -99,8 +104,13 @@ public final class URingPoller: Poller, @unchecked Sendable {
         var ring: OpaquePointer?
         var last: Int32 = 0
         var used: UInt32 = 0
+        #if FaultInjection
+        let entries = FaultInjection.ringEntries(options.entries)
+        #else
+        let entries = options.entries
+        #endif
         for flags in options.setup.attempts {
-            last = cnp_ring_create(options.entries, flags, &ring)
+            last = cnp_ring_create(entries, flags, &ring)
             if last == 0 { used = flags; break }
             // EINVAL: the kernel does not know a flag; try the next set. Anything
             // else (EPERM, ENOSYS, ENOMEM) will not get better by dropping flags.

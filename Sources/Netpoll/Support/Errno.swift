@@ -20,6 +20,10 @@ extension NetpollError {
         _ name: @autoclosure () -> String, retryOnInterrupt: Bool = true, _ call: () -> R
     ) throws(NetpollError) -> R {
         while true {
+            #if FaultInjection
+            // An EINTR the call never ran for: retried here, unseen by the caller.
+            if retryOnInterrupt && FaultInjection.inject(.call) != nil { continue }
+            #endif
             let r = call()
             if r >= 0 { return r }
             let e = Glibc.errno

@@ -40,8 +40,9 @@ extension SerializedTests.FDTests {
                 // Per round trip at most: the client's write, read → EAGAIN and read;
                 // the server's read → EAGAIN (at once), read after the wakeup, write:
                 // 6. Asking the kernel twice before the server's wait makes it 7.
+                // (Not under fault injection, whose EAGAINs and short counts add calls.)
                 let perRoundTrip = Double(group.statistics.ioSyscalls - before) / Double(rounds)
-                #expect(perRoundTrip < 6.5, "I/O syscalls per round trip: \(perRoundTrip)")
+                #expect(perRoundTrip < 6.5 || faultInjectionIsOn, "I/O syscalls per round trip: \(perRoundTrip)")
                 // At least the two writes (completion mode reads through the ring).
                 #expect(perRoundTrip >= 2, "I/O syscalls per round trip: \(perRoundTrip)")
                 try client.closeWrite()

@@ -75,7 +75,7 @@ extension SerializedTests.FDTests {
                     let (client, server) = try await tcpConnPair(group: group)
                     try await client.write([1, 2, 3])
                     let first = try await within(.seconds(5), "connection \(i): first read") {
-                        try await server.read(maxCount: 100)
+                        try await SerializedTests.FDTests.ShortReadWakeupTests.readShort(server, count: 3)
                     }
                     #expect(first == [1, 2, 3])
                     let waiting = Task { try await Self.readToEnd(server, borrowed: i % 2 == 0) }

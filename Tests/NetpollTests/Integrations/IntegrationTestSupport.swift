@@ -3,7 +3,7 @@ import Testing
 
 extension SerializedTests {
     /// The integration products (NetpollMetrics, NetpollLifecycle, NetpollLogging),
-    /// each compiled in only with its package trait (`swift test --enable-all-traits`,
+    /// each compiled in only with its package trait (`swift test --traits Metrics,Lifecycle,Logging`,
     /// as scripts/test runs it); without the trait its suite is empty.
     @Suite struct IntegrationTests {}
 }

@@ -65,7 +65,11 @@ extension SerializedTests.NetTests {
                         #expect(ok, "round trip \(i): echo differs")
                     }
                 }
-                if config.isCompletion {
+                // Not under fault injection: an injected end of the stalled reader's
+                // RECV (-ECANCELED, -ENOBUFS, as a dry buffer ring ends it for real)
+                // stops it before the cap, and nothing restarts it while its reader
+                // does not read. Every byte is still checked below.
+                if config.isCompletion && !faultInjectionIsOn {
                     let loop = group.loops[0]
                     try await waitUntil("the stalled reader's RECV was stopped at its cap") {
                         loop.statistics.receiveCapped > 0
