@@ -22,7 +22,7 @@
 //
 // Here, `swift test --traits Metrics,Lifecycle,Logging` (scripts/test) builds and
 // tests them. The fourth trait, FaultInjection, is for tests only: scripts/test-faults
-// builds with it (DESIGN.md, "Errors and fault injection").
+// builds with it (Sources/Netpoll/Support/FaultInjection.swift).
 import PackageDescription
 
 let strict: [SwiftSetting] = [

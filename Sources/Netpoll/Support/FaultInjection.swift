@@ -4,8 +4,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// Seeded lies at the errno door, for tests (DESIGN.md, "Errors and fault
-/// injection"). Compiled only with the package trait `FaultInjection` (off by
+/// Seeded lies at the errno door and the ring, for tests (scripts/test-faults).
+/// Compiled only with the package trait `FaultInjection` (off by
 /// default: a release build has neither this file nor any hook), and active only
 /// when `NETPOLL_FAULTS` is set:
 ///
