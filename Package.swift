@@ -29,7 +29,8 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     // Async functions run on their caller's executor (SE-0461): no hop to the generic
     // executor — whose preferred-executor lookup takes a runtime lock — after every
-    // park on the read/write path (the gain: docs/performance-log.md).
+    // park on the read/write path (the gain: docs/performance-log.md; what would undo
+    // it: docs/runtime-tricks.md#nonsending).
     .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
 ]
 
@@ -112,7 +113,8 @@ let package = Package(
             dependencies: ["Netpoll", .product(name: "Logging", package: "swift-log", condition: .when(traits: ["Logging"]))],
             swiftSettings: strict
         ),
-        // C the tests need and the library must not ship (a seccomp filter).
+        // C the tests need and the library must not ship (a seccomp filter; the per-message
+        // census's malloc and runtime counters, docs/runtime-tricks.md#the-census).
         .target(name: "CNetpollTestSupport"),
         .testTarget(
             name: "NetpollTests",

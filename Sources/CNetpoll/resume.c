@@ -1,4 +1,7 @@
-// Resuming a loop-isolated task straight onto its loop (see LoopResume.swift).
+// Resuming a loop-isolated task straight onto its loop (see LoopResume.swift), and
+// the running task read from the runtime. Swift calls these through RuntimeHooks
+// only; what each runtime symbol here saves and how a toolchain update would break
+// it: docs/runtime-tricks.md (#enqueue-hook, #current-task).
 //
 // A task isolated to an EventLoop's LoopIsolation actor (and with no executor
 // preference) that parks in a PollDesc is resumed through its UnsafeContinuation.
@@ -16,12 +19,14 @@
 typedef __attribute__((swiftcall)) void (*cnp_enqueue_original)(void *job);
 typedef __attribute__((swiftcall)) void (*cnp_enqueue_hook)(void *job, cnp_enqueue_original original);
 
-// The runtime's current task (a TLS read), in the Swift calling convention.
+// The runtime's current task (a TLS read), in the Swift calling convention (see
+// docs/runtime-tricks.md#current-task).
 extern __attribute__((swiftcall)) void *swift_task_getCurrent(void);
 extern __attribute__((swiftcall)) bool swift_task_isCancelled(void *task);
 
 // The Swift runtime's hook (libswift_Concurrency). Weak, so a runtime without it
-// leaves the hook uninstalled and resumes take the global executor's way.
+// leaves the hook uninstalled and resumes take the global executor's way (see
+// docs/runtime-tricks.md#enqueue-hook).
 extern cnp_enqueue_hook swift_task_enqueueGlobal_hook __attribute__((weak));
 
 static __thread void *resume_target;
@@ -46,6 +51,7 @@ static __attribute__((swiftcall)) void netpoll_enqueue_global(void *job, cnp_enq
     }
 }
 
+// See docs/runtime-tricks.md#enqueue-hook.
 static void install(void) {
     if (&swift_task_enqueueGlobal_hook == NULL) return;
     // Chains to a hook installed before us (e.g. an executor takeover); one
@@ -63,6 +69,7 @@ int cnp_install_resume_hook(cnp_divert_fn fn) {
 
 void cnp_set_resume_target(void *loop) { resume_target = loop; }
 
+// See docs/runtime-tricks.md#current-task.
 const void *cnp_current_task(void) { return swift_task_getCurrent(); }
 
 bool cnp_current_task_is_cancelled(void) {

@@ -222,13 +222,13 @@ import Testing
 import Glibc
 #endif
 
-private struct FileError: Error, CustomStringConvertible {
+struct FileError: Error, CustomStringConvertible {
     let path: String
     let errno: Int32
     var description: String { "\(path): errno \(errno)" }
 }
 
-private func listDirectory(_ path: String) throws -> [String] {
+func listDirectory(_ path: String) throws -> [String] {
     guard let dir = opendir(path) else { throw FileError(path: path, errno: errno) }
     defer { closedir(dir) }
     var names: [String] = []
@@ -241,7 +241,7 @@ private func listDirectory(_ path: String) throws -> [String] {
     return names
 }
 
-private func readText(_ path: String) throws -> String {
+func readText(_ path: String) throws -> String {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw FileError(path: path, errno: errno) }
     defer { close(fd) }

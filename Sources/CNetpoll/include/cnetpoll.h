@@ -117,6 +117,8 @@ int cnp_eventfd_drain(int fd);
 /// read: the cheapest way for `enqueue` to know it is on its own loop.
 void *cnp_current_loop(void);
 void cnp_set_current_loop(void *loop);
+// The Swift runtime behind its API (resume.c), called from Swift by RuntimeHooks only
+// (docs/runtime-tricks.md).
 /// Where the resume hook sends a job: (EventLoop, Job), both opaque.
 typedef void (*cnp_divert_fn)(void *loop, void *job);
 /// Installs the global-enqueue hook that sends the next job enqueued on this thread
@@ -172,6 +174,7 @@ int cnp_peer_credentials(int fd, int32_t *pid, uint32_t *uid, uint32_t *gid);
 // cancels threads, so the bare syscall does the same; it also returns -errno, the
 // kernel's own convention, instead of writing errno's TLS slot. Under
 // ThreadSanitizer the libc calls stay, so its fd happens-before model still sees them.
+// See docs/runtime-tricks.md#bare-syscalls.
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define CNP_TSAN 1   // also selects the annotations in sys.c

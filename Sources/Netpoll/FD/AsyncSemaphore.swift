@@ -9,7 +9,8 @@ import Synchronization
 /// accepted connection and about 190 bytes per idle one.
 struct AsyncSemaphore: ~Copyable, Sendable {
     // Not private: FD and FDMutex embed the semaphore, and a non-WMO build must
-    // then see this type from their files (a private one crashes swiftc 6.3).
+    // then see this type from their files (a private one crashes swiftc 6.3; see
+    // docs/runtime-tricks.md#workarounds).
     struct State {
         var count = 0
         /// The oldest waiter, kept inline: the common wait — Close waiting for an

@@ -19,6 +19,8 @@ import Glibc
 /// deadline and close checks (`prepare`), the same counting, and a write that
 /// went out in part keeps the write lock until the async rest (`finishWrite`) has
 /// written the remainder, so no other writer's bytes land in between.
+///
+/// The saving needs the inlinable callers inlined (docs/runtime-tricks.md#at-once).
 extension FD {
     /// What ``writeAtOnce(_:written:)`` leaves to do.
     @usableFromInline

@@ -15,7 +15,7 @@ final class CoveredWaits: Sendable {
     /// already (then its parks keep their handlers). Undo with ``uncover(_:)``
     /// before the task ends.
     func cover(_ fd: FD) {
-        let task = CurrentTask.id
+        let task = RuntimeHooks.currentTaskID
         state.locked { s in
             guard !s.cancelled else { return }
             s.fds[ObjectIdentifier(fd)] = fd
@@ -28,7 +28,7 @@ final class CoveredWaits: Sendable {
         // Only our own cover: a descriptor the handler closed may already have its
         // PollDesc reused (reset clears the cover), and another task may cover it.
         _ = fd.pd.coveredTask.compareExchange(
-            expected: CurrentTask.id, desired: 0, ordering: .sequentiallyConsistent)
+            expected: RuntimeHooks.currentTaskID, desired: 0, ordering: .sequentiallyConsistent)
         state.locked { s in _ = s.fds.removeValue(forKey: ObjectIdentifier(fd)) }
     }
 

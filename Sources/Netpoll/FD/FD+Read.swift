@@ -24,7 +24,7 @@ extension FD {
 
     /// The start of every read: Go's prepareRead, or — when the last read drained
     /// the receive queue — straight to the wait (see ``receiveQueueDrained``).
-    @inline(__always)
+    @inline(__always)  // see docs/runtime-tricks.md#inlined-async
     func prepareRead() async throws {
         if isStream && receiveQueueDrained.exchange(false, ordering: .relaxed) {
             try await wait(.read)
@@ -71,7 +71,7 @@ extension FD {
     /// task-allocator slab (see docs/performance-log.md), and each async
     /// call costs a frame allocation per read. Hand the result back with
     /// ``giveBack(_:)``.
-    @inline(__always)
+    @inline(__always)  // see docs/runtime-tricks.md#inlined-async
     func borrow(upTo maxCount: Int) async throws -> BorrowedBytes {
         let limit = max(0, min(maxCount, ReadBufferPool.bufferSize))
         return ringReceive ? try await readRingBorrowed(upTo: limit) : try await readLoopBorrowed(upTo: limit)
@@ -87,7 +87,7 @@ extension FD {
         let ringBuffer: Int32
     }
 
-    @inline(__always)
+    @inline(__always)  // see docs/runtime-tricks.md#inlined-async
     func readLoopBorrowed(upTo limit: Int) async throws -> BorrowedBytes {
         let (buffer, n) = try await readIntoLoopBuffer(limit)
         return BorrowedBytes(start: buffer, count: n, ringBuffer: -1)
@@ -99,13 +99,14 @@ extension FD {
             pd.loop.recycleReceiveBuffer(UInt16(borrowed.ringBuffer))
         } else if let start = borrowed.start {
             let onLoop = onLoopThread
+            // The pool with no retain: see docs/runtime-tricks.md#guaranteed-ref.
             poolRef._withUnsafeGuaranteedRef { $0.give(start, onLoopThread: onLoop) }
         }
     }
 
     /// The read of ``readBorrowed(upTo:_:)``: the buffer is taken for each attempt and
     /// given back before any wait, so a parked reader holds none.
-    @inline(__always)
+    @inline(__always)  // see docs/runtime-tricks.md#inlined-async
     func readIntoLoopBuffer(_ count: Int) async throws -> (UnsafeMutableRawPointer?, Int) {
         try await readLock()
         defer { readUnlock() }
@@ -128,6 +129,7 @@ extension FD {
     @inline(__always)
     func readIntoPoolBuffer(_ count: Int) -> (UnsafeMutableRawPointer?, Int) {
         let onLoop = onLoopThread
+        // The pool with no retain: see docs/runtime-tricks.md#guaranteed-ref.
         let b = poolRef._withUnsafeGuaranteedRef { $0.take(onLoopThread: onLoop) }
         let r = cnp_read(sysfd, b, UInt(count))
         if r >= 0 { return (b, r) }

@@ -24,7 +24,7 @@ extension FD {
 
     /// ``waitReadable()``; with `retiring`, the loop's idle sweep may end the wait
     /// (PollDesc+Dormant.swift): then it returns false and nothing was read.
-    @inline(__always)  // into serveTurns: one task-allocator frame less per turn
+    @inline(__always)  // into serveTurns: a frame less per turn (docs/runtime-tricks.md#inlined-async)
     func waitReadable(retiring: Bool) async throws -> Bool {
         try await readLock()
         defer { readUnlock() }

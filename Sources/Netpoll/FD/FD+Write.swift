@@ -21,7 +21,7 @@ extension FD {
     /// to the bytes that went out, also when it throws (a deadline, cancellation, a
     /// reset peer), so a caller can resume a write that timed out from
     /// `buffer[written...]`.
-    @inline(__always)  // into Conn.write: one task-allocator frame less per write
+    @inline(__always)  // into Conn.write: a frame less per write (docs/runtime-tricks.md#inlined-async)
     public func write(_ buffer: UnsafeRawBufferPointer, written: inout Int) async throws {
         written = 0
         try await writeLock()
@@ -32,7 +32,7 @@ extension FD {
 
     /// The write loop, from `written` on, with the write lock held and the
     /// descriptor prepared.
-    @inline(__always)
+    @inline(__always)  // see docs/runtime-tricks.md#inlined-async
     func writeRest(_ buffer: UnsafeRawBufferPointer, written: inout Int) async throws {
         guard let base = buffer.baseAddress else { return }
         while written < buffer.count {

@@ -67,7 +67,7 @@ public final class FD: Sendable {
     /// FD lives. Used through `_withUnsafeGuaranteedRef`, so the per-message paths
     /// (a syscall counted, a buffer taken and given back) do no retain or release:
     /// walking pd → loop → … or an `unowned(unsafe)` reference costs a pair each
-    /// time (see docs/performance-log.md).
+    /// time (see docs/performance-log.md, docs/runtime-tricks.md#unmanaged).
     let statsRef: Unmanaged<LoopStatsStorage>
     // The pool's free list is touched on the loop thread only (ReadBufferPool).
     nonisolated(unsafe) let poolRef: Unmanaged<ReadBufferPool>
@@ -121,7 +121,7 @@ public final class FD: Sendable {
     /// Runs `body` on the loop's counters with no retain (see `statsRef`).
     @inline(__always) @discardableResult
     func withStats<R>(_ body: (LoopStatsStorage) -> R) -> R {
-        statsRef._withUnsafeGuaranteedRef(body)
+        statsRef._withUnsafeGuaranteedRef(body)  // see docs/runtime-tricks.md#guaranteed-ref
     }
 
     /// True on this descriptor's loop thread (EventLoop.inEventLoop, with no retain).
@@ -157,7 +157,7 @@ public final class FD: Sendable {
         if c != .ok { throw error(for: c) }
     }
 
-    @inline(__always)
+    @inline(__always)  // see docs/runtime-tricks.md#inlined-async
     func wait(_ mode: PollDesc.Mode) async throws {
         let c = await pd.wait(mode)
         if c != .ok { throw error(for: c) }
@@ -172,7 +172,7 @@ public final class FD: Sendable {
 
     // The uncontended lock is taken inline: an async call costs a task-allocator
     // frame (and executor checks) even when it never suspends.
-    @inline(__always)
+    @inline(__always)  // see docs/runtime-tricks.md#inlined-async
     func readLock() async throws {
         if fdmu.tryRWLock(read: true) { return }
         guard try await fdmu.rwlock(read: true) else { throw closingError }
@@ -182,7 +182,7 @@ public final class FD: Sendable {
         if fdmu.rwunlock(read: true) { destroy() }
     }
 
-    @inline(__always)
+    @inline(__always)  // see docs/runtime-tricks.md#inlined-async
     func writeLock() async throws {
         if fdmu.tryRWLock(read: false) { return }
         guard try await fdmu.rwlock(read: false) else { throw closingError }
@@ -286,7 +286,7 @@ public final class FD: Sendable {
     /// Go's fd_unix.go shape: try `call` (``attempt(_:alsoRetry:_:)``); on EAGAIN wait
     /// on the PollDesc for `mode`, then try again. The system call always runs
     /// before any wait: nothing depends on readiness being reported twice.
-    @inline(__always)
+    @inline(__always)  // see docs/runtime-tricks.md#inlined-async
     func retrying<R: FixedWidthInteger & SignedInteger>(
         _ mode: PollDesc.Mode, _ name: String, alsoRetry: Int32 = EINTR, _ call: () -> R
     ) async throws -> R {

@@ -56,12 +56,12 @@ extension Conn {
     ///
     /// The read is tried at once in a synchronous call, so a read that finds data
     /// costs no frame of its own either (FD+AtOnce.swift).
-    @inlinable
+    @inlinable  // see docs/runtime-tricks.md#at-once
     public func readBorrowed<R>(
         upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R
     ) async throws -> R {
         // Read once: each use of the `fd` requirement is a witness call that
-        // returns it retained.
+        // returns it retained (see docs/runtime-tricks.md#fd-once).
         let fd = self.fd
         let borrowed: FD.BorrowedBytes
         if let now = try Self.borrowAtOnce(fd, upTo: maxCount) {
@@ -93,7 +93,8 @@ extension Conn {
     @usableFromInline
     func borrowRead(upTo maxCount: Int) async throws -> FD.BorrowedBytes {
         // Read once: each use of the `fd` requirement is a witness call that
-        // returns it retained (a retain and release per use, per message).
+        // returns it retained (a retain and release per use, per message; see
+        // docs/runtime-tricks.md#fd-once).
         let fd = self.fd
         let borrowed: FD.BorrowedBytes
         do {
@@ -111,9 +112,9 @@ extension Conn {
     ///
     /// Inlinable, with the write tried at once in a synchronous call: a write the
     /// kernel takes whole costs its caller no async frame (FD+AtOnce.swift).
-    @inlinable @inline(__always)
+    @inlinable @inline(__always)  // see docs/runtime-tricks.md#at-once, #inlined-async
     public func write(_ buffer: UnsafeRawBufferPointer) async throws {
-        let fd = self.fd  // once (see borrowRead)
+        let fd = self.fd  // once (docs/runtime-tricks.md#fd-once)
         switch try Self.writeAtOnce(fd, buffer) {
         case .done: return
         case .holding(let written, let waitFirst):
@@ -164,7 +165,7 @@ extension Conn {
     /// also when it throws (Go's `n, err` from `Write`): after a write deadline or a
     /// cancellation, resume with `buffer[written...]`.
     public func write(_ buffer: UnsafeRawBufferPointer, written: inout Int) async throws {
-        let fd = self.fd  // once (see borrowRead)
+        let fd = self.fd  // once (docs/runtime-tricks.md#fd-once)
         do {
             try await fd.write(buffer, written: &written)
         } catch {

@@ -5,7 +5,7 @@
 extension FD {
     /// Runs an operation on this descriptor, counting a failure by kind
     /// (``LoopStats/ErrorKind``) on its loop.
-    @inline(__always)
+    @inline(__always)  // see docs/runtime-tricks.md#inlined-async
     func counted<R>(_ operation: () async throws -> R) async throws -> R {
         do {
             return try await operation()

@@ -55,7 +55,7 @@ extension Listener {
         _ listener: Self, _ isolation: isolated LoopIsolation, sweepEvery: Duration, idleTimeout: Duration?,
         _ handler: @escaping @Sendable (Connection) async throws -> AfterInput
     ) async throws {
-        isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
+        isolation.preconditionIsolated()  // keeps the hop (docs/runtime-tricks.md#precondition-isolated)
         let idle = IdleConnections<Connection>()
         // The turn tasks' parks skip their cancellation handlers: the group is
         // cancelled only below, after `idle` stops (PollDesc+Cover.swift).
@@ -64,7 +64,7 @@ extension Listener {
             // The body is a @concurrent function type in the standard library: only
             // a closure that captures the isolated parameter stays on the loop
             // (see PollDesc.block).
-            _ = isolation
+            _ = isolation  // see docs/runtime-tricks.md#keep-hop
             // Each child isolated to a loop (see runIsolated).
             tasks.addImmediateTask { [isolation] in
                 try await runIsolated(to: isolation) {
@@ -101,7 +101,7 @@ extension Listener {
                         // alone is not: the task would start with a hop, one more job
                         // per connection — see Listener.serve.)
                         tasks.addImmediateTask {
-                            _ = isolation
+                            _ = isolation  // see docs/runtime-tricks.md#keep-hop
                             await Self.serveTurns(
                                 conn, isolation, idle: idle, covered: covered, idleTimeout: idleTimeout, handler)
                         }
@@ -133,8 +133,9 @@ extension Listener {
         _ conn: Connection, _ isolation: isolated LoopIsolation, idle: IdleConnections<Connection>,
         covered: CoveredWaits, idleTimeout: Duration?, _ handler: @Sendable (Connection) async throws -> AfterInput
     ) async {
-        isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
-        // Once: each `conn.fd` is a witness call returning it retained.
+        isolation.preconditionIsolated()  // keeps the hop (docs/runtime-tricks.md#precondition-isolated)
+        // Once: each `conn.fd` is a witness call returning it retained
+        // (docs/runtime-tricks.md#fd-once).
         let fd = conn.fd
         // The parked state held the read lock (see FD.parkReaderDormant); the
         // handler's reads take it themselves.
@@ -144,7 +145,7 @@ extension Listener {
             // Cancellation is checked each turn: a turn that never waits (a handler
             // that ignores end of stream) must still let serveOnInput stop.
             while try await handler(conn) == .keepOpen {
-                if CurrentTask.isCancelled { throw CancellationError() }
+                if RuntimeHooks.isCurrentTaskCancelled { throw CancellationError() }
                 if let idleTimeout { try conn.setReadDeadline(after: idleTimeout) }
                 if try await fd.waitReadable(retiring: true) { continue }
                 covered.uncover(fd)

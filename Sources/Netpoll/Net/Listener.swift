@@ -66,7 +66,7 @@ extension Listener {
         _ listener: Self, _ isolation: isolated LoopIsolation,
         _ handler: @escaping @Sendable (Connection) async throws -> Void
     ) async throws {
-        isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
+        isolation.preconditionIsolated()  // keeps the hop (docs/runtime-tricks.md#precondition-isolated)
         var backoff = AcceptBackoff()
         // The connection tasks' parks skip their cancellation handlers: their group
         // is cancelled when this task is, or when the accept loop throws, and both
@@ -76,9 +76,9 @@ extension Listener {
             // Both closures are @concurrent function types in the standard library:
             // only a closure that captures the isolated parameter stays on the loop
             // (see PollDesc.block); otherwise the accept loop runs on the pool.
-            _ = isolation
+            _ = isolation  // see docs/runtime-tricks.md#keep-hop
             try await withThrowingDiscardingTaskGroup { tasks in
-                _ = isolation
+                _ = isolation  // see docs/runtime-tricks.md#keep-hop
                 do {
                     while let conn = try await listener.accept(backingOff: &backoff) {
                         if conn.loop.isolation === isolation {
@@ -88,7 +88,7 @@ extension Listener {
                             // capture list (below) starts with a hop onto the loop's
                             // queue: one more job, and one more poll, per connection.
                             tasks.addImmediateTask {
-                                _ = isolation
+                                _ = isolation  // see docs/runtime-tricks.md#keep-hop
                                 await Self.serveConnection(conn, isolation, covered, handler)
                             }
                             continue
@@ -114,7 +114,7 @@ extension Listener {
         _ conn: Connection, _ isolation: isolated LoopIsolation, _ covered: CoveredWaits,
         _ handler: @Sendable (Connection) async throws -> Void
     ) async {
-        isolation.preconditionIsolated()  // keeps the hop (see runIsolated)
+        isolation.preconditionIsolated()  // keeps the hop (docs/runtime-tricks.md#precondition-isolated)
         covered.cover(conn.fd)
         do { try await handler(conn) } catch {}
         covered.uncover(conn.fd)

@@ -43,6 +43,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     /// exclusivity check on each access (one per resumed task, for the run queue),
     /// and read from the event closure also a copy of the struct (a retain and a
     /// release of each of the cache's three arrays per event). Freed in `deinit`.
+    /// See docs/runtime-tricks.md#loop-local.
     struct LoopLocal {
         var cache = PollCache()
         var runQueue: [Work] = []
@@ -57,6 +58,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         p.initialize(to: LoopLocal())
         return p
     }()
+    // Into `local`, with no copy and no check (see docs/runtime-tricks.md#loop-local).
     var cache: PollCache {
         _read { yield local.pointee.cache }
         _modify { yield &local.pointee.cache }
@@ -96,7 +98,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     /// poller says. Stored once on the loop thread before `init` returns (the start-up
     /// hand-over orders it before any other thread sees this loop); an atomic rather
     /// than a `var` so the read on every park is a plain load, not a dynamic
-    /// exclusivity check.
+    /// exclusivity check (see docs/runtime-tricks.md#exclusivity).
     var armsOnDemand: Bool { armsOnDemandFlag.load(ordering: .relaxed) }
     let armsOnDemandFlag = Atomic<Bool>(false)
 
@@ -188,6 +190,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         // so self outlives them: they hold it unretained and use it as a guaranteed
         // reference. (An `unowned(unsafe)` capture is still retained and released
         // around each use, and plain `unowned` costs a strong-retain check as well.)
+        // See docs/runtime-tricks.md#guaranteed-ref.
         let me = Unmanaged.passUnretained(self)
         let body: (PollToken, PollEvents) -> Void = { token, events in
             me._withUnsafeGuaranteedRef { $0.deliver(token, events) }
@@ -244,6 +247,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             return
         }
         stats.events.wrappingAdd(1, ordering: .relaxed)
+        // No retain: see docs/runtime-tricks.md#guaranteed-ref.
         ref._withUnsafeGuaranteedRef { pd in
             pd.setEventErr(events.contains(.error), seq: token.seq)
             pd.ready(events)  // model: NETPOLLREADY_RD / NETPOLLREADY_WR; RING_POLLIN_READY
@@ -260,7 +264,8 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
             return
         }
         stats.events.wrappingAdd(1, ordering: .relaxed)
-        // The reader holds its cap of ring buffers: stop its RECV.
+        // The reader holds its cap of ring buffers: stop its RECV. (No retain: see
+        // docs/runtime-tricks.md#guaranteed-ref.)
         let stop = ref._withUnsafeGuaranteedRef { $0.ringReceived(receipt, cap: cap) }
         if stop { poller?.contract.stopReceiving(token: token) }
     }

@@ -6,7 +6,8 @@
 /// `await` that returns into a `nonisolated(nonsending)` function hops back to its
 /// isolation) and each resume on the generic executor look it up under the task's
 /// status-record lock: seven lookups per echo message (six checks, one resume),
-/// a visible share of the server's CPU in a profile (see docs/performance-log.md).
+/// a visible share of the server's CPU in a profile (see docs/performance-log.md,
+/// docs/runtime-tricks.md#loop-isolation).
 /// For a task isolated to this actor and with no preference, the checks compare
 /// two executor identities and take no lock; when it was parked, LoopResume puts
 /// it back on the loop (continuations themselves always resume on the generic
@@ -36,7 +37,7 @@ public actor LoopIsolation {
 final class LoopSerialExecutor: SerialExecutor, @unchecked Sendable {
     /// Set once in `EventLoop.init`, before the loop can run a job; the loop owns
     /// this object, so the reference does not keep it alive.
-    unowned(unsafe) let loop: EventLoop
+    unowned(unsafe) let loop: EventLoop  // see docs/runtime-tricks.md#unowned-unsafe
 
     init(loop: EventLoop) { self.loop = loop }
 
@@ -88,7 +89,8 @@ public func runIsolated<T>(
     // Not only a check. swiftc 6.3 drops the hop onto `isolation` at the entry of a
     // function whose body only calls a nonsending closure, which then believes it
     // runs isolated (and calls into the library so) on whatever thread called us.
-    // A use of the isolation keeps the hop; LoopIsolationTests would catch its loss.
+    // A use of the isolation keeps the hop; LoopIsolationTests would catch its loss
+    // (see docs/runtime-tricks.md#precondition-isolated).
     isolation.preconditionIsolated()
     return try await body()
 }

@@ -8,7 +8,8 @@
 struct PollCache {
     private(set) var all: [PollDesc] = []
     /// `all` again, unretained: the per-event lookup hands out a reference with no
-    /// retain and release (`all` keeps every PollDesc alive for the loop's life).
+    /// retain and release (`all` keeps every PollDesc alive for the loop's life;
+    /// see docs/runtime-tricks.md#unmanaged).
     private var unretained: [Unmanaged<PollDesc>] = []
     private var free: [PollDesc] = []
     private(set) var live = 0
@@ -35,7 +36,8 @@ struct PollCache {
     }
 
     /// ``lookup(_:)`` without a retain, for the per-event path: use the result with
-    /// `_withUnsafeGuaranteedRef`, on the loop thread, before the cache changes.
+    /// `_withUnsafeGuaranteedRef`, on the loop thread, before the cache changes
+    /// (see docs/runtime-tricks.md#guaranteed-ref).
     @inline(__always)
     func lookupUnretained(_ token: PollToken) -> Unmanaged<PollDesc>? {
         let idx = Int(token.slot)

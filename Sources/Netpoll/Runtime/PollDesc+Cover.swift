@@ -1,5 +1,4 @@
 import Synchronization
-import CNetpoll
 
 // Parks that need no cancellation handler of their own.
 //
@@ -30,22 +29,14 @@ import CNetpoll
 //
 // A wake that finds another task parked (one that was not cancelled) is a spurious
 // wake: its wait sees no error and no cancellation and parks again.
-enum CurrentTask {
-    /// The running task's identity, to compare only (0 outside a task).
-    @inline(__always)
-    static var id: UInt { UInt(bitPattern: cnp_current_task()) }
-
-    /// `Task.isCancelled` with no retain and release of the task (per park).
-    @inline(__always)
-    static var isCancelled: Bool { cnp_current_task_is_cancelled() }
-}
-
+//
+// What this leans on in the runtime: docs/runtime-tricks.md#covered-park.
 extension PollDesc {
     /// Whether the running task is the one covered here (after publishing `wait`).
     @inline(__always)
     var coversCurrentTask: Bool {
         let t = coveredTask.load(ordering: .sequentiallyConsistent)
-        return t != 0 && t == CurrentTask.id
+        return t != 0 && t == RuntimeHooks.currentTaskID
     }
 
     /// The waker's side of the argument above: clears the cover, then wakes both

@@ -153,7 +153,8 @@ enum PollCheck {
 /// Who an unblock found parked, to be resumed outside any lock: a task, or (reads
 /// only) a connection parked without one.
 enum Parked {
-    /// A task's continuation, and its loop when the task is isolated to it.
+    /// A task's continuation, and its loop when the task is isolated to it
+    /// (unretained: docs/runtime-tricks.md#unmanaged).
     case task(UnsafeContinuation<Void, Never>, Unmanaged<EventLoop>?)
     case dormant(DormantWake, PollDesc)
 
@@ -252,7 +253,7 @@ extension PollDesc {
         // before would otherwise leave us parked with nobody to wake us. Cancellation
         // gets the same treatment (its handler may have run before we set `wait`).
         // model: BLOCK_RECHECK
-        if checkErr(mode) == .ok && !CurrentTask.isCancelled {
+        if checkErr(mode) == .ok && !RuntimeHooks.isCurrentTaskCancelled {
             loop.stats.parks.wrappingAdd(1, ordering: .relaxed)
             // One-shot pollers report a direction only after it is armed again. Arming
             // after `wait` is published is safe: readiness that came meanwhile is seen
@@ -263,7 +264,8 @@ extension PollDesc {
             }
             // model: end_BLOCK_SUSPENDED (the await)
             if coversCurrentTask {
-                // Cancellation is delivered by the covering server (PollDesc+Cover).
+                // Cancellation is delivered by the covering server (PollDesc+Cover;
+                // docs/runtime-tricks.md#covered-park).
                 let onLoop = LoopResume.runs(#isolation, on: loop)
                 await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
                     commitPark(mode, c, onLoop: onLoop)
@@ -287,7 +289,7 @@ extension PollDesc {
             // generic executor, and its continuation would resume there (off the
             // loop). Capturing it keeps the closure on the caller's actor (see
             // LoopIsolation).
-            _ = isolation
+            _ = isolation  // see docs/runtime-tricks.md#keep-hop
             await withUnsafeContinuation { (c: UnsafeContinuation<Void, Never>) in
                 commitPark(mode, c, onLoop: onLoop)
             }
@@ -381,14 +383,14 @@ extension PollDesc {
 
     /// Go: poll_runtime_pollWait. Returns `.ok` when the caller should retry its
     /// syscall; otherwise why not.
-    @inline(__always)  // one frame less on the per-message park
+    @inline(__always)  // a frame less per park (docs/runtime-tricks.md#inlined-async)
     func wait(_ mode: Mode) async -> PollCheck {
         var e = checkErr(mode)  // model: WAIT_CHECK
         if e != .ok { return e }
         while !(await block(mode)) {  // model: WAIT_RESULT
             e = checkErr(mode)
             if e != .ok { return e }
-            if CurrentTask.isCancelled { return .cancelled }
+            if RuntimeHooks.isCurrentTaskCancelled { return .cancelled }
             if mode == .read && retireMark.load(ordering: .relaxed) == Self.retireRequested { return .retired }
             // Woken with nothing ready and no error (e.g. a deadline set in the past
             // then cleared): park again, as Go does.

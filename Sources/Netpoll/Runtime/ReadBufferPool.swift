@@ -25,7 +25,7 @@ final class ReadBufferPool {
 
     // Unchecked: one thread, and no call out while it is being changed, so no
     // overlapping access can exist; the dynamic check cost two runtime calls per
-    // message on the borrowed-read path.
+    // message on the borrowed-read path (see docs/runtime-tricks.md#exclusivity).
     @exclusivity(unchecked) private var free: [UnsafeMutableRawPointer] = []
 
     init() {

@@ -27,7 +27,8 @@ extension Mutex {
 // concurrency runtime's enqueue path (libdispatch for the global executor) is not
 // TSan-instrumented here, so without these TSan misses the edge and reports what
 // the resumer wrote before resuming as racing with what the task reads after. The
-// key is the task itself (an UnsafeContinuation is a pointer to its task).
+// key is the task itself (an UnsafeContinuation is a pointer to its task; see
+// docs/runtime-tricks.md#tsan-only-lookup).
 
 extension UnsafeContinuation {
     /// Marks everything written so far as visible to the task this resumes.
@@ -39,7 +40,7 @@ extension UnsafeContinuation {
 
 /// Called by a task right after it resumed: pairs with `releaseToTask`. Outside
 /// TSan builds it does nothing: the task lookup alone costs a retain and a release
-/// on every park (see docs/performance-log.md).
+/// on every park (see docs/performance-log.md, docs/runtime-tricks.md#tsan-only-lookup).
 @inline(__always)
 func acquireFromResumer() {
     guard cnp_tsan_enabled else { return }
