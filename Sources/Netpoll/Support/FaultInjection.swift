@@ -182,7 +182,7 @@ enum FaultInjection {
     }
 
     /// `NETPOLL_FAULTS`: parsed once, on the first hook's question. A bad value
-    /// stops the program with the setting's error (a test run must not go on
+    /// ends the process (status 2) with the setting's error (a test run must not go on
     /// believing it injects what it does not).
     static let environment: Config? = {
         guard let p = getenv(variable) else { return nil }
@@ -192,7 +192,10 @@ enum FaultInjection {
             atexit { FaultInjection.printTally() }
             return c
         } catch {
-            fatalError("netpoll: \(error)")
+            // The value is the user's input, not a broken invariant: no trap. Stop
+            // with the setting's error and a failing status, as the CLI does.
+            printToStderr("netpoll: \(error)")
+            exit(2)
         }
     }()
 
