@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <liburing.h>
 
 struct cnp_ring {
@@ -87,6 +90,56 @@ bool cnp_ring_prep_recv_multishot(cnp_ring *ring, int fd, uint64_t user_data) {
     sqe->buf_group = CNP_BUFFER_GROUP;
     io_uring_sqe_set_data64(sqe, user_data);
     return true;
+}
+
+bool cnp_ring_prep_accept_multishot(cnp_ring *ring, int fd, uint64_t user_data) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
+    if (!sqe) return false;
+    // No address: one buffer would be shared by every accept of the multishot.
+    io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, user_data);
+    return true;
+}
+
+int cnp_probe_multishot_accept(void) {
+    // A listener of its own (an autobound abstract Unix socket: no file, no port),
+    // one connect, and a ring that must answer with the accepted descriptor and
+    // IORING_CQE_F_MORE. Kernels before 5.19 answer -EINVAL.
+    struct io_uring ring;
+    int rc = io_uring_queue_init(4, &ring, 0);
+    if (rc < 0) return rc;
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int cfd = -1;
+    if (lfd < 0) { rc = -errno; goto out; }
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    socklen_t len = sizeof(sa_family_t);
+    if (bind(lfd, (struct sockaddr *)&addr, len) < 0 || listen(lfd, 1) < 0) { rc = -errno; goto out; }
+    len = sizeof(addr);
+    if (getsockname(lfd, (struct sockaddr *)&addr, &len) < 0) { rc = -errno; goto out; }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_multishot_accept(sqe, lfd, NULL, NULL, SOCK_CLOEXEC);
+    io_uring_sqe_set_data64(sqe, 1);
+    if ((rc = io_uring_submit(&ring)) < 0) goto out;
+    cfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (cfd < 0 || connect(cfd, (struct sockaddr *)&addr, len) < 0) { rc = -errno; goto out; }
+    struct io_uring_cqe *cqe = NULL;
+    struct __kernel_timespec ts = {.tv_sec = 1, .tv_nsec = 0};
+    rc = io_uring_wait_cqe_timeout(&ring, &cqe, &ts);
+    if (rc < 0) goto out;
+    rc = cqe->res;
+    if (rc >= 0) {
+        close(rc);
+        rc = (cqe->flags & IORING_CQE_F_MORE) ? 0 : -EINVAL;
+    }
+    io_uring_cqe_seen(&ring, cqe);
+out:
+    if (cfd >= 0) close(cfd);
+    if (lfd >= 0) close(lfd);
+    // The teardown cancels the multishot still armed on the listener.
+    io_uring_queue_exit(&ring);
+    return rc;
 }
 
 bool cnp_ring_prep_cancel_fd(cnp_ring *ring, int fd, uint64_t user_data) {

@@ -51,6 +51,14 @@ bool cnp_ring_prep_cancel(cnp_ring *ring, uint64_t target, uint64_t user_data);
 /// Queues a multishot IORING_OP_RECV on `fd` that picks its buffers from the
 /// ring's provided-buffer ring (see cnp_ring_setup_buffers). False when the SQ is full.
 bool cnp_ring_prep_recv_multishot(cnp_ring *ring, int fd, uint64_t user_data);
+/// Queues a multishot IORING_OP_ACCEPT on the listening socket `fd` (Linux 5.19+):
+/// each accepted connection is a CQE whose res is the new descriptor (non-blocking,
+/// close-on-exec), with IORING_CQE_F_MORE while the request goes on. No peer
+/// address. False when the SQ is full.
+bool cnp_ring_prep_accept_multishot(cnp_ring *ring, int fd, uint64_t user_data);
+/// Whether this kernel runs a multishot ACCEPT: one on a throwaway ring and
+/// listener of its own. 0, -EINVAL (kernel before 5.19) or another -errno.
+int cnp_probe_multishot_accept(void);
 /// Queues an ASYNC_CANCEL of every request on `fd` (IORING_ASYNC_CANCEL_FD|ALL,
 /// Linux 5.19+). False when the SQ is full.
 bool cnp_ring_prep_cancel_fd(cnp_ring *ring, int fd, uint64_t user_data);

@@ -7,21 +7,48 @@ import Glibc
 // Go: FD.Accept and netFD.connect.
 extension FD {
     /// Go: FD.Accept. Returns a new non-blocking, close-on-exec descriptor (not yet
-    /// registered) and the peer address bytes. ECONNABORTED (a connection reset
-    /// while queued) is skipped; EMFILE/ENFILE are returned and the listener keeps
-    /// working. A connection that would land in ``DescriptorLimit/reserve`` is
-    /// closed at once and reported as EMFILE.
-    func accept() async throws -> (Int32, SocketAddressStorage) {
+    /// registered; its peer's address is asked of the kernel when wanted, so no
+    /// accept pays for it). ECONNABORTED (a connection reset while queued) is
+    /// skipped; EMFILE/ENFILE are returned and the listener keeps working. A
+    /// connection that would land in ``DescriptorLimit/reserve`` is closed at once
+    /// and reported as EMFILE.
+    func accept() async throws -> Int32 {
         try await readLock()
         defer { readUnlock() }
         try prepare(.read)
-        var addr = SocketAddressStorage()
-        let s = try await retrying(.read, "accept4", alsoRetry: ECONNABORTED) {
-            addr = SocketAddressStorage()
-            return addr.withMutableSockaddr { sa, len in cnp_accept4(sysfd, sa, len) }
-        }
+        if ringReceive { return try await acceptRing() }
+        let s = try await retrying(.read, "accept4", alsoRetry: ECONNABORTED) { cnp_accept4(sysfd, nil, nil) }
         // Never keep a connection in the descriptors reserved for the runtime.
-        return (try DescriptorLimit.admit(s, from: "accept4"), addr)
+        return try DescriptorLimit.admit(s, from: "accept4")
+    }
+
+    /// ``accept()`` on a listener the ring accepts on (``URingPoller/Feature/accept``):
+    /// Go's loop, with "try" first a dequeue of what the multishot ACCEPT queued, and
+    /// accept4(2) only while no ACCEPT is in the kernel (`ringState` off: before the
+    /// first wait, or after the ACCEPT ended). The two never need ordering between
+    /// them — connections are independent — but keeping them apart means an idle
+    /// listener with a running ACCEPT makes no system call at all. The loop admits
+    /// (DescriptorLimit) each descriptor the ACCEPT hands up before queueing it.
+    private func acceptRing() async throws -> Int32 {
+        while true {
+            if let s = try attemptRingAccept() { return s }
+            try await wait(.read)
+        }
+    }
+
+    private func attemptRingAccept() throws -> Int32? {
+        let state = pd.ringState.load(ordering: .acquiring)
+        switch pd.takeAccepted() {
+        case .accepted(let s): return s
+        case .failed(let e): throw NetpollError.failed("accept", errno: e)
+        case .empty: break
+        }
+        guard state == PollDesc.ringOff else { return nil }
+        if let s = try attempt(.read, "accept4", alsoRetry: ECONNABORTED, { cnp_accept4(sysfd, nil, nil) }) {
+            return try DescriptorLimit.admit(s, from: "accept4")
+        }
+        askLoopForReceive()
+        return nil
     }
 
     /// Go: netFD.connect. Starts a non-blocking connect and waits for it: EINPROGRESS

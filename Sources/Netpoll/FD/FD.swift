@@ -60,7 +60,9 @@ public final class FD: Sendable {
     /// because successive readers may run on different threads, ordered by FDMutex.
     let receiveQueueDrained = Atomic<Bool>(false)
     /// io_uring completion mode: reads take what the ring's RECV queued on the
-    /// PollDesc (FD+RingReceive.swift). Fixed when the descriptor is opened.
+    /// PollDesc (FD+RingReceive.swift); on a listener with the ring's ACCEPT, accepts
+    /// take the connections it queued (FD+AcceptConnect.swift). Fixed when the
+    /// descriptor is opened.
     let ringReceive: Bool
     /// The loop's counters and read-buffer pool, and the loop's identity, held
     /// without ownership: `pd` holds the loop, which holds them, for as long as this
@@ -87,17 +89,18 @@ public final class FD: Sendable {
 
     /// ``open(_:loop:isSocket:)`` for a SOCK_STREAM socket the Net layer created or
     /// accepted itself: no SO_TYPE query per connection. A listener passes
-    /// `connection: false`; a connected (accepted) or connecting (dialled) socket
-    /// `true`, which lets io_uring completion mode read it through the ring.
-    static func open(streamSocket fd: Int32, loop: EventLoop, connection: Bool) async throws -> FD {
-        try await open(fd, loop: loop, isSocket: true, isStream: true, connection: connection)
+    /// `.listener` (io_uring may accept on it through the ring); a connected
+    /// (accepted) or connecting (dialled) socket `.connection` (io_uring completion
+    /// mode may read it through the ring).
+    static func open(streamSocket fd: Int32, loop: EventLoop, role: DescriptorRole) async throws -> FD {
+        try await open(fd, loop: loop, isSocket: true, isStream: true, role: role)
     }
 
     static func open(
-        _ fd: Int32, loop: EventLoop, isSocket: Bool, isStream: Bool, connection: Bool = false
+        _ fd: Int32, loop: EventLoop, isSocket: Bool, isStream: Bool, role: DescriptorRole = .other
     ) async throws -> FD {
         do {
-            let pd = try await loop.open(fd: fd, connection: connection)
+            let pd = try await loop.open(fd: fd, role: role)
             return FD(sysfd: fd, pd: pd, isSocket: isSocket, isStream: isStream)
         } catch {
             Glibc.close(fd)

@@ -75,7 +75,7 @@ extension TCPConn {
     public static func adopting(_ descriptor: Int32, group: LoopGroup? = nil) async throws -> TCPConn {
         let g = try group ?? LoopGroup.shared()
         let dup = try Adopt.duplicate(descriptor, as: Adopt.tcpConn)
-        return TCPConn(fd: try await FD.open(streamSocket: dup, loop: g.current ?? g.next(), connection: true))
+        return TCPConn(fd: try await FD.open(streamSocket: dup, loop: g.current ?? g.next(), role: .connection))
     }
 }
 
@@ -86,7 +86,7 @@ extension TCPListener {
     public static func adopting(_ descriptor: Int32, group: LoopGroup? = nil) async throws -> TCPListener {
         let g = try group ?? LoopGroup.shared()
         let dup = try Adopt.duplicate(descriptor, as: Adopt.tcpListener)
-        return TCPListener(fd: try await FD.open(streamSocket: dup, loop: g.current ?? g.next(), connection: false), group: g)
+        return TCPListener(fd: try await FD.open(streamSocket: dup, loop: g.current ?? g.next(), role: .listener), group: g)
     }
 }
 
@@ -96,7 +96,7 @@ extension UnixConn {
     public static func adopting(_ descriptor: Int32, group: LoopGroup? = nil) async throws -> UnixConn {
         let g = try group ?? LoopGroup.shared()
         let dup = try Adopt.duplicate(descriptor, as: Adopt.unixConn)
-        return UnixConn(fd: try await FD.open(streamSocket: dup, loop: g.current ?? g.next(), connection: true))
+        return UnixConn(fd: try await FD.open(streamSocket: dup, loop: g.current ?? g.next(), role: .connection))
     }
 }
 
@@ -109,7 +109,7 @@ extension UnixListener {
         let path: String
         if case .unix(let p)? = Socket.localAddress(dup)?.kind { path = p } else { path = "" }
         return UnixListener(
-            fd: try await FD.open(streamSocket: dup, loop: g.current ?? g.next(), connection: false), group: g, path: path,
+            fd: try await FD.open(streamSocket: dup, loop: g.current ?? g.next(), role: .listener), group: g, path: path,
             unlinksOnClose: false)
     }
 }

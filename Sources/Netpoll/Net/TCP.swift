@@ -21,7 +21,7 @@ public final class TCPConn: Conn {
                 throw error
             }
         }
-        return TCPConn(fd: try await FD.open(streamSocket: sysfd, loop: loop, connection: true))
+        return TCPConn(fd: try await FD.open(streamSocket: sysfd, loop: loop, role: .connection))
     }
 
     /// Go's defaults, (level, option, value): what `applyDefaults` sets and
@@ -158,11 +158,11 @@ public final class TCPListener: Listener {
         }
         let loop = g.current ?? g.next()
         return TCPListener(
-            fd: try await FD.open(streamSocket: sysfd, loop: loop, connection: false), group: g, defaultsSet: true)
+            fd: try await FD.open(streamSocket: sysfd, loop: loop, role: .listener), group: g, defaultsSet: true)
     }
 
     public func accept() async throws -> TCPConn {
-        let (sysfd, _) = try await fd.counted { try await fd.accept() }
+        let sysfd = try await fd.counted { try await fd.accept() }
         let loop = spreader.next(in: group)
         let conn = try await TCPConn.adopt(sysfd, loop: loop, hasDefaults: acceptedHaveDefaults(sysfd))
         loop.stats.connectionsAccepted.wrappingAdd(1, ordering: .relaxed)

@@ -13,7 +13,7 @@ public final class UnixConn: Conn {
     public static func connect(path: String, timeout: Duration? = nil, group: LoopGroup? = nil) async throws -> UnixConn {
         let address = try SocketAddress(unixPath: path)
         return try await Dial.connect([address], timeout: timeout, group: group) { sysfd, loop in
-            UnixConn(fd: try await FD.open(streamSocket: sysfd, loop: loop, connection: true))
+            UnixConn(fd: try await FD.open(streamSocket: sysfd, loop: loop, role: .connection))
         }
     }
 
@@ -97,14 +97,14 @@ public final class UnixListener: Listener {
             throw error
         }
         return UnixListener(
-            fd: try await FD.open(streamSocket: sysfd, loop: g.current ?? g.next(), connection: false), group: g, path: path,
+            fd: try await FD.open(streamSocket: sysfd, loop: g.current ?? g.next(), role: .listener), group: g, path: path,
             unlinksOnClose: !address.isAbstract)
     }
 
     public func accept() async throws -> UnixConn {
-        let (sysfd, _) = try await fd.counted { try await fd.accept() }
+        let sysfd = try await fd.counted { try await fd.accept() }
         let loop = spreader.next(in: group)
-        let conn = UnixConn(fd: try await FD.open(streamSocket: sysfd, loop: loop, connection: true))
+        let conn = UnixConn(fd: try await FD.open(streamSocket: sysfd, loop: loop, role: .connection))
         loop.stats.connectionsAccepted.wrappingAdd(1, ordering: .relaxed)
         return conn
     }

@@ -31,10 +31,10 @@ enum AnyPoller {
         }
     }
 
-    func register(fd: Int32, token: PollToken, connection: Bool) throws(NetpollError) -> Bool {
+    func register(fd: Int32, token: PollToken, role: DescriptorRole) throws(NetpollError) -> Bool {
         switch self {
-        case .epoll(let p): return try p.register(fd: fd, token: token, connection: connection)
-        case .uring(let p): return try p.register(fd: fd, token: token, connection: connection)
+        case .epoll(let p): return try p.register(fd: fd, token: token, role: role)
+        case .uring(let p): return try p.register(fd: fd, token: token, role: role)
         }
     }
 

@@ -30,14 +30,17 @@ import Glibc
 // below, which do nothing, so the EventLoop calls these on every backend and never
 // asks which one it has:
 //
-//   register(fd:token:connection:)
-//                           netpollopen for a connected stream socket, which the
-//                           backend may read itself; returns whether it will.
+//   register(fd:token:role:)
+//                           netpollopen, told what the descriptor is: a connected
+//                           stream socket the backend may read itself (RECV), a
+//                           listener it may accept on itself (ACCEPT); returns
+//                           whether it will.
 //   poll(timeout:_:received:)
 //                           poll, also handing what the backend read (``RingReceipt``:
 //                           bytes in one of its buffers, end of stream, an error) to
 //                           `received`, in order, per descriptor.
-//   armReceive(token:)      a reader found nothing queued and waits: start reading.
+//   armReceive(token:)      a reader (or accepter) found nothing queued and waits:
+//                           start reading (accepting).
 //   stopReceiving(token:)   the reader holds `receiveCap` buffers: stop until it reads.
 //   recycle(buffer:)        a receipt's buffer is free again (owner thread).
 //   closesWithoutSyscall    closeDescriptor costs no system call of the caller's.
@@ -121,6 +124,18 @@ public struct PollEvents: OptionSet, Hashable, Sendable, CustomStringConvertible
     }
 }
 
+/// What a descriptor is, for a backend that may do its input itself.
+public enum DescriptorRole: Sendable {
+    /// Watched for readiness only.
+    case other
+    /// A connected (or connecting) stream socket: io_uring completion mode reads it
+    /// with a multishot RECV.
+    case connection
+    /// A listening stream socket: io_uring accepts on it with a multishot ACCEPT
+    /// (``URingPoller/Feature/accept``).
+    case listener
+}
+
 /// Counters a poller keeps on its owner thread; the EventLoop publishes them.
 public struct PollerCounters: Sendable, Equatable {
     /// Kernel entries made by the poller: epoll_wait/epoll_pwait2, epoll_ctl,
@@ -175,7 +190,7 @@ public protocol Poller: AnyObject {
     var features: PollerFeatures { get }
 
     // Completion mode; see the table at the top of this file.
-    func register(fd: Int32, token: PollToken, connection: Bool) throws(NetpollError) -> Bool
+    func register(fd: Int32, token: PollToken, role: DescriptorRole) throws(NetpollError) -> Bool
     func poll(
         timeout: Duration?, _ body: (PollToken, PollEvents) -> Void, received: (PollToken, RingReceipt) -> Void
     ) throws(NetpollError) -> Int
@@ -189,7 +204,7 @@ public protocol Poller: AnyObject {
 
 /// Readiness backends: the completion-mode operations do nothing.
 extension Poller {
-    public func register(fd: Int32, token: PollToken, connection: Bool) throws(NetpollError) -> Bool {
+    public func register(fd: Int32, token: PollToken, role: DescriptorRole) throws(NetpollError) -> Bool {
         try register(fd: fd, token: token)
         return false
     }

@@ -51,6 +51,10 @@ public enum Settings {
                      defaultValue: "`\(defaults.uring.setup.rawValue)`"),
             Variable(name: "NETPOLL_URING_ENTRIES", rule: "SQ entries per ring, \(uringEntries.lowerBound)...\(uringEntries.upperBound) (rounded up to a power of two; the CQ has twice as many)",
                      defaultValue: "\(defaults.uring.entries)"),
+            Variable(name: "NETPOLL_URING_FEATURES",
+                     rule: "`auto`, `none` or a comma-separated list of " + URingPoller.Feature.allCases.map { "`\($0.rawValue)`" }.joined(separator: ", ")
+                        + " (a listed feature this kernel lacks is an error; `auto` uses those measured to pay, where the kernel has them)",
+                     defaultValue: "`\(defaults.uring.features)`"),
             Variable(name: "NETPOLL_LOOPS", rule: "event loops of a group, \(loops.lowerBound)...\(loops.upperBound)",
                      defaultValue: "CPUs this process may run on"),
         ]
@@ -132,6 +136,9 @@ public enum Settings {
             if let v = value("NETPOLL_URING_SETUP") { uring.setup = try Settings.choice(v, name: "NETPOLL_URING_SETUP") }
             if let v = value("NETPOLL_URING_ENTRIES") {
                 uring.entries = UInt32(try Settings.wholeNumber(v, name: "NETPOLL_URING_ENTRIES", in: Settings.uringEntries))
+            }
+            if let v = value("NETPOLL_URING_FEATURES") {
+                uring.features = try URingPoller.Features(parsing: v, name: "NETPOLL_URING_FEATURES")
             }
             if let v = value("NETPOLL_LOOPS") { loops = try Settings.wholeNumber(v, name: "NETPOLL_LOOPS", in: Settings.loops) }
         }

@@ -16,10 +16,11 @@ extension URingPoller {
             if !rearms.isEmpty { rearms.removeAll { $0 == token.rawValue } }
             do throws(NetpollError) {
                 if reg.receiving {
-                    // Everything on this descriptor at once (RECV, one-shot polls) —
-                    // unless nothing is in the kernel: a connection whose RECV ended
-                    // with the peer's FIN (a short-lived one, typically) needs no cancel.
+                    // Everything on this descriptor at once (RECV or ACCEPT, one-shot
+                    // polls) — unless nothing is in the kernel: a connection whose RECV
+                    // ended with the peer's FIN (a short-lived one, typically) needs no cancel.
                     if reg.recv != .off || !reg.armed.isEmpty { try queueCancel(fd: fd) }
+                    if reg.accepting && reg.recv != .off { acceptsEnding[token.rawValue | Self.recvBit] = () }
                 } else if oneshot {
                     if reg.armed.contains(.read) { try cancel(token.rawValue, tag: Self.cancelAsync) }
                     if reg.armed.contains(.write) { try cancel(token.rawValue | Self.writeBit, tag: Self.cancelAsync) }
@@ -56,7 +57,8 @@ extension URingPoller {
         }
         if reg.receiving && reg.recv != .off {
             // A synchronous deregistration of a receiving descriptor (a test's): its
-            // RECV goes too, without waiting for its final CQE.
+            // RECV or ACCEPT goes too, without waiting for its final CQE.
+            if reg.accepting { acceptsEnding[token.rawValue | Self.recvBit] = () }
             try cancel(token.rawValue | Self.recvBit, tag: Self.cancelAsync)
         }
         if let t = slots.0.target { try cancel(t, tag: slots.0.tag) }

@@ -124,6 +124,9 @@ extension URingPoller {
             return 0
         }
         if op == Self.recvBit {
+            if table[token]?.accepting == true || (!acceptsEnding.isEmpty && acceptsEnding[c.user_data] != nil) {
+                return acceptCompleted(c, token: token, ended: ended, received)
+            }
             return receiveCompleted(c, token: token, ended: ended, received)
         }
         guard let reg = table[token] else {

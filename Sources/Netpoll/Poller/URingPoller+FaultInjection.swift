@@ -13,7 +13,7 @@ import Glibc
 //   last CQE is -ECANCELED, which `dispatch` re-arms. Merely dropping F_MORE from
 //   the CQE would leave the kernel's poll armed beside the re-armed one, and a poll
 //   holds its file: the peer would never see FIN after close.
-// - A multishot RECV that goes on is cancelled the same way (as the receive cap
+// - A multishot RECV (or a listener's ACCEPT) that goes on is cancelled the same way (as the receive cap
 //   does, `stopReceiving`); its last CQE reports -ECANCELED or, as drawn, -ENOBUFS,
 //   which the runtime takes alike (the RECV stopped; the socket keeps the rest).
 // - A one-shot poll that fired reports -ECANCELED instead of its mask: its waiter is
@@ -36,9 +36,11 @@ extension URingPoller {
                 if let e = injectedEnds.removeValue(forKey: token), c.res == -ECANCELED { c.res = -e }
                 return c
             }
-            guard table[token]?.recv == .running, let e = FaultInjection.inject(.recvCQE) else { return c }
+            guard let reg = table[token], reg.recv == .running, let e = FaultInjection.inject(.recvCQE) else { return c }
             table.update(token) { $0.recv = .cancelling }
-            injectedEnds[token] = e
+            // A listener's ACCEPT (same op bits) ends as a cancel: ENOBUFS would be
+            // an accept error, which the kernel does not answer for a stopped ACCEPT.
+            injectedEnds[token] = reg.accepting ? ECANCELED : e
             try? cancel(c.user_data, tag: Self.cancelAsync)
         case 0, Self.writeBit:
             guard let reg = table[token] else { return c }

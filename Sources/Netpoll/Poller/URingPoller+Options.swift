@@ -50,15 +50,18 @@ extension URingPoller {
         /// connections; pages are only resident once the kernel has written them.
         public var receiveBuffers: UInt32
         public var receiveBufferSize: UInt32
+        /// Optional features (URingFeatures.swift); `auto` by default.
+        public var features: Features
         public init(
             entries: UInt32 = 256, mode: Mode = .multishot, setup: Setup = .deferTaskrun,
-            receiveBuffers: UInt32 = 512, receiveBufferSize: UInt32 = 4096
+            receiveBuffers: UInt32 = 512, receiveBufferSize: UInt32 = 4096, features: Features = .auto
         ) {
             self.entries = entries
             self.mode = mode
             self.setup = setup
             self.receiveBuffers = receiveBuffers
             self.receiveBufferSize = receiveBufferSize
+            self.features = features
         }
 
         /// Most ring buffers one descriptor may hold queued before its RECV is

@@ -18,6 +18,14 @@ public enum RingReceipt {
     /// The RECV ended without news (`-ENOBUFS`: the buffer ring ran dry; `-ECANCELED`:
     /// the descriptor reached its cap). Whatever is left is in the socket, for read(2).
     case stopped
+    /// A listener's multishot ACCEPT took connection `fd` (non-blocking, close-on-exec,
+    /// not yet registered): the runtime owns it. With `ended`, this was the ACCEPT's
+    /// last completion.
+    case accepted(fd: Int32, ended: Bool)
+    /// A listener's multishot ACCEPT ended: 0 when stopped without news (a cancel,
+    /// CQ overflow), else the errno an accept reports (EMFILE, ENFILE, …). Connections
+    /// still queued in the listen backlog are for accept4(2) or the next ACCEPT.
+    case acceptEnded(Int32)
 }
 
 /// What ``URingPoller/armReceive(token:)`` did.
@@ -91,6 +99,10 @@ extension URingPoller {
     public func armReceive(token: PollToken) throws(NetpollError) -> ReceiveArm {
         guard let reg = table[token.rawValue], reg.receiving else { return .none }
         if reg.recv != .off { return .receiving }  // model: RING_STILL_RUNNING
+        if reg.accepting {
+            try startAccepting(reg.fd, token: token)
+            return .receiving
+        }
         if buffersOut < Int(options.receiveBuffers) {
             // model: RING_START_RECV
             while !cnp_ring_prep_recv_multishot(ring, reg.fd, token.rawValue | Self.recvBit) {

@@ -20,6 +20,26 @@ extension URingPoller {
         try register(fd: fd, token: token, receiving: false)
     }
 
+    /// In completion mode a connection's reads come from the ring, and with
+    /// ``Feature/accept`` a listener's connections: both start when their reader
+    /// first waits (``armReceive(token:)``).
+    public func register(fd: Int32, token: PollToken, role: DescriptorRole) throws(NetpollError) -> Bool {
+        switch role {
+        case .connection where completion:
+            try register(fd: fd, token: token, receiving: true)
+            return true
+        case .listener where acceptsThroughRing:
+            precondition(token.rawValue & Self.opMask == 0, "netpoll: token \(token) uses the uring op bits")
+            guard table.insert(token.rawValue, fd: fd, receiving: true, accepting: true) else {
+                throw .failed("io_uring ACCEPT (token already registered)", errno: EEXIST)
+            }
+            return true
+        default:
+            try register(fd: fd, token: token, receiving: false)
+            return false
+        }
+    }
+
     /// Registers `fd`. With `receiving` (completion mode only; connected stream
     /// sockets) nothing goes to the kernel yet: the RECV starts when a reader first
     /// waits (``armReceive(token:)``) and the write poll when a writer does.
@@ -36,13 +56,6 @@ extension URingPoller {
         } else {
             try queuePoll(fd: fd, userData: token.rawValue, mask: Self.pollMask, multishot: true)
         }
-    }
-
-    /// In completion mode a connection's reads come from the ring (``armReceive(token:)``).
-    public func register(fd: Int32, token: PollToken, connection: Bool) throws(NetpollError) -> Bool {
-        let receiving = connection && completion
-        try register(fd: fd, token: token, receiving: receiving)
-        return receiving
     }
 
     /// One-shot polls (one-shot mode; a receiving descriptor's write direction, and

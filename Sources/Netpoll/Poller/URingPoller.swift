@@ -27,6 +27,11 @@ import Glibc
 ///   into the loop's provided-buffer ring; their write direction uses one-shot
 ///   `POLLOUT` polls as in one-shot mode. Every other descriptor is watched as in
 ///   multishot mode.
+/// - Listeners, with ``Feature/accept``: registered with nothing in the kernel; when
+///   an accepter first waits, one multishot `ACCEPT` (user_data = token | `recvBit`,
+///   the descriptor's input request, as a connection's RECV) hands up each accepted
+///   descriptor as a ``RingReceipt/accepted(fd:ended:)``; the runtime queues them on
+///   the listener's PollDesc like received bytes (URingPoller+Accept.swift).
 /// - ``closeDescriptor(fd:token:onClosed:)`` (the runtime's close) queues the
 ///   cancels of the descriptor's requests and an `IORING_OP_CLOSE`; they go to the
 ///   kernel with the next poll, and `onClosed` runs when the CLOSE completes. The
@@ -54,6 +59,11 @@ public final class URingPoller: Poller, @unchecked Sendable {
     let setupFlags: UInt32
     let cqeCapacity: Int
     let ringFDRegistered: Bool
+    /// Optional features in use (URingFeatures.swift), and what `info` says of each.
+    let featuresInUse: Set<Feature>
+    let featureStatus: [(Feature, String)]
+    /// Listeners accept through a multishot ACCEPT.
+    let acceptsThroughRing: Bool
     // Owner thread only.
     /// Registered descriptors, indexed by token slot (see ``RegistrationTable``).
     var table = RegistrationTable()
@@ -63,6 +73,10 @@ public final class URingPoller: Poller, @unchecked Sendable {
     /// Tokens whose poll ended (multishot cut short, or one-shot fired), to re-arm once
     /// the CQ has room: see ``queueRearms()``.
     var rearms: [UInt64] = []
+    /// Multishot ACCEPTs of listeners no longer registered (closed) whose last CQE
+    /// has not come yet, by user_data: a descriptor one of them still hands up is
+    /// closed, not mistaken for a stale RECV's data.
+    var acceptsEnding: [UInt64: Void] = [:]
     /// `onClosed` of each CLOSE in flight, by its user_data.
     var closing: [UInt64: OnClosed] = [:]
     /// A close's callback, boxed in a struct: a bare closure stored as a Dictionary
@@ -101,6 +115,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
     static let wakeMask = UInt32(EPOLLIN.rawValue)
 
     public init(options: Options = Options()) throws(NetpollError) {
+        let (inUse, status) = try Self.resolve(options.features)
         var ring: OpaquePointer?
         var last: Int32 = 0
         var used: UInt32 = 0
@@ -150,6 +165,9 @@ public final class URingPoller: Poller, @unchecked Sendable {
         self.options = options
         self.setupFlags = used
         self.cqeCapacity = Int(cnp_ring_cq_entries(ring))
+        self.featuresInUse = inUse
+        self.featureStatus = status
+        self.acceptsThroughRing = inUse.contains(.accept)
         self.cqes = .allocate(capacity: cqeCapacity)
         // Only where the ring has one submitter: a registered ring fd is per thread.
         self.ringFDRegistered = used & CNP_SETUP_SINGLE_ISSUER != 0 && cnp_ring_register_ring_fd(ring) == 0
@@ -183,6 +201,6 @@ public final class URingPoller: Poller, @unchecked Sendable {
             ("cq_entries", String(cnp_ring_cq_entries(ring))),
             ("nodrop", feats & CNP_FEAT_NODROP != 0 ? "yes" : "no"),
             ("ring_fd", ringFDRegistered ? "registered" : "plain"),
-        ] + (completion ? [("recv_buffers", "\(options.receiveBuffers)x\(options.receiveBufferSize)")] : []))
+        ] + featureStatus.map { ($0.0.rawValue, $0.1) } + (completion ? [("recv_buffers", "\(options.receiveBuffers)x\(options.receiveBufferSize)")] : []))
     }
 }

@@ -4,12 +4,15 @@ struct URingRegistration {
     var token: UInt64 = 0
     var fd: Int32 = -1
     /// Completion mode: read by a multishot RECV; polls are one-shot per direction.
+    /// Also a listener accepted on by a multishot ACCEPT (`accepting`), in any mode.
     var receiving = false
+    /// A listener whose "RECV" is a multishot ACCEPT (``URingPoller/Feature/accept``).
+    var accepting = false
     /// One-shot polls in the kernel (one-shot mode, and receiving descriptors).
     var armed: URingPoller.ArmedPolls = []
     var recv: RecvState = .off
 
-    /// The completion-mode RECV of a descriptor.
+    /// The completion-mode RECV (or a listener's multishot ACCEPT) of a descriptor.
     enum RecvState {
         /// Not in the kernel: the reader uses read(2) until it next waits.
         case off
@@ -51,13 +54,13 @@ struct RegistrationTable {
     }
 
     /// Adds `token`; false if its slot is taken by a current registration.
-    mutating func insert(_ token: UInt64, fd: Int32, receiving: Bool) -> Bool {
+    mutating func insert(_ token: UInt64, fd: Int32, receiving: Bool, accepting: Bool = false) -> Bool {
         let i = Int(PollToken(token).slot)
         if i >= entries.count {
             entries.append(contentsOf: repeatElement(URingRegistration(), count: i + 1 - entries.count))
         }
         if entries[i].token != 0 { return false }
-        entries[i] = URingRegistration(token: token, fd: fd, receiving: receiving)
+        entries[i] = URingRegistration(token: token, fd: fd, receiving: receiving, accepting: accepting)
         return true
     }
 

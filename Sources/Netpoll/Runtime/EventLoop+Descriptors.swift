@@ -8,15 +8,16 @@ import Glibc
 // close through the poller, one-shot arming and completion-mode receives.
 extension EventLoop {
     /// Go: poll_runtime_pollOpen. Allocates a PollDesc and registers `fd`. A
-    /// `connection` (a connected or connecting stream socket) is read through the
-    /// ring when the poller is in io_uring completion mode.
-    func openLocal(fd: Int32, connection: Bool = false) throws(NetpollError) -> PollDesc {
+    /// `.connection` (a connected or connecting stream socket) is read through the
+    /// ring when the poller is in io_uring completion mode; a `.listener` is accepted
+    /// on through the ring when the poller uses ``URingPoller/Feature/accept``.
+    func openLocal(fd: Int32, role: DescriptorRole = .other) throws(NetpollError) -> PollDesc {
         precondition(inEventLoop, "netpoll: openLocal off the loop thread")
         guard !stopping, let poller else { throw .netClosing }
         let pd = cache.alloc(loop: self)
         pd.reset(fd: fd)
         do {
-            let receiving = try poller.register(fd: fd, token: pd.token, connection: connection)
+            let receiving = try poller.register(fd: fd, token: pd.token, role: role)
             pd.receivesThroughRing.store(receiving, ordering: .relaxed)
         } catch {
             pd.evict()
@@ -29,9 +30,9 @@ extension EventLoop {
     }
 
     /// Registers `fd` with this loop, hopping to its thread if needed.
-    func open(fd: Int32, connection: Bool = false) async throws -> PollDesc {
-        if inEventLoop { return try openLocal(fd: fd, connection: connection) }
-        return try await submit { [self] () throws(NetpollError) in try openLocal(fd: fd, connection: connection) }
+    func open(fd: Int32, role: DescriptorRole = .other) async throws -> PollDesc {
+        if inEventLoop { return try openLocal(fd: fd, role: role) }
+        return try await submit { [self] () throws(NetpollError) in try openLocal(fd: fd, role: role) }
     }
 
     /// Go: poll_runtime_pollClose, and the close(2) after it. Deregisters and closes

@@ -259,15 +259,41 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
     @inline(__always)
     func deliver(_ token: PollToken, _ receipt: RingReceipt, cap: Int) {
         guard let ref = cache.lookupUnretained(token) else {
-            if case .data(let bid, _, _, _) = receipt { recycleReceiveBuffer(bid) }
+            switch receipt {
+            case .data(let bid, _, _, _): recycleReceiveBuffer(bid)
+            case .accepted(let fd, _): Glibc.close(fd)  // the listener closed meanwhile
+            default: break
+            }
             stats.staleEvents.wrappingAdd(1, ordering: .relaxed)
             return
         }
         stats.events.wrappingAdd(1, ordering: .relaxed)
+        switch receipt {
+        case .accepted, .acceptEnded:
+            return ref._withUnsafeGuaranteedRef { deliverAccepted(receipt, to: $0) }
+        default:
+            break
+        }
         // The reader holds its cap of ring buffers: stop its RECV. (No retain: see
         // docs/runtime-tricks.md#guaranteed-ref.)
         let stop = ref._withUnsafeGuaranteedRef { $0.ringReceived(receipt, cap: cap) }
         if stop { poller?.contract.stopReceiving(token: token) }
+    }
+
+    /// A listener's receipt (URingPoller+Accept.swift). A connection the ACCEPT took
+    /// at or above the descriptor reserve line is closed and reported as EMFILE, as
+    /// accept4's is (``DescriptorLimit``) — and the ACCEPT is stopped, or it would go
+    /// on taking the backlog into the reserve. Connections the kernel took in the
+    /// same wakeup past the line are closed too (their clients see a reset); the
+    /// accept loop's back-off then waits for room before it accepts again, so queued
+    /// clients stay in the backlog.
+    func deliverAccepted(_ receipt: RingReceipt, to pd: PollDesc) {
+        guard case .accepted(let fd, let ended) = receipt, !DescriptorLimit.admits(fd) else {
+            return pd.ringAccepted(receipt)
+        }
+        Glibc.close(fd)
+        if !ended { poller?.contract.stopReceiving(token: pd.token) }
+        pd.ringAccepted(.acceptEnded(EMFILE))
     }
 
     func publishPollerCounters(_ poller: AnyPoller) {

@@ -1,4 +1,7 @@
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What io_uring completion mode received for one descriptor and its reader has
 /// not taken yet: ring buffers (or the rest of one) in arrival order, then at most
@@ -18,8 +21,12 @@ struct RingReceiveQueue {
         /// Bytes copied out of a ring buffer into memory of the queue's own (freed
         /// when taken): what arrived beyond the descriptor's cap.
         case copied(base: UInt, offset: Int, count: Int)
-        /// End of stream (0) or the errno a read reports.
+        /// End of stream (0) or the errno a read reports; on a listener, the errno
+        /// an accept reports.
         case end(Int32)
+        /// A listener's: a connection the ring accepted (its descriptor, owned here
+        /// until taken; closed if the listener closes first).
+        case accepted(Int32)
     }
 
     /// The head item while it is the only one: the steady state of an echo (one
@@ -79,6 +86,8 @@ struct RingReceiveQueue {
     ) -> (copied: Int, used: UInt16?, end: Int32?) {
         guard let item = front else { return (0, nil, nil) }
         switch item {
+        case .accepted:
+            return (0, nil, nil)  // a listener's queue: nothing to read
         case .end(let e):
             if keepEnd { return (0, nil, nil) }
             pop()
@@ -105,6 +114,18 @@ struct RingReceiveQueue {
         }
     }
 
+    /// A listener's head item: an accepted descriptor or an accept's error, popped.
+    mutating func takeAccepted() -> Item? {
+        guard let item = front else { return nil }
+        switch item {
+        case .accepted, .end:
+            pop()
+            return item
+        case .bytes, .copied:
+            return nil
+        }
+    }
+
     /// The head item's bytes, if they are at most `max`: handed out whole (the
     /// caller recycles the buffer), so a borrowed read copies nothing.
     mutating func takeWhole(max: Int) -> (buffer: UInt16, address: UInt, count: Int)? {
@@ -119,6 +140,7 @@ struct RingReceiveQueue {
             switch item {
             case .bytes(let bid, _, _, _): recycle(bid)
             case .copied(let base, _, _): UnsafeMutableRawPointer(bitPattern: base)?.deallocate()
+            case .accepted(let fd): close(fd)
             case .end: break
             }
             pop()
@@ -202,6 +224,8 @@ extension PollDesc {
             ringState.store(Self.ringOff, ordering: .releasing)  // model: RING_STORE_OFF
         case .stopped:
             ringState.store(Self.ringOff, ordering: .releasing)  // model: RING_STORE_OFF
+        case .accepted, .acceptEnded:
+            return false  // a listener's: EventLoop.deliverAccepted
         }
         ready(.read)  // model: RING_READY
         return reachedCap

@@ -16,6 +16,7 @@ extension PollerConfig {
                 "NETPOLL_BACKEND": "uring",
                 "NETPOLL_URING_MODE": backend.uring.mode.rawValue,
                 "NETPOLL_URING_SETUP": backend.uring.setup.rawValue,
+                "NETPOLL_URING_FEATURES": backend.uring.features.description,
             ]
         }
     }

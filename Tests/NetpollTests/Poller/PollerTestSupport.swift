@@ -62,6 +62,8 @@ struct PollerConfig: Sendable, CustomTestStringConvertible {
             ("uring-oneshot-defer", .init(mode: .oneshot, setup: .deferTaskrun)),
             ("uring-oneshot-plain", .init(mode: .oneshot, setup: .plain)),
             ("uring-completion-defer", .init(mode: .completion, setup: .deferTaskrun)),
+            // Every optional feature off: the paths a kernel without them takes.
+            ("uring-completion-nofeatures", .init(mode: .completion, setup: .deferTaskrun, features: .exactly([]))),
         ]
         var list = [PollerConfig(name: "epoll", backend: .epoll, availability: Backend.probe(.epoll))]
         for (name, options) in uring {

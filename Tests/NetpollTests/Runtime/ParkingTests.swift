@@ -222,7 +222,7 @@ extension SerializedTests.RuntimeTests {
                 let (a, b) = try makeSocketPair()
                 defer { close(b) }
                 #expect(writeBytes(b, [1, 2, 3]) == 3)
-                let fd = try await FD.open(streamSocket: a, loop: loop, connection: true)
+                let fd = try await FD.open(streamSocket: a, loop: loop, role: .connection)
                 #expect(fd.ringReceive == config.isCompletion, "completion mode reads a connection through the ring")
                 await waitForQuietLoop(loop)
                 let wakes = Counter()
@@ -248,7 +248,7 @@ extension SerializedTests.RuntimeTests {
                 let loop = group.loops[0]
                 let (a, b) = try makeSocketPair()
                 defer { close(b) }
-                let fd = try await FD.open(streamSocket: a, loop: loop, connection: true)
+                let fd = try await FD.open(streamSocket: a, loop: loop, role: .connection)
                 #expect(fd.ringReceive == config.isCompletion, "completion mode reads a connection through the ring")
                 let wakes = Counter()
                 try await fd.readLock()

@@ -1,11 +1,12 @@
 import Testing
 @testable import Netpoll
 
-/// The backends every Runtime, FD and Net test runs over: epoll and the three io_uring
-/// modes the library is expected to be used with. An unusable one still appears as
+/// The backends every Runtime, FD and Net test runs over: epoll, the three io_uring
+/// modes the library is expected to be used with (each with the optional features
+/// `auto` picks), and completion mode with every optional feature off. An unusable one still appears as
 /// an argument and prints "skipped: why" (see ``withLoopGroup``).
 let loopConfigs: [PollerConfig] = PollerConfig.all.filter {
-    ["epoll", "uring-multishot-defer", "uring-oneshot-defer", "uring-completion-defer"].contains($0.name)
+    ["epoll", "uring-multishot-defer", "uring-oneshot-defer", "uring-completion-defer", "uring-completion-nofeatures"].contains($0.name)
 }
 
 /// Runs `body` with a fresh `LoopGroup` of `loops` loops on `config`'s backend, inside

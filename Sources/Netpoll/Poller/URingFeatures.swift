@@ -1,0 +1,125 @@
+import CNetpoll
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// The io_uring features a ring may use beyond its mode: each probed once per process
+// (the kernel does not change under us), used where the kernel has it, and
+// switchable off with NETPOLL_URING_FEATURES or Options.features.
+extension URingPoller {
+    /// One optional io_uring feature.
+    public enum Feature: String, Sendable, CaseIterable, Hashable, Comparable {
+        /// Listeners accept through one multishot `IORING_OP_ACCEPT` (Linux 5.19+):
+        /// accepted sockets arrive as completions, several per wakeup, with no
+        /// accept4(2) and no readiness event for the listener.
+        case accept
+
+        /// What it is, in the kernel's terms.
+        public var kernelName: String {
+            switch self {
+            case .accept: return "multishot IORING_OP_ACCEPT"
+            }
+        }
+
+        /// The first Linux release that has it.
+        public var since: String {
+            switch self {
+            case .accept: return "5.19"
+            }
+        }
+
+        /// The features `auto` uses where the kernel has them: those the committed
+        /// A/B measurements show paying (docs/performance-log.md).
+        public static let measuredToPay: Set<Feature> = [.accept]
+
+        public static func < (a: Feature, b: Feature) -> Bool {
+            allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+        }
+
+        /// Whether this kernel has the feature: nil, or the reason it cannot be used.
+        /// Probed once per process.
+        var unsupportedReason: String? {
+            Self.probes.locked { cache in
+                if let known = cache[self] { return known }
+                let reason = probe()
+                cache[self] = .some(reason)
+                return reason
+            }
+        }
+
+        private static let probes = Mutex<[Feature: String?]>([:])
+
+        private func probe() -> String? {
+            switch self {
+            case .accept:
+                let rc = cnp_probe_multishot_accept()
+                if rc == 0 { return nil }
+                return "io_uring feature `accept` (\(kernelName)) needs Linux \(since)+; the probe answered \(String(cString: strerror(-rc)))"
+            }
+        }
+    }
+
+    /// Which optional features to use (`NETPOLL_URING_FEATURES`).
+    public enum Features: Sendable, Hashable, CustomStringConvertible {
+        /// Each of ``Feature/measuredToPay`` that this kernel has; the others silently not.
+        case auto
+        /// Exactly these; one the kernel lacks is an error naming it and its Linux release.
+        case exactly(Set<Feature>)
+
+        /// Parses `auto`, `none` or a comma-separated list of feature names.
+        public init(parsing text: String, name: String) throws(NetpollError) {
+            let t = text.lowercased()
+            if t == "auto" { self = .auto; return }
+            if t == "none" { self = .exactly([]); return }
+            var set = Set<Feature>()
+            for part in t.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let f = Feature(rawValue: String(part)) else {
+                    throw .invalidSetting(name: name, value: text, allowed: Self.rule)
+                }
+                set.insert(f)
+            }
+            self = .exactly(set)
+        }
+
+        static var rule: String {
+            "must be auto, none, or a comma-separated list of " + Feature.allCases.map(\.rawValue).joined(separator: ", ")
+        }
+
+        public var description: String {
+            switch self {
+            case .auto: return "auto"
+            case .exactly(let s): return s.isEmpty ? "none" : s.sorted().map(\.rawValue).joined(separator: ",")
+            }
+        }
+    }
+
+    /// Resolves `wanted` against this kernel: the features to use and, per feature,
+    /// what `netpoll info` says of it. Throws for an explicit feature the kernel lacks.
+    /// `lacking` answers why a feature cannot be used (nil: it can); tests pass their own.
+    static func resolve(
+        _ wanted: Features, lacking: (Feature) -> String? = { $0.unsupportedReason }
+    ) throws(NetpollError) -> (used: Set<Feature>, status: [(Feature, String)]) {
+        var used = Set<Feature>()
+        var status: [(Feature, String)] = []
+        for f in Feature.allCases {
+            let asked: Bool
+            switch wanted {
+            case .auto: asked = Feature.measuredToPay.contains(f)
+            case .exactly(let s): asked = s.contains(f)
+            }
+            guard asked else {
+                status.append((f, "off (by setting)"))
+                continue
+            }
+            if let reason = lacking(f) {
+                if case .exactly = wanted { throw .backendUnavailable(backend: "uring", reason: reason) }
+                status.append((f, "not in this kernel (needs Linux \(f.since)+)"))
+                continue
+            }
+            used.insert(f)
+            status.append((f, "used"))
+        }
+        return (used, status)
+    }
+}
