@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <liburing.h>
 
@@ -249,6 +250,52 @@ int cnp_ring_submit_and_wait(cnp_ring *ring, int64_t timeout_ns) {
     // directly (no timeout SQE, no extra CQE); the ring is only created when the
     // kernel has it, see URingPoller.
     return io_uring_submit_and_wait_timeout(&ring->ring, &cqe, 1, &ts, NULL);
+}
+
+// Linux 6.12 UAPI, newer than liburing 2.3 (Debian 12): the feature bit, and the
+// getevents argument whose `pad` became `min_wait_usec`.
+#ifndef IORING_FEAT_MIN_TIMEOUT
+#define IORING_FEAT_MIN_TIMEOUT (1U << 15)
+#endif
+const uint32_t CNP_FEAT_MIN_TIMEOUT = IORING_FEAT_MIN_TIMEOUT;
+struct cnp_getevents_arg {
+    uint64_t sigmask;
+    uint32_t sigmask_sz;
+    uint32_t min_wait_usec;
+    uint64_t ts;
+};
+// liburing's private flag (src/int_flags.h) for "the ring fd is registered":
+// struct io_uring's int_flags is public, its values are not.
+#define CNP_INT_FLAG_REG_RING 1
+
+int cnp_ring_submit_and_wait_min(cnp_ring *ring, unsigned wait_nr, uint32_t min_wait_usec, int64_t timeout_ns) {
+    struct io_uring *r = &ring->ring;
+    // What io_uring_submit does before its enter (liburing's __io_uring_flush_sq;
+    // no SQPOLL here, so a plain store of the tail): the kernel sees the queued SQEs.
+    struct io_uring_sq *sq = &r->sq;
+    unsigned tail = sq->sqe_tail;
+    if (sq->sqe_head != tail) {
+        sq->sqe_head = tail;
+        IO_URING_WRITE_ONCE(*sq->ktail, tail);
+    }
+    unsigned to_submit = tail - IO_URING_READ_ONCE(*sq->khead);
+    struct __kernel_timespec ts;
+    struct cnp_getevents_arg arg;
+    memset(&arg, 0, sizeof(arg));
+    arg.min_wait_usec = min_wait_usec;
+    if (timeout_ns >= 0) {
+        ts.tv_sec = timeout_ns / 1000000000;
+        ts.tv_nsec = timeout_ns % 1000000000;
+        arg.ts = (uint64_t)(uintptr_t)&ts;
+    }
+    unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+    int fd = r->ring_fd;
+    if (r->int_flags & CNP_INT_FLAG_REG_RING) {
+        flags |= IORING_ENTER_REGISTERED_RING;
+        fd = r->enter_ring_fd;
+    }
+    long rc = syscall(__NR_io_uring_enter, fd, to_submit, wait_nr, flags, &arg, sizeof(arg));
+    return rc < 0 ? -errno : (int)rc;
 }
 
 bool cnp_ring_needs_enter(const cnp_ring *ring) {

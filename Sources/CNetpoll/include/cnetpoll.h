@@ -81,6 +81,13 @@ int cnp_ring_submit(cnp_ring *ring, bool get_events);
 /// Submits what is queued and waits for at least one completion, up to `timeout_ns`
 /// (negative: forever). Returns >= 0, -ETIME on timeout, -EINTR, or another -errno.
 int cnp_ring_submit_and_wait(cnp_ring *ring, int64_t timeout_ns);
+/// Linux 6.12: io_uring_enter takes a minimum wait (IORING_FEAT_MIN_TIMEOUT).
+extern const uint32_t CNP_FEAT_MIN_TIMEOUT;
+/// cnp_ring_submit_and_wait with batching (Linux 6.12, IORING_FEAT_MIN_TIMEOUT):
+/// one io_uring_enter that submits what is queued and sleeps until `wait_nr`
+/// completions are there, or `min_wait_usec` has passed and at least one is, or
+/// `timeout_ns` (negative: forever) has passed. Returns as cnp_ring_submit_and_wait.
+int cnp_ring_submit_and_wait_min(cnp_ring *ring, unsigned wait_nr, uint32_t min_wait_usec, int64_t timeout_ns);
 /// True when completions are held back in the kernel: CQ overflowed (with
 /// FEAT_NODROP they wait in an overflow list) or, with DEFER_TASKRUN|TASKRUN_FLAG,
 /// task work waits for us to enter. A memory read of the SQ flags, no syscall.

@@ -14,11 +14,18 @@ extension URingPoller {
         /// accepted sockets arrive as completions, several per wakeup, with no
         /// accept4(2) and no readiness event for the listener.
         case accept
+        /// A loop that sleeps asks the kernel for a batch: it wakes when
+        /// ``Options/minWaitBatch`` completions are there, or after
+        /// ``Options/minWaitMicros`` with at least one (Linux 6.12,
+        /// `IORING_FEAT_MIN_TIMEOUT`): fewer wakeups per message under load, at most
+        /// that much more latency when the loop is nearly idle.
+        case minWait = "min-wait"
 
         /// What it is, in the kernel's terms.
         public var kernelName: String {
             switch self {
             case .accept: return "multishot IORING_OP_ACCEPT"
+            case .minWait: return "io_uring_enter minimum wait, IORING_FEAT_MIN_TIMEOUT"
             }
         }
 
@@ -26,6 +33,7 @@ extension URingPoller {
         public var since: String {
             switch self {
             case .accept: return "5.19"
+            case .minWait: return "6.12"
             }
         }
 
@@ -56,6 +64,15 @@ extension URingPoller {
                 let rc = cnp_probe_multishot_accept()
                 if rc == 0 { return nil }
                 return "io_uring feature `accept` (\(kernelName)) needs Linux \(since)+; the probe answered \(String(cString: strerror(-rc)))"
+            case .minWait:
+                var ring: OpaquePointer?
+                let rc = cnp_ring_create(2, 0, &ring)
+                guard rc == 0, let ring else {
+                    return "io_uring feature `min-wait` could not be probed: io_uring_setup answered \(String(cString: strerror(-rc)))"
+                }
+                defer { cnp_ring_destroy(ring) }
+                if cnp_ring_features(ring) & CNP_FEAT_MIN_TIMEOUT != 0 { return nil }
+                return "io_uring feature `min-wait` (\(kernelName)) needs Linux \(since)+"
             }
         }
     }

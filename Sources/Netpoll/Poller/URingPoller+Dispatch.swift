@@ -42,7 +42,13 @@ extension URingPoller {
         }
         counters.syscalls &+= 1
         let ns: Int64 = timeout.map { $0.saturatingNanoseconds } ?? -1
-        try entered(cnp_ring_submit_and_wait(ring, ns))
+        if waitsForBatch {
+            // The batch's minimum wait never outlasts the caller's timeout (a timer due).
+            let micros = ns < 0 ? options.minWaitMicros : UInt32(min(Int64(options.minWaitMicros), ns / 1000))
+            try entered(cnp_ring_submit_and_wait_min(ring, options.minWaitBatch, micros, ns))
+        } else {
+            try entered(cnp_ring_submit_and_wait(ring, ns))
+        }
         delivered += try drainRing(body, received)
         try queueRearms()
         return delivered

@@ -52,6 +52,10 @@ extension URingPoller {
         public var receiveBufferSize: UInt32
         /// Optional features (URingFeatures.swift); `auto` by default.
         public var features: Features
+        /// ``Feature/minWait``: the completions a sleeping loop waits for at most
+        /// ``minWaitMicros`` before it takes what is there.
+        public var minWaitBatch: UInt32 = 16
+        public var minWaitMicros: UInt32 = 50
         public init(
             entries: UInt32 = 256, mode: Mode = .multishot, setup: Setup = .deferTaskrun,
             receiveBuffers: UInt32 = 512, receiveBufferSize: UInt32 = 4096, features: Features = .auto

@@ -64,6 +64,8 @@ public final class URingPoller: Poller, @unchecked Sendable {
     let featureStatus: [(Feature, String)]
     /// Listeners accept through a multishot ACCEPT.
     let acceptsThroughRing: Bool
+    /// A sleeping poll waits for a batch (``Feature/minWait``).
+    let waitsForBatch: Bool
     // Owner thread only.
     /// Registered descriptors, indexed by token slot (see ``RegistrationTable``).
     var table = RegistrationTable()
@@ -168,6 +170,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
         self.featuresInUse = inUse
         self.featureStatus = status
         self.acceptsThroughRing = inUse.contains(.accept)
+        self.waitsForBatch = inUse.contains(.minWait)
         self.cqes = .allocate(capacity: cqeCapacity)
         // Only where the ring has one submitter: a registered ring fd is per thread.
         self.ringFDRegistered = used & CNP_SETUP_SINGLE_ISSUER != 0 && cnp_ring_register_ring_fd(ring) == 0

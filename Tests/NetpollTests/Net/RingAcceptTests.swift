@@ -66,6 +66,17 @@ extension SerializedTests.NetTests {
             }
         }
 
+        /// Until `listener`'s ACCEPT is in the kernel (a waiting accept started it); 50 ms
+        /// where listeners do not accept through the ring.
+        static func untilAccepting(_ listener: TCPListener, _ config: PollerConfig) async throws {
+            guard config.acceptsThroughRing else { return try await Task.sleep(for: .milliseconds(50)) }
+            try await within(.seconds(5), "a waiting accept starts the ACCEPT") {
+                while listener.fd.pd.ringState.load(ordering: .acquiring) != PollDesc.ringRunning {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            }
+        }
+
         /// Listeners closed while their ACCEPT is in the kernel: one with an accept()
         /// waiting on it, which ends with netClosing; one with connections the ACCEPT
         /// took waiting in its queue, each of which is closed with it (its client reads
@@ -79,15 +90,7 @@ extension SerializedTests.NetTests {
                     do { _ = try await idle.accept() } catch let e as NetpollError { return e } catch {}
                     return nil
                 }
-                if config.acceptsThroughRing {
-                    try await within(.seconds(5), "the waiting accept starts the ACCEPT") {
-                        while idle.fd.pd.ringState.load(ordering: .acquiring) != PollDesc.ringRunning {
-                            try await Task.sleep(for: .milliseconds(5))
-                        }
-                    }
-                } else {
-                    try await Task.sleep(for: .milliseconds(50))
-                }
+                try await Self.untilAccepting(idle, config)
                 try await idle.close()
                 let ended = try await within(.seconds(5), "the waiting accept ends") { await waiting.value }
                 #expect(ended == .netClosing)
@@ -95,9 +98,11 @@ extension SerializedTests.NetTests {
                 // Connections queued on the listener (through the ring) or in its backlog.
                 let listener = try await TCPListener.listen(host: "127.0.0.1", port: 0, group: group)
                 let port = try #require(listener.address?.port)
-                async let first = listener.accept()  // through the ring, starts the ACCEPT
+                // An accept that finds the backlog empty starts the ACCEPT (through the ring).
+                let first = Task { try await listener.accept() }
+                try await Self.untilAccepting(listener, config)
                 let c0 = try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group)
-                let s0 = try await first
+                let s0 = try await first.value
                 var clients: [TCPConn] = []
                 for _ in 0..<5 {
                     clients.append(try await TCPConn.connect(host: "127.0.0.1", port: port, timeout: .seconds(5), group: group))
@@ -166,6 +171,30 @@ extension SerializedTests.PollerTests {
             #expect(none.used.isEmpty && none.status.allSatisfy { $0.1 == "off (by setting)" })
             let all = try URingPoller.resolve(.exactly(Set(URingPoller.Feature.allCases)), lacking: { _ in nil })
             #expect(all.used == Set(URingPoller.Feature.allCases))
+        }
+
+        /// min-wait: a sleeping poll asks for a batch of 16 completions, but one that
+        /// comes alone is still delivered (after the minimum wait, not at the timeout).
+        @Test func aLoneCompletionIsDeliveredUnderMinWait() throws {
+            guard URingPoller.Feature.minWait.unsupportedReason == nil else {
+                print("skipped: \(URingPoller.Feature.minWait.unsupportedReason!)")
+                return
+            }
+            let p = try URingPoller(options: .init(mode: .multishot, features: .exactly([.minWait])))
+            defer { p.close() }
+            #expect(p.waitsForBatch)
+            let (a, b) = try makeSocketPair()
+            defer { close(a); close(b) }
+            let token = PollToken(slot: 1, seq: 1)
+            try p.register(fd: a, token: token)
+            _ = try p.poll(timeout: .milliseconds(100)) { _, _ in }  // the initial writable event
+            #expect(writeBytes(b, [1]) == 1)
+            let start = ContinuousClock.now
+            var readable = false
+            _ = try p.poll(timeout: .seconds(5)) { t, e in if t == token && e.contains(.read) { readable = true } }
+            #expect(readable)
+            #expect(ContinuousClock.now - start < .seconds(2), "a lone completion waited for the timeout")
+            try p.deregister(fd: a, token: token)
         }
 
         /// What the poller reports for `netpoll info`: each feature and whether it is used.

@@ -64,6 +64,9 @@ struct PollerConfig: Sendable, CustomTestStringConvertible {
             ("uring-completion-defer", .init(mode: .completion, setup: .deferTaskrun)),
             // Every optional feature off: the paths a kernel without them takes.
             ("uring-completion-nofeatures", .init(mode: .completion, setup: .deferTaskrun, features: .exactly([]))),
+            // Every optional feature on, also those `auto` leaves off.
+            ("uring-multishot-allfeatures", .init(mode: .multishot, setup: .deferTaskrun, features: .exactly(Set(URingPoller.Feature.allCases)))),
+            ("uring-completion-allfeatures", .init(mode: .completion, setup: .deferTaskrun, features: .exactly(Set(URingPoller.Feature.allCases)))),
         ]
         var list = [PollerConfig(name: "epoll", backend: .epoll, availability: Backend.probe(.epoll))]
         for (name, options) in uring {

@@ -3,10 +3,12 @@ import Testing
 
 /// The backends every Runtime, FD and Net test runs over: epoll, the three io_uring
 /// modes the library is expected to be used with (each with the optional features
-/// `auto` picks), and completion mode with every optional feature off. An unusable one still appears as
+/// `auto` picks), and completion mode with every optional feature off and with
+/// every one on. An unusable one still appears as
 /// an argument and prints "skipped: why" (see ``withLoopGroup``).
 let loopConfigs: [PollerConfig] = PollerConfig.all.filter {
-    ["epoll", "uring-multishot-defer", "uring-oneshot-defer", "uring-completion-defer", "uring-completion-nofeatures"].contains($0.name)
+    ["epoll", "uring-multishot-defer", "uring-oneshot-defer", "uring-completion-defer",
+     "uring-completion-nofeatures", "uring-completion-allfeatures"].contains($0.name)
 }
 
 /// Runs `body` with a fresh `LoopGroup` of `loops` loops on `config`'s backend, inside
