@@ -47,6 +47,37 @@ static const char *uring_setup_ring(struct io_uring *ring, int first, unsigned s
 
 /* `--setup defer|coop|plain` at argv[i]: sets *first and returns the next index,
  * or -1 when argv[i] is not --setup. A bad value is a usage error. */
+/* --min-wait USEC: Linux 6.12's batched wait (IORING_FEAT_MIN_TIMEOUT), which
+ * liburing 2.3 cannot ask for: one io_uring_enter that submits what is queued and
+ * sleeps until `batch` CQEs are there, or until `usec` has passed with at least one.
+ * The 6.12 getevents argument (its `pad` is min_wait_usec), liburing's SQ flush
+ * and its registered-ring enter (private flag 1 in int_flags), by hand. */
+struct uring_min_wait_arg {
+    __u64 sigmask;
+    __u32 sigmask_sz;
+    __u32 min_wait_usec;
+    __u64 ts;
+};
+
+static int uring_submit_and_wait_min(struct io_uring *ring, unsigned batch, unsigned usec)
+{
+    struct io_uring_sq *sq = &ring->sq;
+    unsigned tail = sq->sqe_tail;
+    if (sq->sqe_head != tail) {
+        sq->sqe_head = tail;
+        IO_URING_WRITE_ONCE(*sq->ktail, tail);
+    }
+    struct uring_min_wait_arg arg = {.min_wait_usec = usec};
+    unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+    int fd = ring->ring_fd;
+    if (ring->int_flags & 1) {
+        flags |= IORING_ENTER_REGISTERED_RING;
+        fd = ring->enter_ring_fd;
+    }
+    long r = syscall(__NR_io_uring_enter, fd, tail - IO_URING_READ_ONCE(*sq->khead), batch, flags, &arg, sizeof(arg));
+    return r < 0 ? -errno : (int)r;
+}
+
 static int uring_parse_setup_arg(int argc, char **argv, int i, int *first, const char *extra)
 {
     if (strcmp(argv[i], "--setup") != 0 || i + 1 >= argc)

@@ -39,7 +39,9 @@
  *
  * Peer contract and flags shared with the other peers: see echo_common.h.
  * Extra flags: --send direct|ring, --buffers N (power of two),
- * --buffer-size BYTES, --setup defer|coop|plain (as uring_echo). The ring
+ * --buffer-size BYTES, --setup defer|coop|plain (as uring_echo), --min-wait USEC
+ * (Linux 6.12: each wait asks for a batch of 16 CQEs or USEC with at least one,
+ * as the library's `min-wait` feature; 0, the default, waits for one). The ring
  * setup in use is printed on stderr at start, counters on stderr at exit.
  */
 #include "echo_common.h"
@@ -75,6 +77,7 @@ struct uconn {
 
 static struct io_uring ring;
 static int send_ring; /* --send ring */
+static unsigned min_wait_usec; /* --min-wait */
 
 static struct uconn *conns;
 static size_t conns_cap;
@@ -511,7 +514,7 @@ static unsigned parse_uint(const char *prog, const char *s, const char *extra)
 int main(int argc, char **argv)
 {
     static const char extra[] =
-        " [--send direct|ring] [--buffers N] [--buffer-size BYTES] [--setup defer|coop|plain]";
+        " [--send direct|ring] [--buffers N] [--buffer-size BYTES] [--setup defer|coop|plain] [--min-wait USEC]";
     struct peer_args args = {"127.0.0.1", 0};
     int first_setup = 0;
     for (int i = 1; i < argc;) {
@@ -532,6 +535,9 @@ int main(int argc, char **argv)
             if (nbufs > 32768 || (nbufs & (nbufs - 1)))
                 usage(argv[0], extra);
             i += 2;
+        } else if (strcmp(argv[i], "--min-wait") == 0 && i + 1 < argc) {
+            min_wait_usec = parse_uint(argv[0], argv[i + 1], extra);
+            i += 2;
         } else if (strcmp(argv[i], "--buffer-size") == 0 && i + 1 < argc) {
             buf_size = parse_uint(argv[0], argv[i + 1], extra);
             i += 2;
@@ -548,8 +554,9 @@ int main(int argc, char **argv)
     /* One fewer fdget per io_uring_enter; refused on kernels before 5.18. */
     int registered = io_uring_register_ring_fd(&ring) == 1;
     setup_buffers();
-    fprintf(stderr, "uring_completion_echo: setup flags %s, ring fd %s, %u x %u B buffers, send %s\n", setup,
-            registered ? "registered" : "not registered", nbufs, buf_size, send_ring ? "ring" : "direct");
+    fprintf(stderr, "uring_completion_echo: setup flags %s, ring fd %s, %u x %u B buffers, send %s, min-wait %u us\n",
+            setup, registered ? "registered" : "not registered", nbufs, buf_size, send_ring ? "ring" : "direct",
+            min_wait_usec);
     int lfd = listen_loopback(&args);
     prep_accept(lfd);
     struct io_uring_sqe *sqe = get_sqe();
@@ -561,7 +568,7 @@ int main(int argc, char **argv)
             rearm_starved();
         buf_flush();
         st.enters++;
-        int r = io_uring_submit_and_wait(&ring, 1);
+        int r = min_wait_usec ? uring_submit_and_wait_min(&ring, 16, min_wait_usec) : io_uring_submit_and_wait(&ring, 1);
         /* EINTR: a signal other than ours; EBUSY/EAGAIN: CQ overflow backlog or
          * no memory for now. The CQEs we have are processed either way. */
         if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
