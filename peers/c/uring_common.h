@@ -59,7 +59,7 @@ struct uring_min_wait_arg {
     __u64 ts;
 };
 
-static int uring_submit_and_wait_min(struct io_uring *ring, unsigned batch, unsigned usec)
+static inline int uring_submit_and_wait_min(struct io_uring *ring, unsigned batch, unsigned usec)
 {
     struct io_uring_sq *sq = &ring->sq;
     unsigned tail = sq->sqe_tail;
