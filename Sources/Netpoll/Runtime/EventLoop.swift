@@ -270,6 +270,7 @@ public final class EventLoop: TaskExecutor, @unchecked Sendable, CustomStringCon
         stats.events.wrappingAdd(1, ordering: .relaxed)
         switch receipt {
         case .accepted, .acceptEnded:
+            // No retain: see docs/runtime-tricks.md#guaranteed-ref.
             return ref._withUnsafeGuaranteedRef { deliverAccepted(receipt, to: $0) }
         default:
             break
