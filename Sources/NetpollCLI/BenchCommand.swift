@@ -19,7 +19,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Small smoke run: connections 1,64, size 64, 1 s, warmup 0.5 s, 1 repeat, 1000 idle.")
     var quick = false
 
-    @Option(help: "Our echo-server backends to measure: epoll, uring or uring-multishot (multishot POLL_ADD), uring-oneshot, uring-completion, auto (comma-separated; empty for peers only). Default epoll,uring,uring-completion.",
+    @Option(help: "Our echo-server backends to measure: epoll, uring or uring-multishot (multishot POLL_ADD), uring-oneshot, uring-completion, auto (comma-separated; empty for peers only); an io_uring one may add its optional features after `+` (uring-completion+accept+min-wait, uring+none: NETPOLL_URING_FEATURES for that server). Default epoll,uring,uring-completion.",
             transform: { text in _ = try OptionRules.backendList(text); return text })
     var backends: String = "epoll,uring,uring-completion"
 
@@ -107,7 +107,7 @@ struct BenchCommand: ParsableCommand {
             if let idleConnections { plan.idleConnections = idleConnections }
             if let fileSizes { plan.fileSizes = fileSizes }
             plan.scenarios = try parseScenarios(scenarios)
-            try plan.addServers(selfPath: currentExecutablePath(), backends: try OptionRules.backendList(backends).map(\.rawValue), loops: loops, peers: peer)
+            try plan.addServers(selfPath: currentExecutablePath(), backends: try OptionRules.backendList(backends), loops: loops, peers: peer)
             try plan.validate()
         } catch {
             throw ValidationError("\(error)")

@@ -57,12 +57,28 @@ enum OptionRules {
         try library { () throws(NetpollError) in try Backend.Choice(parsing: text, name: "--backend") }
     }
 
-    /// Comma-separated backend names (`bench --backends`); empty means none.
-    static let backendList: Parse<[Backend.Choice]> = { text in
-        try commaSeparated(text).map { name in
-            do throws(NetpollError) { return try Backend.Choice(parsing: name, name: "--backends") } catch {
+    /// Comma-separated backend names (`bench --backends`); empty means none. An
+    /// io_uring backend may name its optional features after a `+`, as
+    /// `NETPOLL_URING_FEATURES` takes them (`uring-completion+accept+min-wait`,
+    /// `uring+none`), so one run can compare a feature on and off.
+    static let backendList: Parse<[String]> = { text in
+        try commaSeparated(text).map { spec in
+            let parts = spec.split(separator: "+", omittingEmptySubsequences: false).map(String.init)
+            let name = parts[0]
+            let choice: Backend.Choice
+            do throws(NetpollError) { choice = try Backend.Choice(parsing: name, name: "--backends") } catch {
                 throw NotAllowed(description: "\(name.debugDescription) is not allowed: each \(NotAllowed(error).description)")
             }
+            guard parts.count > 1 else { return spec }
+            guard choice != .epoll else {
+                throw NotAllowed(description: "\(spec.debugDescription) is not allowed: epoll has no io_uring features")
+            }
+            do throws(NetpollError) {
+                _ = try URingPoller.Features(parsing: parts.dropFirst().joined(separator: ","), name: "--backends")
+            } catch {
+                throw NotAllowed(description: "\(spec.debugDescription) is not allowed: after `+`, \(URingPoller.Features.rule)")
+            }
+            return spec
         }
     }
 

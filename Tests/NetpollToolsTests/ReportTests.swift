@@ -52,6 +52,17 @@ import Testing
             """)
     }
 
+    /// `NAME+F+G` runs our echo-server on NAME with NETPOLL_URING_FEATURES=F,G, so one
+    /// run measures a feature on and off side by side.
+    @Test func aBackendWithFeaturesRunsWithThemInItsEnvironment() throws {
+        var plan = BenchPlan.quick()
+        try plan.addServers(selfPath: "/x/netpoll", backends: ["uring-completion", "uring-completion+accept+min-wait", "uring+none"], loops: 1, peers: [])
+        #expect(plan.servers.map(\.name) == ["uring-completion", "uring-completion+accept+min-wait", "uring+none"])
+        #expect(plan.servers[0].arguments.prefix(4) == ["/x/netpoll", "echo-server", "--backend", "uring-completion"])
+        #expect(plan.servers[1].arguments.prefix(6) == ["/usr/bin/env", "NETPOLL_URING_FEATURES=accept,min-wait", "/x/netpoll", "echo-server", "--backend", "uring-completion"])
+        #expect(plan.servers[2].arguments.prefix(2) == ["/usr/bin/env", "NETPOLL_URING_FEATURES=none"])
+    }
+
     @Test func ratiosUseTheBaselineMedian() throws {
         var plan = BenchPlan.quick()
         plan.scenarios = [.echo]

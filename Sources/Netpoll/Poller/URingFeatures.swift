@@ -101,7 +101,7 @@ extension URingPoller {
             self = .exactly(set)
         }
 
-        static var rule: String {
+        public static var rule: String {
             "must be auto, none, or a comma-separated list of " + Feature.allCases.map(\.rawValue).joined(separator: ", ")
         }
 

@@ -73,13 +73,18 @@ public struct BenchPlan: Sendable {
         return plan
     }
 
-    /// Our echo-server on each backend, then the peers, in the order given.
+    /// Our echo-server on each backend, then the peers, in the order given. A
+    /// backend written `NAME+F+G` runs with `NETPOLL_URING_FEATURES=F,G` (the CLI
+    /// has checked the names).
     public mutating func addServers(selfPath: String, backends: [String], loops: Int, peers: [String]) throws(BenchError) {
         let listen = ["--host", "127.0.0.1", "--port", "0"]
-        for backend in backends {
+        for spec in backends {
+            let parts = spec.split(separator: "+", maxSplits: 1).map(String.init)
+            let env = parts.count > 1
+                ? ["/usr/bin/env", "NETPOLL_URING_FEATURES=" + parts[1].replacingOccurrences(of: "+", with: ",")] : []
             servers.append(Server(
-                name: backend,
-                arguments: [selfPath, "echo-server", "--backend", backend, "--loops", String(loops)] + listen,
+                name: spec,
+                arguments: env + [selfPath, "echo-server", "--backend", parts[0], "--loops", String(loops)] + listen,
                 isPeer: false))
         }
         for peer in peers {

@@ -60,6 +60,9 @@ extension SerializedTests {
             BadInput(["bench", "--loops", "0"], mentions: ["--loops", loopsRule]),
             BadInput(["bench", "--connections", "1,0"], mentions: ["--connections", "\"0\""]),
             BadInput(["bench", "--backends", "epoll,bogus"], mentions: ["--backends", "\"bogus\""]),
+            BadInput(["bench", "--backends", "uring+turbo"], mentions: ["--backends", "\"uring+turbo\"", "accept"]),
+            BadInput(["bench", "--backends", "epoll+accept"], mentions: ["--backends", "\"epoll+accept\"", "no io_uring features"]),
+            BadInput(["info"], env: ["NETPOLL_URING_FEATURES": "turbo"], mentions: ["NETPOLL_URING_FEATURES", "\"turbo\"", "accept"]),
         ]
 
         @Test(arguments: badInputs)
