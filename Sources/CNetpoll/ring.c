@@ -36,6 +36,18 @@ const uint32_t CNP_CQE_BUFFER_SHIFT = IORING_CQE_BUFFER_SHIFT;
 // The buffer group every receive selects from: one group per ring.
 #define CNP_BUFFER_GROUP 0
 
+// Linux 6.12 UAPI, newer than liburing 2.3: incrementally consumed buffer rings.
+// With IOU_PBUF_RING_INC (io_uring_buf_reg's `pad`, now `flags`) the kernel takes
+// a buffer a completion at a time; IORING_CQE_F_BUF_MORE says it will go on
+// filling that buffer after this completion's bytes.
+#ifndef IOU_PBUF_RING_INC
+#define IOU_PBUF_RING_INC 2
+#endif
+#ifndef IORING_CQE_F_BUF_MORE
+#define IORING_CQE_F_BUF_MORE (1U << 4)
+#endif
+const uint32_t CNP_CQE_F_BUF_MORE = IORING_CQE_F_BUF_MORE;
+
 int cnp_ring_create(unsigned entries, uint32_t flags, cnp_ring **out) {
     cnp_ring *r = calloc(1, sizeof(*r));
     if (!r) return -ENOMEM;
@@ -178,7 +190,7 @@ int cnp_ring_register_ring_fd(cnp_ring *ring) {
     return rc < 0 ? rc : 0;
 }
 
-int cnp_ring_setup_buffers(cnp_ring *ring, unsigned count, unsigned size) {
+int cnp_ring_setup_buffers(cnp_ring *ring, unsigned count, unsigned size, bool incremental) {
     if (ring->br) return -EEXIST;
     if (count == 0 || count > 32768 || (count & (count - 1)) != 0 || size == 0) return -EINVAL;
     // liburing 2.3 has no io_uring_setup_buf_ring: the ring must be page-aligned
@@ -199,6 +211,7 @@ int cnp_ring_setup_buffers(cnp_ring *ring, unsigned count, unsigned size) {
     reg.ring_addr = (unsigned long)br;
     reg.ring_entries = count;
     reg.bgid = CNP_BUFFER_GROUP;
+    reg.pad = incremental ? IOU_PBUF_RING_INC : 0;
     int rc = io_uring_register_buf_ring(&ring->ring, &reg, 0);
     if (rc < 0) {
         munmap(br, br_bytes);
@@ -217,6 +230,15 @@ int cnp_ring_setup_buffers(cnp_ring *ring, unsigned count, unsigned size) {
         io_uring_buf_ring_add(ring->br, ring->buffers + (size_t)i * size, size, (unsigned short)i, mask, (int)i);
     io_uring_buf_ring_advance(ring->br, (int)count);
     return 0;
+}
+
+int cnp_probe_incremental_buffers(void) {
+    cnp_ring *r = NULL;
+    int rc = cnp_ring_create(2, 0, &r);
+    if (rc < 0) return rc;
+    rc = cnp_ring_setup_buffers(r, 1, 4096, true);
+    cnp_ring_destroy(r);
+    return rc;
 }
 
 void *cnp_ring_buffer(const cnp_ring *ring, uint16_t bid) {

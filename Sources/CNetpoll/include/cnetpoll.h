@@ -104,10 +104,16 @@ int cnp_ring_register_ring_fd(cnp_ring *ring);
 extern const uint32_t CNP_CQE_F_BUFFER;
 extern const uint32_t CNP_CQE_BUFFER_SHIFT;
 
+extern const uint32_t CNP_CQE_F_BUF_MORE;
 /// Creates the ring's provided-buffer ring (group 0): `count` buffers of `size`
-/// bytes (count a power of two, at most 32768), all handed to the kernel.
-/// 0 or -errno (-EINVAL on kernels before 5.19).
-int cnp_ring_setup_buffers(cnp_ring *ring, unsigned count, unsigned size);
+/// bytes (count a power of two, at most 32768), all handed to the kernel. With
+/// `incremental` (IOU_PBUF_RING_INC, Linux 6.12) the kernel consumes a buffer a
+/// completion at a time: each completion's bytes follow the last one's in the same
+/// buffer, and IORING_CQE_F_BUF_MORE says the buffer is not finished yet.
+/// 0 or -errno (-EINVAL on kernels before 5.19, or before 6.12 with `incremental`).
+int cnp_ring_setup_buffers(cnp_ring *ring, unsigned count, unsigned size, bool incremental);
+/// Whether this kernel takes incremental buffer rings: 0, -EINVAL or another -errno.
+int cnp_probe_incremental_buffers(void);
 /// Start of buffer `bid`'s memory (NULL when no buffers were set up).
 void *cnp_ring_buffer(const cnp_ring *ring, uint16_t bid);
 /// Gives buffer `bid` back to the kernel. Owner thread only (the buffer ring's

@@ -20,12 +20,18 @@ extension URingPoller {
         /// `IORING_FEAT_MIN_TIMEOUT`): fewer wakeups per message under load, at most
         /// that much more latency when the loop is nearly idle.
         case minWait = "min-wait"
+        /// Completion mode's buffer ring is consumed a completion at a time (Linux
+        /// 6.12, `IOU_PBUF_RING_INC`): a 64-byte message takes 64 bytes of a buffer,
+        /// not a whole one, and the next message (of any connection) goes on in the
+        /// same buffer. Fewer pages touched, fewer buffers cycled per message.
+        case incrementalBuffers = "inc-buffers"
 
         /// What it is, in the kernel's terms.
         public var kernelName: String {
             switch self {
             case .accept: return "multishot IORING_OP_ACCEPT"
             case .minWait: return "io_uring_enter minimum wait, IORING_FEAT_MIN_TIMEOUT"
+            case .incrementalBuffers: return "incrementally consumed buffer rings, IOU_PBUF_RING_INC"
             }
         }
 
@@ -34,6 +40,7 @@ extension URingPoller {
             switch self {
             case .accept: return "5.19"
             case .minWait: return "6.12"
+            case .incrementalBuffers: return "6.12"
             }
         }
 
@@ -75,6 +82,10 @@ extension URingPoller {
                 defer { cnp_ring_destroy(ring) }
                 if cnp_ring_features(ring) & CNP_FEAT_MIN_TIMEOUT != 0 { return nil }
                 return "io_uring feature `min-wait` (\(kernelName)) needs Linux \(since)+"
+            case .incrementalBuffers:
+                let rc = cnp_probe_incremental_buffers()
+                if rc == 0 { return nil }
+                return "io_uring feature `inc-buffers` (\(kernelName)) needs Linux \(since)+; the probe answered \(String(cString: strerror(-rc)))"
             }
         }
     }

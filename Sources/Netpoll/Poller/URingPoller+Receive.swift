@@ -57,6 +57,17 @@ public enum ReceiveArm {
 // So a RECV is only ever started on behalf of a waiting reader (``armReceive``),
 // never behind the back of one that may be in read(2): the runtime relies on that
 // to keep bytes in order (see RingReceiveQueue.swift).
+//
+// The buffer ledger. A ring buffer goes back into the ring only when nobody holds
+// it: `bufferHolders[bid]` counts the kernel (from the buffer's adding until a
+// completion in it comes without IORING_CQE_F_BUF_MORE: the kernel has finished
+// it) and each chunk of it handed up and not yet recycled. Without incremental
+// buffers every completion finishes its buffer, so a buffer is one chunk, as it
+// always was. With them (``Feature/incrementalBuffers``) the kernel fills a buffer
+// a completion at a time, for any connection, each completion's bytes after the
+// last one's (`bufferFill`): several chunks — several connections' — share the
+// buffer, and it returns to the ring after the last of them is recycled, never
+// while a chunk in it may still be read.
 extension URingPoller {
     /// Handles a RECV CQE. Returns 1 when a receipt was delivered.
     func receiveCompleted(
@@ -64,20 +75,35 @@ extension URingPoller {
     ) -> Int {
         let hasBuffer = c.flags & CNP_CQE_F_BUFFER != 0
         let bid = UInt16(truncatingIfNeeded: c.flags >> CNP_CQE_BUFFER_SHIFT)
+        // Where this completion's bytes are, and whether the kernel is done with the buffer.
+        var chunk: UnsafeMutableRawPointer?
+        if hasBuffer, UInt32(bid) < options.receiveBuffers, let base = cnp_ring_buffer(ring, bid) {
+            let fill = bufferFill[Int(bid)]
+            if c.res > 0 {
+                chunk = base + Int(fill)
+                bufferHolders[Int(bid)] += 1  // the chunk's hold, dropped below if nobody takes it
+            }
+            if c.flags & CNP_CQE_F_BUF_MORE != 0 {
+                bufferFill[Int(bid)] = fill &+ UInt32(c.res)
+            } else {
+                // Finished by the kernel: out of the ring until its last holder lets go.
+                bufferFill[Int(bid)] = 0
+                buffersOut += 1
+                counters.receiveBuffersHeld = UInt64(buffersOut)
+                release(buffer: bid)
+            }
+        }
         // One look at the registration: is it current, and did this CQE end its RECV.
         guard table.update(token, { (r: inout URingRegistration) -> Void in if ended { r.recv = .off } }) != nil else {
-            // Closed meanwhile: its data goes nowhere, its buffer back to the kernel.
-            if hasBuffer { cnp_ring_recycle_buffer(ring, bid) }
+            // Closed meanwhile: its data goes nowhere.
+            if chunk != nil { release(buffer: bid) }
             counters.staleEvents &+= 1
             return 0
         }
-        if c.res > 0 && hasBuffer, let base = cnp_ring_buffer(ring, bid) {
-            buffersOut += 1
-            counters.receiveBuffersHeld = UInt64(buffersOut)
-            received(PollToken(token), .data(buffer: bid, base: base, count: Int(c.res), ended: ended))
+        if let chunk {
+            received(PollToken(token), .data(buffer: bid, base: chunk, count: Int(c.res), ended: ended))
             return 1
         }
-        if hasBuffer { cnp_ring_recycle_buffer(ring, bid) }
         guard ended else { return 0 }
         let receipt: RingReceipt
         switch c.res {
@@ -116,9 +142,24 @@ extension URingPoller {
         return .polling
     }
 
-    /// Gives ring buffer `bid` back to the kernel. Owner thread only.
+    /// A chunk of ring buffer `bid` handed up is no longer needed: the buffer goes
+    /// back to the kernel once nothing else holds it (the ledger, above). Owner
+    /// thread only.
     public func recycle(buffer bid: UInt16) {
         guard !isClosed, UInt32(bid) < options.receiveBuffers else { return }
+        release(buffer: bid)
+    }
+
+    /// Drops one hold on `bid`; the last one puts the buffer back in the ring, whole.
+    @inline(__always)
+    func release(buffer bid: UInt16) {
+        let left = bufferHolders[Int(bid)] - 1
+        if left > 0 {
+            bufferHolders[Int(bid)] = left
+            return
+        }
+        // The kernel's own hold again, from the moment it is in the ring.
+        bufferHolders[Int(bid)] = 1
         buffersOut -= 1
         counters.receiveBuffersHeld = UInt64(buffersOut)
         cnp_ring_recycle_buffer(ring, bid)

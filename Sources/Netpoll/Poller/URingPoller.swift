@@ -87,8 +87,16 @@ public final class URingPoller: Poller, @unchecked Sendable {
     struct OnClosed {
         let run: () -> Void
     }
-    /// Ring buffers handed up and not yet recycled.
+    /// Ring buffers out of the kernel's hands (finished by it) and not yet back in
+    /// the ring: see the buffer ledger in URingPoller+Receive.swift.
     var buffersOut = 0
+    /// The buffer ledger: per ring buffer, its holders (the kernel while it may still
+    /// fill it, plus one per chunk of it handed up and not recycled), and where the
+    /// kernel's next bytes in it go (always 0 without incremental buffers).
+    let bufferHolders: UnsafeMutablePointer<UInt32>
+    let bufferFill: UnsafeMutablePointer<UInt32>
+    /// Completion mode with ``Feature/incrementalBuffers``.
+    let incrementalBuffers: Bool
     /// Set when this poll consumed a wake CQE: the poll must then not block, even if
     /// the wake was reaped from the ring before the wait (it is not an event).
     var wokeUp = false
@@ -117,7 +125,12 @@ public final class URingPoller: Poller, @unchecked Sendable {
     static let wakeMask = UInt32(EPOLLIN.rawValue)
 
     public init(options: Options = Options()) throws(NetpollError) {
-        let (inUse, status) = try Self.resolve(options.features)
+        var (inUse, status) = try Self.resolve(options.features)
+        if options.mode != .completion, inUse.remove(.incrementalBuffers) != nil,
+            let i = status.firstIndex(where: { $0.0 == .incrementalBuffers })
+        {
+            status[i].1 = "off (completion mode only)"
+        }
         var ring: OpaquePointer?
         var last: Int32 = 0
         var used: UInt32 = 0
@@ -140,7 +153,8 @@ public final class URingPoller: Poller, @unchecked Sendable {
             throw .backendUnavailable(backend: "uring", reason: "kernel lacks IORING_FEAT_EXT_ARG (needs Linux 5.11+)")
         }
         if options.mode == .completion {
-            let rc = cnp_ring_setup_buffers(ring, options.receiveBuffers, options.receiveBufferSize)
+            let rc = cnp_ring_setup_buffers(
+                ring, options.receiveBuffers, options.receiveBufferSize, inUse.contains(.incrementalBuffers))
             if rc != 0 {
                 cnp_ring_destroy(ring)
                 if rc == -EINVAL && (options.receiveBuffers == 0 || options.receiveBuffers > 32768
@@ -170,6 +184,13 @@ public final class URingPoller: Poller, @unchecked Sendable {
         self.featuresInUse = inUse
         self.featureStatus = status
         self.acceptsThroughRing = inUse.contains(.accept)
+        self.incrementalBuffers = inUse.contains(.incrementalBuffers)
+        // Every buffer starts in the ring, held by the kernel alone.
+        let ledger = options.mode == .completion ? Int(options.receiveBuffers) : 0
+        self.bufferHolders = .allocate(capacity: ledger)
+        self.bufferHolders.initialize(repeating: 1, count: ledger)
+        self.bufferFill = .allocate(capacity: ledger)
+        self.bufferFill.initialize(repeating: 0, count: ledger)
         self.waitsForBatch = inUse.contains(.minWait)
         self.cqes = .allocate(capacity: cqeCapacity)
         // Only where the ring has one submitter: a registered ring fd is per thread.
@@ -180,6 +201,8 @@ public final class URingPoller: Poller, @unchecked Sendable {
     deinit {
         close()
         cqes.deallocate()
+        bufferHolders.deallocate()
+        bufferFill.deallocate()
     }
 
     public func wake() { waker.wake() }
