@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "Netpoll",
             dependencies: ["CNetpoll"],
-            exclude: ["Runtime/PollDesc.pml", "Runtime/RingReceive.pml"],
+            exclude: ["Runtime/PollDesc.pml", "Runtime/RingReceive.pml", "Runtime/BufferLedger.pml"],
             swiftSettings: strict
         ),
         // The load client's epoll calls in C (Glibc does not import <sys/epoll.h>);

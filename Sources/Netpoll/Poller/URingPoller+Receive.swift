@@ -67,7 +67,8 @@ public enum ReceiveArm {
 // a completion at a time, for any connection, each completion's bytes after the
 // last one's (`bufferFill`): several chunks — several connections' — share the
 // buffer, and it returns to the ring after the last of them is recycled, never
-// while a chunk in it may still be read.
+// while a chunk in it may still be read. BufferLedger.pml (Runtime/) is a spin
+// model of this ledger, checked by scripts/check-model.
 extension URingPoller {
     /// Handles a RECV CQE. Returns 1 when a receipt was delivered.
     func receiveCompleted(
@@ -80,14 +81,14 @@ extension URingPoller {
         if hasBuffer, UInt32(bid) < options.receiveBuffers, let base = cnp_ring_buffer(ring, bid) {
             let fill = bufferFill[Int(bid)]
             if c.res > 0 {
-                chunk = base + Int(fill)
+                chunk = base + Int(fill)  // model: LEDGER_CHUNK
                 bufferHolders[Int(bid)] += 1  // the chunk's hold, dropped below if nobody takes it
             }
             if c.flags & CNP_CQE_F_BUF_MORE != 0 {
-                bufferFill[Int(bid)] = fill &+ UInt32(c.res)
+                bufferFill[Int(bid)] = fill &+ UInt32(c.res)  // model: LEDGER_FILL_MORE
             } else {
                 // Finished by the kernel: out of the ring until its last holder lets go.
-                bufferFill[Int(bid)] = 0
+                bufferFill[Int(bid)] = 0  // model: LEDGER_FINISHED
                 buffersOut += 1
                 counters.receiveBuffersHeld = UInt64(buffersOut)
                 release(buffer: bid)
@@ -153,13 +154,13 @@ extension URingPoller {
     /// Drops one hold on `bid`; the last one puts the buffer back in the ring, whole.
     @inline(__always)
     func release(buffer bid: UInt16) {
-        let left = bufferHolders[Int(bid)] - 1
+        let left = bufferHolders[Int(bid)] - 1  // model: LEDGER_RELEASE
         if left > 0 {
             bufferHolders[Int(bid)] = left
             return
         }
         // The kernel's own hold again, from the moment it is in the ring.
-        bufferHolders[Int(bid)] = 1
+        bufferHolders[Int(bid)] = 1  // model: LEDGER_READD
         buffersOut -= 1
         counters.receiveBuffersHeld = UInt64(buffersOut)
         cnp_ring_recycle_buffer(ring, bid)
