@@ -67,7 +67,11 @@ static inline int uring_submit_and_wait_min(struct io_uring *ring, unsigned batc
         sq->sqe_head = tail;
         IO_URING_WRITE_ONCE(*sq->ktail, tail);
     }
-    struct uring_min_wait_arg arg = {.min_wait_usec = usec};
+    /* Without a general timeout the kernel ends the wait when the minimum wait
+     * runs out, events or not (-ETIME): give it a minute, so past the minimum it
+     * sleeps for one completion. */
+    struct __kernel_timespec ts = {.tv_sec = 60, .tv_nsec = 0};
+    struct uring_min_wait_arg arg = {.min_wait_usec = usec, .ts = (__u64)(uintptr_t)&ts};
     unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
     int fd = ring->ring_fd;
     if (ring->int_flags & 1) {

@@ -124,7 +124,7 @@ static struct io_uring_sqe *get_sqe(void)
         /* SQ full: hand what is queued to the kernel to make room. */
         st.extra_submits++;
         int r = io_uring_submit(&ring);
-        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) {
             errno = -r;
             die("io_uring_submit");
         }
@@ -570,8 +570,9 @@ int main(int argc, char **argv)
         st.enters++;
         int r = min_wait_usec ? uring_submit_and_wait_min(&ring, 16, min_wait_usec) : io_uring_submit_and_wait(&ring, 1);
         /* EINTR: a signal other than ours; EBUSY/EAGAIN: CQ overflow backlog or
-         * no memory for now. The CQEs we have are processed either way. */
-        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY) {
+         * no memory for now; ETIME: a batched wait's minute ran out. The CQEs we
+         * have are processed either way. */
+        if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY && r != -ETIME) {
             errno = -r;
             die("io_uring_submit_and_wait");
         }

@@ -44,8 +44,14 @@ extension URingPoller {
         let ns: Int64 = timeout.map { $0.saturatingNanoseconds } ?? -1
         if waitsForBatch {
             // The batch's minimum wait never outlasts the caller's timeout (a timer due).
-            let micros = ns < 0 ? options.minWaitMicros : UInt32(min(Int64(options.minWaitMicros), ns / 1000))
-            try entered(cnp_ring_submit_and_wait_min(ring, options.minWaitBatch, micros, ns))
+            // Kernel quirk: with no timeout at all, the minimum wait *is* the timeout
+            // (io_cqring_min_timer_wakeup ends the wait when no general timeout is
+            // set), so an idle loop would wake every minWaitMicros. "Forever" is
+            // therefore a minute: past the minimum wait the kernel goes on to sleep
+            // for one completion, and an idle loop wakes once a minute (ETIME).
+            let wait = ns < 0 ? Self.batchedForever : ns
+            let micros = UInt32(min(Int64(options.minWaitMicros), wait / 1000))
+            try entered(cnp_ring_submit_and_wait_min(ring, options.minWaitBatch, micros, wait))
         } else {
             try entered(cnp_ring_submit_and_wait(ring, ns))
         }
@@ -53,6 +59,9 @@ extension URingPoller {
         try queueRearms()
         return delivered
     }
+
+    /// The longest wait of a batched (min-wait) enter: see `poll`.
+    static let batchedForever: Int64 = 60_000_000_000
 
     /// Re-arms ended polls, but only while the kernel holds no overflowed CQEs and at
     /// most half a CQ ring at a time. A poll armed on a ready descriptor completes at

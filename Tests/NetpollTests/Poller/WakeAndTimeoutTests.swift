@@ -25,6 +25,31 @@ extension SerializedTests.PollerTests {
             }
         }
 
+        /// An untimed poll with nothing ready returns only for its wake: the contract's
+        /// "nil waits until an event or wake()". (io_uring's batched wait, min-wait,
+        /// ends an untimed wait when its minimum runs out unless given a timeout of
+        /// its own: a loop woken every 50 µs for nothing.)
+        @Test(arguments: PollerConfig.all)
+        func anUntimedPollWaitsForItsWake(config: PollerConfig) throws {
+            try withPoller(config) { poller in
+                try drainEvents(poller)
+                let waker = onNewThread {
+                    usleep(200_000)
+                    poller.wake()
+                }
+                defer { waker.join() }
+                let clock = ContinuousClock()
+                let start = clock.now
+                var events = try pollOnce(poller, timeout: nil)
+                // A poller may return early with nothing (a spurious return is allowed
+                // once); it must not keep doing so.
+                if events.isEmpty && clock.now - start < .milliseconds(150) { events = try pollOnce(poller, timeout: nil) }
+                let took = clock.now - start
+                #expect(events.isEmpty, "a wake is not an event: \(events)")
+                #expect(took >= .milliseconds(150), "\(config.name): an untimed poll returned after \(took), before its wake at 200 ms")
+            }
+        }
+
         @Test(arguments: PollerConfig.all)
         func aBurstOfWakesCoalescesIntoOne(config: PollerConfig) throws {
             try withPoller(config) { poller in
