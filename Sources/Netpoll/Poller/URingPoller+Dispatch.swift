@@ -139,7 +139,10 @@ extension URingPoller {
             return 0
         }
         if op == Self.recvBit {
-            if table[token]?.accepting == true || (!acceptsEnding.isEmpty && acceptsEnding[c.user_data] != nil) {
+            // Without the feature no RECV-tagged CQE is an ACCEPT's: no looks.
+            if acceptsThroughRing,
+                table[token]?.accepting == true || (!acceptsEnding.isEmpty && acceptsEnding[c.user_data] != nil)
+            {
                 return acceptCompleted(c, token: token, ended: ended, received)
             }
             return receiveCompleted(c, token: token, ended: ended, received)

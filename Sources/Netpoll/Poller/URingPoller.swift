@@ -89,7 +89,12 @@ public final class URingPoller: Poller, @unchecked Sendable {
     }
     /// Ring buffers out of the kernel's hands (finished by it) and not yet back in
     /// the ring: see the buffer ledger in URingPoller+Receive.swift.
-    var buffersOut = 0
+    ///
+    /// This and `counters` are touched several times per loop turn and per received
+    /// message, on the owner thread only and never across a call that could touch
+    /// them again: no dynamic exclusivity check (4 to 8 per message in
+    /// MessageCostTests; see docs/runtime-tricks.md#exclusivity).
+    @exclusivity(unchecked) var buffersOut = 0
     /// The buffer ledger: per ring buffer, its holders (the kernel while it may still
     /// fill it, plus one per chunk of it handed up and not recycled), and where the
     /// kernel's next bytes in it go (always 0 without incremental buffers).
@@ -102,7 +107,8 @@ public final class URingPoller: Poller, @unchecked Sendable {
     var wokeUp = false
     var closed = false
     var isClosed: Bool { closed }
-    public internal(set) var counters = PollerCounters()
+    // Unchecked, as `buffersOut` (see docs/runtime-tricks.md#exclusivity).
+    @exclusivity(unchecked) public internal(set) var counters = PollerCounters()
     /// The last negative result of the wake poll (e.g. -EINVAL where multishot poll
     /// is unknown); the availability probe reads it.
     var wakePollError: Int32 = 0
