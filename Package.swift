@@ -4,7 +4,8 @@
 // over two interchangeable backends: epoll, and io_uring (POLL_ADD readiness, or
 // completion mode: reads through a multishot RECV into a provided-buffer ring).
 //
-// The library (`Netpoll`) needs only the toolchain and liburing. The CLI may use
+// The library (`Netpoll`) needs only the toolchain, liburing and swift-system (the
+// ecosystem's FileDescriptor and Errno at the API's edge). The CLI may use
 // swift-argument-parser and hdrhistogram-swift. Benchmarks that need SwiftNIO or
 // package-benchmark live in Benchmarks/ with their own Package.swift so library
 // users never fetch them.
@@ -56,6 +57,7 @@ let package = Package(
         ),
     ],
     dependencies: [
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
@@ -70,7 +72,7 @@ let package = Package(
         ),
         .target(
             name: "Netpoll",
-            dependencies: ["CNetpoll"],
+            dependencies: ["CNetpoll", .product(name: "SystemPackage", package: "swift-system")],
             exclude: ["Runtime/PollDesc.pml", "Runtime/RingReceive.pml", "Runtime/BufferLedger.pml"],
             swiftSettings: strict
         ),
@@ -120,6 +122,7 @@ let package = Package(
             name: "NetpollTests",
             dependencies: [
                 "Netpoll", "CNetpoll", "CNetpollTestSupport",
+                .product(name: "SystemPackage", package: "swift-system"),
                 // Tests/NetpollTests/Integrations, each file inside `#if <trait>`.
                 "NetpollMetrics", "NetpollLifecycle", "NetpollLogging",
                 .product(name: "MetricsTestKit", package: "swift-metrics", condition: .when(traits: ["Metrics"])),

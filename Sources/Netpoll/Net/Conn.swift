@@ -63,14 +63,18 @@ extension Conn {
         // Read once: each use of the `fd` requirement is a witness call that
         // returns it retained (see docs/runtime-tricks.md#fd-once).
         let fd = self.fd
-        let borrowed: FD.BorrowedBytes
-        if let now = try Self.borrowAtOnce(fd, upTo: maxCount) {
-            borrowed = now
-        } else {
-            borrowed = try await borrowRead(upTo: maxCount)
-        }
+        let borrowed = try await borrow(fd, upTo: maxCount)
         defer { fd.giveBack(borrowed) }
         return try await body(UnsafeRawBufferPointer(start: borrowed.start, count: borrowed.count))
+    }
+
+    /// The borrowed reads' read (``readBorrowed(upTo:_:)``, ``readSpan(upTo:_:)``):
+    /// tried at once, else waited for. Inlined into both, or it would be a
+    /// task-allocator frame per message (MessageCostTests).
+    @inlinable @inline(__always)  // see docs/runtime-tricks.md#inlined-async
+    func borrow(_ fd: FD, upTo maxCount: Int) async throws -> FD.BorrowedBytes {
+        if let now = try Self.borrowAtOnce(fd, upTo: maxCount) { return now }
+        return try await borrowRead(upTo: maxCount)
     }
 
     /// readBorrowed's first attempt, counted (see FD.borrowAtOnce).

@@ -17,6 +17,11 @@ extension SerializedTests.NetTests {
             case serveOnInput
             /// `serve`: a task per connection, parked in its read between messages.
             case serve
+            /// `serveOnInput` written with the span API (`readSpan`, `write(RawSpan)`):
+            /// held to `serveOnInput`'s budget, the span API's promise of no extra cost.
+            case serveOnInputSpans
+            /// The budget a server is held to.
+            var budgeted: Server { self == .serveOnInputSpans ? .serveOnInput : self }
             var testDescription: String { rawValue }
         }
 
@@ -135,7 +140,7 @@ extension SerializedTests.NetTests {
                 keeps on the stack, an array that grows per message, or a task-allocator slab per \
                 message (docs/runtime-tricks.md#the-census)
                 """)
-            guard let budget = Self.budgets[config.name]?[server] else {
+            guard let budget = Self.budgets[config.name]?[server.budgeted] else {
                 Issue.record("\(measured): no budget for this configuration")
                 return
             }
@@ -197,6 +202,15 @@ extension SerializedTests.NetTests {
                     // No idle sweep while counting: it is per 100 ms, not per message.
                     try await listener.serveOnInput(retireAfter: .seconds(3600)) { conn in
                         let open = try await conn.readBorrowed(upTo: 65536) { bytes in
+                            if bytes.isEmpty { return false }
+                            try await conn.write(bytes)
+                            return true
+                        }
+                        return open ? .keepOpen : .close
+                    }
+                case .serveOnInputSpans:
+                    try await listener.serveOnInput(retireAfter: .seconds(3600)) { conn in
+                        let open = try await conn.readSpan(upTo: 65536) { bytes in
                             if bytes.isEmpty { return false }
                             try await conn.write(bytes)
                             return true
