@@ -23,12 +23,7 @@ import Synchronization
             try await conn.write(Array("you are \(name)\n".utf8))
             var pending: [UInt8] = []
             while true {
-                let open = try await conn.readBorrowed { bytes in
-                    if bytes.isEmpty { return false }
-                    pending.append(contentsOf: bytes)
-                    return true
-                }
-                if !open { return }
+                if try await conn.read(appendingTo: &pending) == 0 { return }  // end of stream
                 // Every complete line, in order; a partial one waits for the rest.
                 while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                     let line = pending[..<newline]

@@ -15,8 +15,9 @@ import Glibc
         try await listener.serve { conn in
             while true {
                 // Borrow the loop's read buffer only while there are bytes to echo:
-                // an idle connection holds no buffer.
-                let open = try await conn.readBorrowed { bytes in
+                // an idle connection holds no buffer. `bytes` is a RawSpan: it
+                // cannot outlive the closure, and is written without a copy.
+                let open = try await conn.readSpan { bytes in
                     if bytes.isEmpty { return false }  // end of stream
                     try await conn.write(bytes)
                     return true

@@ -31,11 +31,7 @@ import Glibc
         var replies: [UInt8] = []
         while true {
             try conn.setReadDeadline(.now + .seconds(60))
-            let open = try await conn.readBorrowed { bytes in
-                buffer.append(contentsOf: bytes)
-                return !bytes.isEmpty
-            }
-            if !open { return }
+            if try await conn.read(appendingTo: &buffer) == 0 { return }  // end of stream
             // Answer every complete request in the buffer (pipelining), in one write.
             var close = false
             while !close, let request = Request(parsing: buffer) {

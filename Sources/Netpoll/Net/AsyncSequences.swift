@@ -40,8 +40,9 @@ public struct AcceptedConnections<L: Listener>: AsyncSequence, Sendable {
 
         /// The next connection; nil once the listener is closed or the task cancelled.
         /// Other errors (a deadline set on the listener, a descriptor that is not a
-        /// listener) are thrown and end the iteration.
-        public mutating func next() async throws -> L.Connection? {
+        /// listener) are thrown and end the iteration. Runs on the caller's actor
+        /// (`for try await` passes it): on a loop, no hop per connection.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> L.Connection? {
             if finished { return nil }
             do {
                 if let conn = try await listener.accept(backingOff: &backoff) { return conn }
@@ -53,6 +54,9 @@ public struct AcceptedConnections<L: Listener>: AsyncSequence, Sendable {
             finished = true
             return nil
         }
+
+        /// ``next(isolation:)`` off any actor.
+        public mutating func next() async throws -> L.Connection? { try await next(isolation: nil) }
     }
 }
 
@@ -97,8 +101,10 @@ public struct InboundBytes<C: Conn>: AsyncSequence, Sendable {
         var finished = false
 
         /// The next chunk (never empty); nil at end of stream or once the task is
-        /// cancelled.
-        public mutating func next() async throws -> [UInt8]? {
+        /// cancelled. Runs on the caller's actor (`for try await` passes it): an
+        /// iteration on a connection's loop stays there, with no hop per chunk —
+        /// the stand-in `next()` would run on the global executor.
+        public mutating func next(isolation actor: isolated (any Actor)?) async throws -> [UInt8]? {
             if finished { return nil }
             do {
                 let chunk = try await conn.readSpan(upTo: chunkSize) { bytes in
@@ -113,5 +119,8 @@ public struct InboundBytes<C: Conn>: AsyncSequence, Sendable {
             finished = true
             return nil
         }
+
+        /// ``next(isolation:)`` off any actor.
+        public mutating func next() async throws -> [UInt8]? { try await next(isolation: nil) }
     }
 }

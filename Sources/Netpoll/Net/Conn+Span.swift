@@ -56,6 +56,25 @@ extension Conn {
         return n
     }
 
+    /// Reads up to `maxCount` bytes (and at most 64 KiB) and appends them to `bytes`.
+    /// Returns the count appended; 0 means end of stream. The read goes into a loop
+    /// buffer borrowed for it (see ``readBorrowed(upTo:_:)``), so a connection
+    /// waiting here holds no buffer, and costs one copy into the array — the form
+    /// for a parser that keeps what it has not consumed yet.
+    ///
+    /// ```swift
+    /// var pending: [UInt8] = []
+    /// while try await conn.read(appendingTo: &pending) > 0 {
+    ///     while let line = takeLine(&pending) { … }
+    /// }
+    /// ```
+    public func read(appendingTo bytes: inout [UInt8], upTo maxCount: Int = .max) async throws -> Int {
+        try await readBorrowed(upTo: maxCount) { chunk in
+            bytes.append(contentsOf: chunk)
+            return chunk.count
+        }
+    }
+
     /// ``readBorrowed(upTo:_:)`` with the bytes as a `RawSpan`: one read into a
     /// buffer of the loop's, handed to `body` without a copy; empty means end of
     /// stream. The span cannot escape `body` — the compiler sees to it — so the

@@ -94,6 +94,30 @@ extension SerializedTests.NetTests {
             }
         }
 
+        /// read(appendingTo:) keeps what the array held, appends at most upTo bytes
+        /// per read, in order, and answers 0 at end of stream.
+        @Test(arguments: loopConfigs)
+        func readsAppendToAnArray(_ config: PollerConfig) async throws {
+            try await withNetGroup(config) { group in
+                let (client, server) = try await tcpConnPair(group: group)
+                let message = (0..<5000).map { patternByte(13, $0) }
+                try await client.write(message.span)
+                try client.closeWrite()
+                let got = try await within(.seconds(5), "the appending reads") { () -> [UInt8] in
+                    var pending: [UInt8] = [1, 2, 3]
+                    while true {
+                        let before = pending.count
+                        let n = try await server.read(appendingTo: &pending, upTo: 700)
+                        #expect(n <= 700 && pending.count == before + n)
+                        if n == 0 { return pending }
+                    }
+                }
+                #expect(got == [1, 2, 3] + message)
+                try await client.close()
+                try await server.close()
+            }
+        }
+
         /// A datagram written from a Span arrives whole in an array's MutableSpan.
         @Test(arguments: loopConfigs)
         func aDatagramThroughSpans(_ config: PollerConfig) async throws {
