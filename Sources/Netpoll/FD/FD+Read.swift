@@ -49,11 +49,11 @@ extension FD {
         }
     }
 
-    /// Borrows a buffer of the loop (see ``ReadBufferPool``) for one read and runs `body`
+    /// Borrows a buffer of the loop (see `ReadBufferPool`) for one read and runs `body`
     /// on the bytes read, which are valid only during `body`; an empty buffer means
     /// end of stream. Nothing is held while the descriptor waits for data, so an
     /// idle connection costs no buffer. At most `maxCount` bytes (and at most
-    /// ``ReadBufferPool/bufferSize``) are read. The read lock is released before
+    /// `ReadBufferPool/bufferSize`) are read. The read lock is released before
     /// `body` runs, so `body` may itself read (or write) this descriptor.
     public func readBorrowed<R>(
         upTo maxCount: Int = .max, _ body: (UnsafeRawBufferPointer) async throws -> R

@@ -70,7 +70,7 @@ enum Adopt {
 
 extension TCPConn {
     /// A connection from a connected TCP socket made elsewhere (Go: net.FileConn).
-    /// `descriptor` stays the caller's (see ``Adopt``); its socket options are kept
+    /// `descriptor` stays the caller's (see `Adopt`); its socket options are kept
     /// as they are (no Go defaults applied).
     public static func adopting(_ descriptor: Int32, group: LoopGroup? = nil) async throws -> TCPConn {
         let g = try group ?? LoopGroup.shared()
@@ -82,7 +82,7 @@ extension TCPConn {
 extension TCPListener {
     /// A listener from a listening TCP socket made elsewhere — inherited, or passed
     /// by systemd socket activation (Go: net.FileListener). `descriptor` stays the
-    /// caller's (see ``Adopt``).
+    /// caller's (see `Adopt`).
     public static func adopting(_ descriptor: Int32, group: LoopGroup? = nil) async throws -> TCPListener {
         let g = try group ?? LoopGroup.shared()
         let dup = try Adopt.duplicate(descriptor, as: Adopt.tcpListener)

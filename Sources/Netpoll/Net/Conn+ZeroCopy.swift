@@ -5,8 +5,8 @@ extension Conn {
     /// Sends `count` bytes of the open file `file` (nil: to its end) from `offset`
     /// with sendfile(2): the kernel copies from the page cache straight to the
     /// socket. Returns the bytes sent — fewer than `count` only when the file ended
-    /// first. Waits for socket buffer space as ``write(_:)`` does, so write
-    /// deadlines, cancellation and close end it the same way; ``sendFile(_:offset:count:sent:)``
+    /// first. Waits for socket buffer space as ``write(_:)-(UnsafeRawBufferPointer)`` does, so write
+    /// deadlines, cancellation and close end it the same way; ``sendFile(_:offset:count:sent:)-(Int32,_,_,_)``
     /// tells how much went out before that. The file's own offset is neither used
     /// nor moved, and `file` stays the caller's to close. It must be a regular file
     /// (sendfile's rule: a pipe fails with ESPIPE, a socket with EINVAL).
@@ -17,7 +17,7 @@ extension Conn {
         return sent
     }
 
-    /// ``sendFile(_:offset:count:)`` keeping `sent` equal to the bytes that went
+    /// ``sendFile(_:offset:count:)-(Int32,_,_)`` keeping `sent` equal to the bytes that went
     /// out, also when it throws: resume from `offset + sent`.
     public func sendFile(_ file: Int32, offset: Int64 = 0, count: Int64? = nil, sent: inout Int64) async throws {
         try await fd.sendFile(from: file, offset: offset, count: count, sent: &sent)
@@ -45,7 +45,7 @@ extension Conn {
         return moved
     }
 
-    /// ``splice(from:count:)`` keeping `moved` equal to the bytes delivered, also
+    /// ``splice(from:count:)-(FD,_)`` keeping `moved` equal to the bytes delivered, also
     /// when it throws.
     public func splice(from source: FD, count: Int64? = nil, moved: inout Int64) async throws {
         try await fd.splice(from: source, count: count, moved: &moved)

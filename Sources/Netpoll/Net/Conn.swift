@@ -112,7 +112,7 @@ extension Conn {
     }
 
     /// Writes every byte of `buffer` (waiting for space as needed). If it throws,
-    /// part of `buffer` may have been sent: use ``write(_:written:)`` to know how much.
+    /// part of `buffer` may have been sent: use ``write(_:written:)-(UnsafeRawBufferPointer,_)`` to know how much.
     ///
     /// Inlinable, with the write tried at once in a synchronous call: a write the
     /// kernel takes whole costs its caller no async frame (FD+AtOnce.swift).

@@ -1,6 +1,6 @@
 import Synchronization
 
-/// What a handler of ``Listener/serveOnInput(retireAfter:_:)`` wants after a turn.
+/// What a handler of ``Listener/serveOnInput(retireAfter:idleTimeout:_:)`` wants after a turn.
 public enum AfterInput: Sendable {
     /// Wait for the next input: the connection stays open, and while it is idle
     /// no task serves it.

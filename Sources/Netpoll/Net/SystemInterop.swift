@@ -9,7 +9,7 @@ extension FD {
     public var descriptor: FileDescriptor { FileDescriptor(rawValue: sysfd) }
 
     /// ``open(_:loop:isSocket:)`` for a swift-system descriptor (a pipe end for
-    /// ``Conn/splice(from:count:)``, say). Takes ownership of it.
+    /// ``Conn/splice(from:count:)-(FD,_)``, say). Takes ownership of it.
     public static func open(_ descriptor: FileDescriptor, loop: EventLoop, isSocket: Bool = true) async throws -> FD {
         try await open(descriptor.rawValue, loop: loop, isSocket: isSocket)
     }

@@ -26,7 +26,7 @@ public struct ReceivedDatagram: Sendable, Hashable {
 
 /// A UDP socket (Go: net.UDPConn, which is a net.PacketConn), bound and unconnected
 /// (``listen(host:port:reusePort:group:)``: read from and write to any address) or
-/// connected (``connect(host:port:group:)``: ``read(into:)``/``write(_:)`` with one
+/// connected (``connect(host:port:group:)``: ``read(into:)-(UnsafeMutableRawBufferPointer)``/``write(_:)-(UnsafeRawBufferPointer)`` with one
 /// peer; the kernel drops datagrams from any other address).
 ///
 /// Reads and writes go through the FD's loops and the PollDesc like TCP's: deadlines
@@ -115,7 +115,7 @@ public final class UDPConn: NetSocket {
     }
 
     /// Receives one datagram on a connected socket (Go: Read). The same as
-    /// ``readFrom(into:)``; the sender is always the connected peer.
+    /// ``readFrom(into:)-(UnsafeMutableRawBufferPointer)``; the sender is always the connected peer.
     public func read(into buffer: UnsafeMutableRawBufferPointer) async throws -> ReceivedDatagram {
         try await readFrom(into: buffer)
     }

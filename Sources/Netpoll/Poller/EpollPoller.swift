@@ -7,7 +7,7 @@ import Glibc
 /// Edge-triggered epoll, registered once per descriptor, as Go's netpoll_epoll.go.
 ///
 /// - Registration: `EPOLLIN|EPOLLOUT|EPOLLRDHUP|EPOLLET`, `data.u64` = token.
-/// - Wake: a ``WakeChannel`` eventfd, watched level-triggered.
+/// - Wake: a `WakeChannel` eventfd, watched level-triggered.
 /// - Timeouts: nanoseconds through `epoll_pwait2` when the kernel has it (5.11+),
 ///   else milliseconds rounded up, so a timer never fires early.
 public final class EpollPoller: Poller, @unchecked Sendable {

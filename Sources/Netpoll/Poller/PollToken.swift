@@ -13,9 +13,9 @@
 ///   Never 0, so no real token is 0.
 /// - `op` is always 0 in a token. The io_uring poller keeps several requests per
 ///   descriptor in flight and tells their completions apart by it: 0 the readiness
-///   poll, 1 (``uringRecvBit``) the completion-mode RECV, 2 (``uringWriteBit``) a
+///   poll, 1 (`uringRecvBit`) the completion-mode RECV, 2 (`uringWriteBit`) a
 ///   one-shot write poll, 3 (both) the descriptor's CLOSE. Values whose high 32 bits
-///   are all ones are the pollers' own (wake channel, cancels): see ``reservedWake``;
+///   are all ones are the pollers' own (wake channel, cancels): see `reservedWake`;
 ///   the slot limit keeps `op` 3 with a real slot from ever reaching them.
 public struct PollToken: Hashable, Sendable, CustomStringConvertible {
     public let rawValue: UInt64

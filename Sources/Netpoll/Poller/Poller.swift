@@ -58,7 +58,7 @@ import Glibc
 /// `IN|RDHUP|HUP|ERR → read`, `OUT|HUP|ERR → write`, `ERR → errorPending`, and
 /// `error` only when the mask is exactly `ERR` (Go's
 /// `pd.setEventErr(ev.Events == EPOLLERR)`) *and* the mask is the descriptor's
-/// state: see ``init(ringPollMask:)`` for why an io_uring poll's is not.
+/// state: see `init(ringPollMask:)` for why an io_uring poll's is not.
 ///
 /// Not promised: that every readiness change produces an event (a single event
 /// may stand for several), nor that an event means an operation will not return
@@ -167,7 +167,7 @@ public struct PollerFeatures: Sendable, CustomStringConvertible {
 
 /// The backend contract; see the table at the top of this file.
 ///
-/// The EventLoop holds a concrete poller (``AnyPoller`` is an enum, not an
+/// The EventLoop holds a concrete poller (`AnyPoller` is an enum, not an
 /// existential) so `poll` specialises on the hot path.
 public protocol Poller: AnyObject {
     func register(fd: Int32, token: PollToken) throws(NetpollError)

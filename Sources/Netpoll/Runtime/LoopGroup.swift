@@ -6,7 +6,7 @@ import Glibc
 
 /// A fixed set of EventLoops sharing one backend (Go: the Ps that run netpoll).
 ///
-/// `NETPOLL_LOOPS` sets the size of ``shared`` (default: the CPUs this process may
+/// `NETPOLL_LOOPS` sets the size of `shared` (default: the CPUs this process may
 /// run on). New descriptors go to ``next()`` round-robin, or to the caller's own
 /// loop where that keeps work on one thread (see the Net layer).
 public final class LoopGroup: Sendable {

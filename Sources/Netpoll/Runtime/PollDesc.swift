@@ -3,7 +3,7 @@ import Synchronization
 
 /// Go's `pollDesc`: the readiness state of one descriptor and the (at most one)
 /// task waiting to read and the one waiting to write. Lives in its loop's
-/// ``PollCache`` and is never freed (type-stable), so a late event or timer that
+/// `PollCache` and is never freed (type-stable), so a late event or timer that
 /// still names it is harmless: the token's `fdseq` and the deadline `rseq`/`wseq`
 /// tell stale from current.
 ///
@@ -22,7 +22,7 @@ import Synchronization
 /// The unblocker CASes `parked → ready/nil` and only then reads the slot, so it
 /// resumes each continuation exactly once.
 ///
-/// A reader may also park with no task at all: a ``DormantWake`` in `rdormant`
+/// A reader may also park with no task at all: a `DormantWake` in `rdormant`
 /// instead of a continuation in `rslot`, committed by the same `wait → parked` CAS
 /// and taken by the same unblock (PollDesc+Dormant.swift). Only what "resume"
 /// does differs, so the protocol below covers both.
