@@ -55,6 +55,9 @@ struct EchoServerCommand: AsyncParsableCommand {
     @Flag(help: "Give every connection a buffer of its own (--buffer-size bytes, held while it waits) instead of borrowing the loop's: the way before borrowed reads, kept for comparison.")
     var ownBuffer = false
 
+    @Flag(help: "Echo through the Unsafe* borrowed read (readBorrowed, an UnsafeRawBufferPointer) instead of the span API (readSpan, a RawSpan): the same server otherwise, kept to measure one against the other.")
+    var unsafeAPI = false
+
     @Option(parsing: .unconditional, help: "Close a connection after this many seconds without a byte read (0, the default: never).",
             transform: OptionRules.number(OptionRules.timeout))
     var idleTimeout = 0.0
@@ -101,11 +104,21 @@ struct EchoServerCommand: AsyncParsableCommand {
             try await listener.serve { try await files.serve($0) }
         } else if ownBuffer {
             try await listener.serve { try await Self.echoWithOwnBuffer($0, size: size, idle: idle, writeLimit: writeLimit) }
+        } else if unsafeAPI {
+            try await listener.serveOnInput(idleTimeout: idle) { conn in
+                let open = try await conn.readBorrowed(upTo: size) { bytes in
+                    if bytes.isEmpty { return false }
+                    if let writeLimit { try conn.setWriteDeadline(after: writeLimit) }
+                    try await conn.write(bytes)
+                    return true
+                }
+                return open ? .keepOpen : .close
+            }
         } else {
             // Runs on input only: an idle connection holds no task and no buffer
             // (a few hundred bytes: descriptor, PollDesc, connection object).
             try await listener.serveOnInput(idleTimeout: idle) { conn in
-                let open = try await conn.readBorrowed(upTo: size) { bytes in
+                let open = try await conn.readSpan(upTo: size) { bytes in
                     if bytes.isEmpty { return false }
                     if let writeLimit { try conn.setWriteDeadline(after: writeLimit) }
                     try await conn.write(bytes)
