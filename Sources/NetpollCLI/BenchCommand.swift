@@ -144,6 +144,8 @@ struct BenchCommand: ParsableCommand {
         let runner = BenchRunner(plan: plan, selfPath: currentExecutablePath())
         let report = BenchReport(plan: plan, results: runner.run())
         StandardStream.output.line(report.table())
+        let headlines = Headlines(report: report).text()
+        if !headlines.isEmpty { StandardStream.output.line("\n" + headlines) }
         do {
             if let json { try report.json().write(toFile: json, atomically: true, encoding: .utf8) }
             if let csv { try report.csv().write(toFile: csv, atomically: true, encoding: .utf8) }
