@@ -12,33 +12,44 @@ struct BenchCommand: ParsableCommand {
         discussion: """
             Each server runs pinned to one CPU, the load client to another; servers are \
             interleaved within each cell (A B A B …). The table shows median requests/s and \
-            p99, server CPU, poll calls and syscalls per message, and the ratio to the baseline.
+            p99, server CPU, poll calls and syscalls per message, and the ratio to the baseline; \
+            the headlines under it compare each server with the baseline round by round, and \
+            call a difference a win or a loss only when the rounds do not overlap.
+
+            Default: echo at 64 and 512 connections × 64 B and 4 KiB, churn at 64 × 64 B, \
+            10,000 idle connections; 5 rounds of 1 s after 0.5 s warmup: 90 runs, about 3½ minutes \
+            on 2 cores (the run prints its own estimate). \
+            --full: echo and churn at 1, 64 and 512 connections × 64 B and 4 KiB, 3 rounds of \
+            3 s after 1 s warmup. Any option below overrides the profile's value.
             """
     )
 
     @Flag(help: "Small smoke run: connections 1,64, size 64, 1 s, warmup 0.5 s, 1 repeat, 1000 idle.")
     var quick = false
 
+    @Flag(help: "The complete matrix: echo and churn at connections 1,64,512 × sizes 64,4096, 3 s, warmup 1 s, 3 repeats.")
+    var full = false
+
     @Option(help: "Our echo-server backends to measure: epoll, uring or uring-multishot (multishot POLL_ADD), uring-oneshot, uring-completion, auto (comma-separated; empty for peers only); an io_uring one may add its optional features after `+` (uring-completion+accept+min-wait, uring+none: NETPOLL_URING_FEATURES for that server). Default epoll,uring,uring-completion.",
             transform: { text in _ = try OptionRules.backendList(text); return text })
     var backends: String = "epoll,uring,uring-completion"
 
-    @Option(help: "Connection counts (comma-separated), each 1...\(LoadOptions.maxConnections). Default 1,64,512 (quick: 1,64).",
+    @Option(help: "Connection counts (comma-separated), each 1...\(LoadOptions.maxConnections), for echo and churn. Default 64,512 and churn 64 (full: 1,64,512; quick: 1,64).",
             transform: OptionRules.countList(BenchCommand.connectionsRule))
     var connections: [Int]?
 
-    @Option(help: "Message sizes in bytes (comma-separated), each \(LoadOptions.sizeRule.range). Default 64,4096 (quick: 64).",
+    @Option(help: "Message sizes in bytes (comma-separated), each \(LoadOptions.sizeRule.range), for echo and churn. Default 64,4096 and churn 64 (full: 64,4096; quick: 64).",
             transform: OptionRules.countList(LoadOptions.sizeRule))
     var sizes: [Int]?
 
-    @Option(parsing: .unconditional, help: "Measured seconds per run. Default 3 (quick: 1).", transform: OptionRules.number(LoadOptions.durationRule))
+    @Option(parsing: .unconditional, help: "Measured seconds per run. Default 1 (full: 3, quick: 1).", transform: OptionRules.number(LoadOptions.durationRule))
     var duration: Double?
 
-    @Option(parsing: .unconditional, help: "Warmup seconds per run. Default 1 (quick: 0.5).", transform: OptionRules.number(LoadOptions.warmupRule))
+    @Option(parsing: .unconditional, help: "Warmup seconds per run. Default 0.5 (full: 1, quick: 0.5).", transform: OptionRules.number(LoadOptions.warmupRule))
     var warmup: Double?
 
     @Option(name: .customLong("repeat"), parsing: .unconditional,
-            help: "Runs per server and cell, \(OptionRules.repeats); medians are reported. Default 3 (quick: 1).",
+            help: "Interleaved rounds: runs per server and cell, \(OptionRules.repeats); medians are reported, and a verdict needs \(RoundComparison.minimumRounds). Default 5 (full: 3, quick: 1).",
             transform: OptionRules.wholeNumber(OptionRules.repeats))
     var repeats: Int?
 
@@ -96,11 +107,16 @@ struct BenchCommand: ParsableCommand {
         return formatter.string(from: date)
     }
 
+    func validate() throws {
+        if quick && full { throw ValidationError("--quick and --full are two different runs: give one") }
+    }
+
     func run() throws {
-        var plan = quick ? BenchPlan.quick() : BenchPlan()
+        var plan = quick ? BenchPlan.quick() : (full ? BenchPlan.full() : BenchPlan.standard())
         do {
-            if let connections { plan.connections = connections }
-            if let sizes { plan.sizes = sizes }
+            // Named on the command line: churn measures the same cells as echo.
+            if let connections { plan.connections = connections; plan.churnConnections = nil }
+            if let sizes { plan.sizes = sizes; plan.churnSizes = nil }
             if let duration { plan.durationSeconds = duration }
             if let warmup { plan.warmupSeconds = warmup }
             if let repeats { plan.repeats = repeats }
@@ -129,6 +145,8 @@ struct BenchCommand: ParsableCommand {
         let runner = BenchRunner(plan: plan, selfPath: currentExecutablePath())
         let report = BenchReport(plan: plan, results: runner.run())
         StandardStream.output.line(report.table())
+        let headlines = Headlines(report: report).text()
+        if !headlines.isEmpty { StandardStream.output.line("\n" + headlines) }
         do {
             if let json { try report.json().write(toFile: json, atomically: true, encoding: .utf8) }
             if let csv { try report.csv().write(toFile: csv, atomically: true, encoding: .utf8) }

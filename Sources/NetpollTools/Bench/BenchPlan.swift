@@ -1,7 +1,8 @@
 import Foundation
 
-/// What `netpoll bench` runs: the servers, the scenarios and the cells, with
-/// `--quick` defaults applied. Built once from the command line.
+/// What `netpoll bench` runs: the servers, the scenarios and the cells, with the
+/// profile's defaults applied (`standard()`, `--full`, `--quick`). Built once
+/// from the command line.
 public struct BenchPlan: Sendable {
     public enum Scenario: String, Sendable, CaseIterable {
         /// Closed-loop echo on long-lived connections.
@@ -43,6 +44,16 @@ public struct BenchPlan: Sendable {
 
         /// "echo", or "file/sendfile".
         public var label: String { fileSend.map { "\(scenario.rawValue)/\($0.rawValue)" } ?? scenario.rawValue }
+
+        /// The cell as progress lines and headlines name it: "echo 64 conns × 64 B",
+        /// "idle 10,000 conns", "file/sendfile 64 conns × 64 KiB".
+        public var title: String {
+            switch scenario {
+            case .idle: return "idle \(Figure.grouped(Double(idleConnections))) conns"
+            case .echo, .churn, .file:
+                return "\(label) \(connections) conn\(connections == 1 ? "" : "s") × \(Figure.bytes(size))"
+            }
+        }
     }
 
     public var servers: [Server] = []
@@ -50,6 +61,10 @@ public struct BenchPlan: Sendable {
     public var scenarios: [Scenario] = [.echo, .churn, .idle]
     public var connections: [Int] = [1, 64, 512]
     public var sizes: [Int] = [64, 4096]
+    /// The churn cells' own connection counts and sizes; nil: the echo cells'.
+    /// The standard profile asks churn one question (64 × 64 B), not four.
+    public var churnConnections: [Int]? = nil
+    public var churnSizes: [Int]? = nil
     /// File sizes of the file scenario (its own: echo's 64-byte messages say
     /// nothing about zero-copy).
     public var fileSizes: [Int] = [64 << 10, 1 << 20]
@@ -59,7 +74,29 @@ public struct BenchPlan: Sendable {
     public var idleConnections = 10_000
     public var baseline = "epoll"
 
+    /// The complete matrix (`--full`): 1, 64 and 512 connections × 64 B and 4 KiB
+    /// for echo and churn, 3 rounds of 3 s after 1 s warmup.
     public init() {}
+
+    /// The complete matrix, by name.
+    public static func full() -> BenchPlan { BenchPlan() }
+
+    /// The default of `netpoll bench` (`scripts/bench`, the README's first
+    /// command): the mission's question on this machine in a few minutes. Echo at
+    /// 64 and 512 connections × 64 B and 4 KiB, churn at 64 × 64 B, 10,000 idle
+    /// connections; 5 short rounds rather than 3 long ones, because a verdict
+    /// needs the rounds' ranges to part, and with 3 rounds two equal servers'
+    /// ranges part by chance one time in 10 (one in 126 with 5).
+    public static func standard() -> BenchPlan {
+        var plan = BenchPlan()
+        plan.connections = [64, 512]
+        plan.churnConnections = [64]
+        plan.churnSizes = [64]
+        plan.durationSeconds = 1
+        plan.warmupSeconds = 0.5
+        plan.repeats = 5
+        return plan
+    }
 
     /// The `--quick` profile (CI smoke step): small, about half a minute.
     public static func quick() -> BenchPlan {
@@ -119,9 +156,15 @@ public struct BenchPlan: Sendable {
         var cells: [Cell] = []
         for scenario in scenarios {
             switch scenario {
-            case .echo, .churn:
+            case .echo:
                 for connections in self.connections {
                     for size in sizes {
+                        cells.append(Cell(scenario: scenario, connections: connections, size: size, idleConnections: 0))
+                    }
+                }
+            case .churn:
+                for connections in churnConnections ?? self.connections {
+                    for size in churnSizes ?? sizes {
                         cells.append(Cell(scenario: scenario, connections: connections, size: size, idleConnections: 0))
                     }
                 }
@@ -144,6 +187,12 @@ public struct BenchPlan: Sendable {
     public func validate() throws(BenchError) {
         if connections.isEmpty || connections.contains(where: { $0 < 1 }) { throw .badArgument("--connections must be a list of counts ≥ 1") }
         if sizes.isEmpty || sizes.contains(where: { $0 < 1 }) { throw .badArgument("--sizes must be a list of byte counts ≥ 1") }
+        if let churnConnections, churnConnections.isEmpty || churnConnections.contains(where: { $0 < 1 }) {
+            throw .badArgument("churn connections must be a list of counts ≥ 1")
+        }
+        if let churnSizes, churnSizes.isEmpty || churnSizes.contains(where: { $0 < 1 }) {
+            throw .badArgument("churn sizes must be a list of byte counts ≥ 1")
+        }
         if !(durationSeconds > 0) { throw .badArgument("--duration must be > 0") }
         if !(warmupSeconds >= 0) { throw .badArgument("--warmup must be ≥ 0") }
         if repeats < 1 { throw .badArgument("--repeat must be ≥ 1") }

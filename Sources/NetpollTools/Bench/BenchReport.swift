@@ -205,12 +205,29 @@ public struct BenchReport {
     }
 
     public func json() -> String {
+        let headlines = Headlines(report: self).lines
         let objects: [JSONValue] = rows.map { row in
             var members = rowObject(row)
+            if let line = headlines.first(where: { $0.cell == row.cell && $0.server == row.server }) {
+                members.append(("headline", .string("\(line.question)  \(line.server) vs \(line.baseline): \(line.answer)")))
+                members.append(("vs_baseline", .object(line.metrics.map { ($0.key, comparisonObject($0.comparison)) })))
+            }
             members.append(("runs", .array(row.samples.map(runObject))))
             return .object(members)
         }
         return JSONValue.array(objects).serialized() + "\n"
+    }
+
+    /// One headline figure: the per-round ratio's median and range, and the verdict.
+    private func comparisonObject(_ comparison: RoundComparison?) -> JSONValue {
+        guard let comparison else { return .null }
+        return .object([
+            ("ratio", .double(comparison.ratio)),
+            ("lowest", .double(comparison.lowest)),
+            ("highest", .double(comparison.highest)),
+            ("rounds", .int(comparison.rounds)),
+            ("verdict", .string(comparison.verdict.rawValue)),
+        ])
     }
 
     private func runObject(_ sample: RunSample) -> JSONValue {

@@ -49,8 +49,11 @@ public final class BenchRunner {
         var results: [BenchPlan.Cell: [String: [RunSample]]] = [:]
         let cells = plan.cells
         let total = cells.reduce(0) { $0 + plan.servers(for: $1).count } * plan.repeats
+        let estimate = TimeEstimate(plan: plan)
+        progress.note(Self.planLine(plan, runs: total, estimate: estimate))
+        let started = monotonicNanos()
         var step = 0
-        for cell in cells {
+        for (cellIndex, cell) in cells.enumerated() {
             for repeatIndex in 1...plan.repeats {
                 for server in Self.rotated(plan.servers(for: cell), round: repeatIndex - 1) {
                     step += 1
@@ -63,9 +66,26 @@ public final class BenchRunner {
                     results[cell, default: [:]][server.name, default: []].append(sample)
                 }
             }
+            let elapsed = Double(monotonicNanos() - started) / 1e9
+            var line = "cell \(cellIndex + 1)/\(cells.count) done (\(cell.title)): "
+                + "\(TimeEstimate.clock(seconds: elapsed)) elapsed"
+            if cellIndex + 1 < cells.count {
+                line += ", about \(TimeEstimate.text(seconds: estimate.secondsLeft(afterCells: cellIndex + 1, elapsed: elapsed))) left"
+            }
+            progress.note(line)
         }
         progress.finish()
         return results
+    }
+
+    /// "6 cells × 3 servers × 5 rounds = 90 runs of 1 s after 0.5 s warmup: about 3 min 40 s".
+    static func planLine(_ plan: BenchPlan, runs: Int, estimate: TimeEstimate) -> String {
+        let cells = plan.cells.count
+        let servers = plan.servers.count
+        return "\(cells) cell\(cells == 1 ? "" : "s") × \(servers) server\(servers == 1 ? "" : "s") × "
+            + "\(plan.repeats) round\(plan.repeats == 1 ? "" : "s") = \(runs) run\(runs == 1 ? "" : "s") of "
+            + "\(JSONValue.format(plan.durationSeconds)) s after \(JSONValue.format(plan.warmupSeconds)) s warmup: "
+            + "about \(TimeEstimate.text(seconds: estimate.totalSeconds))"
     }
 
     /// The servers in the order of round `round` (from 0): shifted by one each

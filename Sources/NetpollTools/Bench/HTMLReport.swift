@@ -20,7 +20,7 @@ public struct HTMLReport {
         var page = "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             + "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             + "<title>netpoll bench \(escapeMarkup(generated))</title><style>\(Self.css)</style></head><body>\n"
-        page += header()
+        page += header() + headlines()
         for section in charts.sections {
             page += "<section class=\"scenario\" id=\"\(section.scenario.rawValue)\"><h2>\(escapeMarkup(section.heading))</h2><div class=\"charts\">\n"
             for chart in section.charts {
@@ -54,6 +54,37 @@ public struct HTMLReport {
         let kernel = machine.first { $0.0 == "kernel" }.map { " · " + escapeMarkup($0.1) } ?? ""
         return "<header><h1>netpoll bench</h1><p class=\"meta\">\(escapeMarkup(generated))\(kernel)</p>"
             + "<p class=\"legend\">\(servers)</p><p class=\"meta\">\(escapeMarkup(summary))</p></header>\n"
+    }
+
+    /// The answer first: one line per cell and server against the baseline, each
+    /// figure with its range over the rounds and its verdict (`Headlines`).
+    private func headlines() -> String {
+        let headlines = Headlines(report: report)
+        guard !headlines.lines.isEmpty else { return "" }
+        var html = "<section id=\"headlines\"><h2>Headlines</h2><table><tbody>"
+        for line in headlines.lines {
+            html += "<tr data-cell=\"\(escapeMarkup(line.question))\" data-server=\"\(escapeMarkup(line.server))\">"
+                + "<td>\(escapeMarkup(line.question))</td><td>\(escapeMarkup("\(line.server) vs \(line.baseline)"))</td>"
+            if let failure = line.failure {
+                html += "<td colspan=\"2\">\(escapeMarkup("no figures: \(failure)"))</td>"
+            } else {
+                for metric in line.metrics {
+                    guard let comparison = metric.comparison else {
+                        html += "<td>\(escapeMarkup(metric.name)) -</td>"
+                        continue
+                    }
+                    let verdict = comparison.verdict.rawValue
+                    html += "<td>\(escapeMarkup("\(metric.name) \(RoundComparison.format(comparison.ratio))×"))"
+                        + (comparison.rounds > 1 ? " <small>\(escapeMarkup("(\(RoundComparison.format(comparison.lowest))–\(RoundComparison.format(comparison.highest)))"))</small>" : "")
+                        + " <span class=\"verdict \(verdict.replacingOccurrences(of: " ", with: "-"))\">\(escapeMarkup(verdict))</span></td>"
+                }
+            }
+            html += "</tr>"
+        }
+        html += "</tbody></table><p class=\"note\">\(escapeMarkup(Headlines.legend(baseline: headlines.baseline, repeats: headlines.repeats)))</p>"
+        let names = Headlines.backendNames(headlines.lines.map(\.server) + [headlines.baseline])
+        if !names.isEmpty { html += "<p class=\"note\">\(escapeMarkup(names))</p>" }
+        return html + "</section>\n"
     }
 
     /// Every row a reader should not miss: failures, errors, saturated clients.
@@ -115,5 +146,6 @@ public struct HTMLReport {
         table{border-collapse:collapse;font-size:12px}th,td{padding:2px 8px;border-bottom:1px solid #eee;text-align:left}
         td.num{text-align:right;font-variant-numeric:tabular-nums}table.kv th{color:#555;font-weight:normal;white-space:nowrap;vertical-align:top}
         table.kv td{word-break:break-all}
+        .verdict{font-weight:600}.verdict.win{color:#1a7f37}.verdict.loss{color:#b42318}.verdict.within-noise,.verdict.client-bound,.verdict.too-few-rounds{color:#777;font-weight:normal}
         """
 }
