@@ -5,6 +5,9 @@
 //
 // - NIOEchoServer (product nio-echo-server, Sources/NIOEchoServer): a SwiftNIO peer
 //   for `netpoll bench` (see scripts/bench-peers).
+// - FlyingSocksEchoServer (product flyingsocks-echo-server): the same peer on
+//   FlyingFox's FlyingSocks, AsyncSocket over its own epoll SocketPool: Swift
+//   concurrency sockets without NIO, as this library is.
 // - HummingbirdHelloServer (product hummingbird-hello-server): the Hummingbird 2
 //   "hello" that scripts/bench-http loads beside the Netpoll HTTP example.
 // - NetpollBenchmarks (Benchmarks/NetpollBenchmarks): package-benchmark
@@ -17,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "nio-echo-server", targets: ["NIOEchoServer"]),
+        .executable(name: "flyingsocks-echo-server", targets: ["FlyingSocksEchoServer"]),
         .executable(name: "hummingbird-hello-server", targets: ["HummingbirdHelloServer"]),
     ],
     dependencies: [
@@ -25,6 +29,7 @@ let package = Package(
         .package(name: "swift-netpoll", path: ".."),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
         // The trait makes package-benchmark count mallocs, which the performance rules need
         // ("steady-state read, write and park/resume allocate nothing").
         .package(url: "https://github.com/ordo-one/package-benchmark", from: "1.38.0", traits: ["MallocInterposer"]),
@@ -37,6 +42,13 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/NIOEchoServer"
+        ),
+        .executableTarget(
+            name: "FlyingSocksEchoServer",
+            dependencies: [
+                .product(name: "FlyingSocks", package: "FlyingFox"),
+            ],
+            path: "Sources/FlyingSocksEchoServer"
         ),
         .executableTarget(
             name: "HummingbirdHelloServer",
