@@ -23,8 +23,10 @@ extension SerializedTests.RuntimeTests {
         /// A wake that counts its runs and notes whether one ran on `loop`'s thread.
         private static func countingWake(_ wakes: Counter, onLoop: Flag? = nil, _ loop: EventLoop) -> DormantWake {
             DormantWake {
-                wakes.add()
+                // The flag before the count: a test waits for the count, then reads
+                // the flag (CI under TSan once read it between the two).
                 if EventLoop.current === loop { onLoop?.set() }
+                wakes.add()
             }
         }
 
@@ -52,8 +54,8 @@ extension SerializedTests.RuntimeTests {
                     // The word is back to nil before the wake runs: the notification is
                     // consumed, and the reader's first read finds the input itself.
                     if pd.readState == PollDesc.pdNil { sawNil.set() }
+                    if EventLoop.current === loop { onLoop.set() }  // before the count, as above
                     wakes.add()
-                    if EventLoop.current === loop { onLoop.set() }
                 })
                 #expect(parked)
                 #expect(pd.readParked)
