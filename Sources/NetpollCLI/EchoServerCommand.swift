@@ -76,6 +76,8 @@ struct EchoServerCommand: AsyncParsableCommand {
         do { try DescriptorLimit.raiseToHardLimit() } catch {
             StandardStream.error.line("netpoll: could not raise the descriptor limit: \(error)")
         }
+        // Before the loops start, so that they inherit the mask (see SignalWaiter.block).
+        SignalWaiter.block([SIGINT, SIGTERM, SIGUSR1])
         let chosen = try CLIBackend.resolve(flag: backend)
         let group = try LoopGroup(loops: loops, backend: chosen)
         if udp {
