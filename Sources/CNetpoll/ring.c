@@ -325,6 +325,11 @@ bool cnp_ring_needs_enter(const cnp_ring *ring) {
     return (flags & (IORING_SQ_CQ_OVERFLOW | IORING_SQ_TASKRUN)) != 0;
 }
 
+bool cnp_ring_cq_overflowed(const cnp_ring *ring) {
+    unsigned flags = IO_URING_READ_ONCE(*ring->ring.sq.kflags);
+    return (flags & IORING_SQ_CQ_OVERFLOW) != 0;
+}
+
 unsigned cnp_ring_reap(cnp_ring *ring, cnp_cqe *out, unsigned max) {
     struct io_uring *r = &ring->ring;
     unsigned head = *r->cq.khead;

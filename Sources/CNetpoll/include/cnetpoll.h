@@ -92,6 +92,9 @@ int cnp_ring_submit_and_wait_min(cnp_ring *ring, unsigned wait_nr, uint32_t min_
 /// FEAT_NODROP they wait in an overflow list) or, with DEFER_TASKRUN|TASKRUN_FLAG,
 /// task work waits for us to enter. A memory read of the SQ flags, no syscall.
 bool cnp_ring_needs_enter(const cnp_ring *ring);
+/// True while the kernel holds overflowed CQEs (IORING_SQ_CQ_OVERFLOW) — only
+/// that, not pending task work. A memory read, no syscall.
+bool cnp_ring_cq_overflowed(const cnp_ring *ring);
 /// Copies up to `max` ready completions into `out` and consumes them. No syscall.
 unsigned cnp_ring_reap(cnp_ring *ring, cnp_cqe *out, unsigned max);
 

@@ -29,7 +29,13 @@ extension URingPoller {
         delivered += try drainRing(body, received)
         try queueRearms()
         let pending = cnp_ring_sq_pending(ring) > 0
-        if delivered > 0 || wokeUp || timeout == .zero {
+        // Never sleep while a registration's poll is ended and not yet queued again
+        // (`rearms` left over: the CQ overflowed, or more ended than one turn's
+        // budget): nothing would wake the loop for that descriptor, and a reader
+        // parked on it would wait until some other completion came — for ever on a
+        // quiet loop. Such a turn only submits, flushes and reaps; the next turn
+        // queues the rest.
+        if delivered > 0 || wokeUp || timeout == .zero || !rearms.isEmpty {
             // Non-blocking: enter only to submit queued SQEs or to collect completions
             // the kernel holds back; otherwise this was a pure memory read.
             if pending || cnp_ring_needs_enter(ring) {
@@ -70,8 +76,16 @@ extension URingPoller {
     /// overflow list at a constant size for ever once more descriptors are ready than
     /// the CQ holds: a livelock inside `drainRing`. The queued SQEs go to the
     /// kernel with the next poll's enter.
+    ///
+    /// The test is the overflow flag alone. It once was `cnp_ring_needs_enter`, which
+    /// is also true whenever DEFER_TASKRUN work is pending — most turns under load —
+    /// and `poll` then slept with the re-arm unqueued: if that task work posted no
+    /// completion (a poll wakeup whose datagram the loop had already read), the
+    /// descriptor was watched by nothing and its parked reader hung (found by
+    /// scripts/test-faults, whose injected poll cancels end multishot polls often;
+    /// a CQ overflow ends them in production).
     func queueRearms() throws(NetpollError) {
-        guard !rearms.isEmpty, !cnp_ring_needs_enter(ring) else { return }
+        guard !rearms.isEmpty, !cnp_ring_cq_overflowed(ring) else { return }
         let budget = min(rearms.count, max(1, cqeCapacity / 2))
         for ud in rearms[..<budget] {
             guard let reg = table[ud] else { continue }
