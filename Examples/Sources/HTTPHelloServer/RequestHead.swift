@@ -4,7 +4,8 @@
 ///
 /// Strict where leniency would let two parsers disagree about where a request
 /// ends: lines end in CRLF, no space before a header's colon, no folded lines, one
-/// Content-Length. Not handled: chunked bodies (Transfer-Encoding is refused).
+/// Content-Length, one Host (required from HTTP/1.1 on, as Go's net/http requires
+/// it). Not handled: chunked bodies (Transfer-Encoding is refused).
 struct RequestHead {
     /// One header line, split at its first colon; the value without surrounding blanks.
     struct Field {
@@ -37,6 +38,7 @@ struct RequestHead {
             return .malformed
         }
         var sawContentLength = false
+        var sawHost = false
         while let line = lines.next() {
             guard let field = Field(line: line) else { return .malformed }
             head.fields.append(field)
@@ -44,6 +46,9 @@ struct RequestHead {
                 guard !sawContentLength, let n = Int(decimal: field.value) else { return .malformed }
                 sawContentLength = true
                 head.contentLength = n
+            } else if field.name.equalsIgnoringCase("host") {
+                guard !sawHost else { return .malformed }
+                sawHost = true
             } else if field.name.equalsIgnoringCase("transfer-encoding") {
                 return .malformed  // chunked bodies are beyond this example
             } else if field.name.equalsIgnoringCase("connection") {
@@ -54,6 +59,8 @@ struct RequestHead {
                 }
             }
         }
+        // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400.
+        guard sawHost || head.minorVersion == 0 else { return .malformed }
         return .complete(head)
     }
 

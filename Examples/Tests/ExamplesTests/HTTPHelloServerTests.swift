@@ -51,14 +51,14 @@ extension ExampleTests {
             try await Self.connect(backend) { client in
                 // A body that looks like a request must not be taken for one: two answers, not three.
                 let body = Self.get
-                try await client.send("POST /x HTTP/1.1\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                try await client.send("POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
                 try await Self.expectAnswer(client)
                 // A body larger than the head limit, in pieces, then the next request.
-                try await client.send("POST /big HTTP/1.1\r\ncontent-length: 100000\r\n\r\n")
+                try await client.send("POST /big HTTP/1.1\r\nhost: a\r\ncontent-length: 100000\r\n\r\n")
                 for _ in 0..<10 { try await client.send(String(repeating: "x", count: 10_000)) }
                 try await client.send(Self.get)
                 try await Self.expectAnswer(client, Self.response + Self.response)
-                try await client.send("GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+                try await client.send("GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
                 try await Self.expectAnswer(client, Self.closing)
                 #expect(try await client.readsEndOfStream())
             }
@@ -69,7 +69,7 @@ extension ExampleTests {
             guard usable(backend) else { return }
             try await Self.connect(backend) { client in
                 // The request after it is never answered.
-                try await client.send("GET / HTTP/1.1\r\nConnection: Close\r\n\r\n" + Self.get)
+                try await client.send("GET / HTTP/1.1\r\nHost: a\r\nConnection: Close\r\n\r\n" + Self.get)
                 try await Self.expectAnswer(client, Self.closing)
                 #expect(try await client.readsEndOfStream())
             }
@@ -101,12 +101,14 @@ extension ExampleTests {
             "nonsense\r\n\r\n",  // no method, target, version
             "GET /\r\n\r\n",  // no version
             "GET / HTTP/2.0\r\n\r\n",  // not HTTP/1.x
-            "GET  / HTTP/1.1\r\n\r\n",  // two spaces
+            "GET  / HTTP/1.1\r\nHost: a\r\n\r\n",  // two spaces
             "GET / HTTP/1.1\r\nHost localhost\r\n\r\n",  // a header without a colon
             "GET / HTTP/1.1\r\nHost : localhost\r\n\r\n",  // a space before the colon
-            "GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n",  // a folded line
-            "POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-            "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nA: b\r\n folded\r\n\r\n",  // a folded line
+            "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n",  // HTTP/1.1 without Host
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
         ])
         func aMalformedRequestGets400AndIsClosed(backend: Backend.Kind, request: String) async throws {
             guard usable(backend) else { return }
