@@ -39,6 +39,8 @@ struct RequestHead {
         }
         var sawContentLength = false
         var sawHost = false
+        var asksClose = false
+        var asksKeepAlive = false
         while let line = lines.next() {
             guard let field = Field(line: line) else { return .malformed }
             head.fields.append(field)
@@ -54,13 +56,15 @@ struct RequestHead {
             } else if field.name.equalsIgnoringCase("connection") {
                 for option in field.value.split(separator: UInt8(ascii: ",")) {
                     let option = option.trimmingBlanks()
-                    if option.equalsIgnoringCase("close") { head.keepAlive = false }
-                    if option.equalsIgnoringCase("keep-alive") && head.minorVersion == 0 { head.keepAlive = true }
+                    if option.equalsIgnoringCase("close") { asksClose = true }
+                    if option.equalsIgnoringCase("keep-alive") { asksKeepAlive = true }
                 }
             }
         }
         // RFC 9112 §3.2: an HTTP/1.1 request without Host gets 400.
         guard sawHost || head.minorVersion == 0 else { return .malformed }
+        // `close` wins over `keep-alive`, in whichever order they come.
+        head.keepAlive = !asksClose && (head.minorVersion >= 1 || asksKeepAlive)
         return .complete(head)
     }
 
@@ -78,7 +82,7 @@ struct RequestHead {
         target = parts[1]
         minorVersion = Int(version[7] - UInt8(ascii: "0"))
         self.length = length
-        keepAlive = minorVersion >= 1
+        keepAlive = true  // decided by parse(_:) once the Connection fields are read
     }
 
     /// The index of the "\r\n\r\n" that ends the head, if it has arrived.

@@ -76,6 +76,16 @@ extension ExampleTests {
         }
 
         @Test(arguments: backends)
+        func closeWinsOverKeepAliveInOneConnectionHeader(backend: Backend.Kind) async throws {
+            guard usable(backend) else { return }
+            try await Self.connect(backend) { client in
+                try await client.send("GET / HTTP/1.1\r\nHost: a\r\nConnection: close, keep-alive\r\n\r\n")
+                try await Self.expectAnswer(client, Self.closing)
+                #expect(try await client.readsEndOfStream())
+            }
+        }
+
+        @Test(arguments: backends)
         func http10WithoutKeepAliveClosesAfterTheResponse(backend: Backend.Kind) async throws {
             guard usable(backend) else { return }
             try await Self.connect(backend) { client in
