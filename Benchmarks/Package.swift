@@ -9,7 +9,10 @@
 //   FlyingFox's FlyingSocks, AsyncSocket over its own epoll SocketPool: Swift
 //   concurrency sockets without NIO, as this library is.
 // - HummingbirdHelloServer (product hummingbird-hello-server): the Hummingbird 2
-//   "hello" that scripts/bench-http loads beside the Netpoll HTTP example.
+//   "hello" that scripts/bench-http loads beside the Netpoll HTTP example, as the
+//   framework reference.
+// - NIOHTTPHelloServer (product nio-http-server): a minimal NIOHTTP1 "hello", the
+//   like-for-like NIO row of scripts/bench-http.
 // - NetpollBenchmarks (Benchmarks/NetpollBenchmarks): package-benchmark
 //   micro-benchmarks of Netpoll, every backend in one run: `bash scripts/bench-micro`,
 //   or `swift package --disable-sandbox benchmark --target NetpollBenchmarks` here.
@@ -22,6 +25,7 @@ let package = Package(
         .executable(name: "nio-echo-server", targets: ["NIOEchoServer"]),
         .executable(name: "flyingsocks-echo-server", targets: ["FlyingSocksEchoServer"]),
         .executable(name: "hummingbird-hello-server", targets: ["HummingbirdHelloServer"]),
+        .executable(name: "nio-http-server", targets: ["NIOHTTPHelloServer"]),
     ],
     dependencies: [
         // Named: a path dependency's identity is otherwise its folder's name, which
@@ -58,6 +62,15 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/HummingbirdHelloServer"
+        ),
+        .executableTarget(
+            name: "NIOHTTPHelloServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Sources/NIOHTTPHelloServer"
         ),
         .executableTarget(
             name: "NetpollBenchmarks",

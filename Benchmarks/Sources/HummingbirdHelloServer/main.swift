@@ -4,7 +4,7 @@
 //
 // Same contract as that example: `hummingbird-hello-server PORT` (0: any free port)
 // prints `listening on HOST:PORT` as its first stdout line and answers every request
-// with "Hello, world!" over HTTP/1.1 keep-alive. One event-loop thread, as the
+// with "Hello, World!" over HTTP/1.1 keep-alive. One event-loop thread, as the
 // netpoll server runs one loop when pinned to one CPU.
 import Hummingbird
 import NIOCore
@@ -16,7 +16,7 @@ import Glibc
 
 let port = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 8080
 let router = Router()
-router.get("/") { _, _ in "Hello, world!" }
+router.get("/") { _, _ in "Hello, World!" }
 let app = Application(
     router: router,
     configuration: .init(address: .hostname("127.0.0.1", port: port)),
