@@ -27,15 +27,17 @@ extension URingPoller {
             for c in held { delivered += try dispatch(c, body, received) }
         }
         delivered += try drainRing(body, received)
-        try queueRearms()
+        let unqueued = try queueRearms()
         let pending = cnp_ring_sq_pending(ring) > 0
         // Never sleep while a registration's poll is ended and not yet queued again
         // (`rearms` left over: the CQ overflowed, or more ended than one turn's
         // budget): nothing would wake the loop for that descriptor, and a reader
         // parked on it would wait until some other completion came — for ever on a
         // quiet loop. Such a turn only submits, flushes and reaps; the next turn
-        // queues the rest.
-        if delivered > 0 || wokeUp || timeout == .zero || !rearms.isEmpty {
+        // queues the rest. (queueRearms answers this from the one read of `rearms`
+        // it makes anyway: a second read here was a dynamic exclusivity check per
+        // loop turn, which the census caught.)
+        if delivered > 0 || wokeUp || timeout == .zero || unqueued {
             // Non-blocking: enter only to submit queued SQEs or to collect completions
             // the kernel holds back; otherwise this was a pure memory read.
             if pending || cnp_ring_needs_enter(ring) {
@@ -84,8 +86,13 @@ extension URingPoller {
     /// descriptor was watched by nothing and its parked reader hung (found by
     /// scripts/test-faults, whose injected poll cancels end multishot polls often;
     /// a CQ overflow ends them in production).
-    func queueRearms() throws(NetpollError) {
-        guard !rearms.isEmpty, !cnp_ring_cq_overflowed(ring) else { return }
+    ///
+    /// Returns whether re-arms remain unqueued after it: then the caller must not
+    /// sleep (see `poll`).
+    @discardableResult
+    func queueRearms() throws(NetpollError) -> Bool {
+        guard !rearms.isEmpty else { return false }
+        guard !cnp_ring_cq_overflowed(ring) else { return true }
         let budget = min(rearms.count, max(1, cqeCapacity / 2))
         for ud in rearms[..<budget] {
             guard let reg = table[ud] else { continue }
@@ -93,6 +100,7 @@ extension URingPoller {
             try queuePoll(fd: reg.fd, userData: ud, mask: Self.pollMask, multishot: true)
         }
         rearms.removeFirst(budget)
+        return !rearms.isEmpty
     }
 
     /// Reaps the CQ ring until it is empty. No syscall unless completions are held back.
