@@ -1,3 +1,5 @@
+import HTTPHello
+import HTTPTypes
 import Netpoll
 #if canImport(Glibc)
 import Glibc
@@ -6,23 +8,17 @@ import Glibc
 /// A minimal HTTP/1.1 server that answers every request with "Hello, World!":
 /// `HTTPHelloServer [PORT]` (default 8080; 0 picks a free port).
 ///
-/// Each request head is parsed (``RequestHead``: request line, header fields,
-/// Content-Length, Connection); a body is read and dropped before the answer.
-/// Keep-alive as HTTP/1.1 defines it (a connection stays open unless the request
-/// says `Connection: close`, or is HTTP/1.0 without `keep-alive`), pipelined
-/// requests answered in order with one write per batch, a malformed request (or a
-/// head over 64 KiB) answered 400 and closed. A connection idle for 60 s is closed.
+/// Requests come from ``RequestReader`` as swift-http-types `HTTPRequest`s, each
+/// once its body (Content-Length or chunked) has been read and dropped; answers
+/// are `HTTPResponse`s written as HTTP/1.1. Keep-alive as HTTP/1.1 defines it (a
+/// connection stays open unless the request says `Connection: close`, or is
+/// HTTP/1.0 without `keep-alive`); pipelined requests answered in order with one
+/// write per read; a malformed request answered 400, a head over 64 KiB 431, a
+/// body over 1 MiB 413, each then closed. A connection idle for 60 s is closed.
 /// The response bytes are those of the Go and NIO servers scripts/bench-http
 /// compares it with: Go's header order, no Date.
 @main struct HTTPHelloServer {
     static let body = Array("Hello, World!".utf8)
-    static let headers = "HTTP/1.1 200 OK\r\nContent-Length: \(body.count)\r\nContent-Type: text/plain\r\n"
-    static let keepAlive = Array((headers + "\r\n").utf8) + body
-    /// HTTP/1.0 closes by default, so a 1.0 client that asked to keep it is told it was.
-    static let keepAlive10 = Array((headers + "Connection: keep-alive\r\n\r\n").utf8) + body
-    static let closing = Array((headers + "Connection: close\r\n\r\n").utf8) + body
-    static let badRequest = Array("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".utf8)
-    static let maxHead = 65536
 
     static func main() async throws {
         let port = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 8080
@@ -32,46 +28,55 @@ import Glibc
         try await listener.serve { conn in try await serve(conn) }
     }
 
+    /// The handler: the same answer to every request.
+    static func respond(to head: RequestHead) -> HTTPResponse {
+        var fields: HTTPFields = [.contentType: "text/plain"]
+        if !head.keepAlive {
+            fields[.connection] = "close"
+        } else if head.minorVersion == 0 {
+            // HTTP/1.0 closes by default, so a 1.0 client that asked to keep it is told it was.
+            fields[.connection] = "keep-alive"
+        }
+        return HTTPResponse(status: .ok, headerFields: fields)
+    }
+
     static func serve(_ conn: TCPConn) async throws {
         var buffer: [UInt8] = []
+        var reader = RequestReader()
         var replies: [UInt8] = []
-        var current: RequestHead?  // parsed, answered once its body is dropped
-        var bodyLeft = 0
         while true {
             try conn.setReadDeadline(.now + .seconds(60))
             if try await conn.read(appendingTo: &buffer) == 0 { return }  // end of stream
             // Answer every complete request in the buffer (pipelining), in one write.
+            var offset = 0
             var close = false
-            requests: while !close {
-                let dropped = min(bodyLeft, buffer.count)
-                buffer.removeFirst(dropped)
-                bodyLeft -= dropped
-                if bodyLeft > 0 { break }  // more body to come
-                if let head = current {
-                    replies += !head.keepAlive ? closing : head.minorVersion == 0 ? keepAlive10 : keepAlive
+            while !close, let event = reader.next(buffer, at: &offset) {
+                switch event {
+                case .request(let head):
+                    respond(to: head).write(body: body, to: &replies)
                     close = !head.keepAlive
-                    current = nil
-                    continue
-                }
-                switch RequestHead.parse(buffer) {
-                case .incomplete:
-                    guard buffer.count > maxHead else { break requests }
-                    replies += badRequest
+                case .failed(let status):
+                    HTTPResponse.refusing(status).write(body: [], to: &replies)
                     close = true
-                case .malformed:
-                    replies += badRequest
-                    close = true
-                case .complete(let head):
-                    buffer.removeFirst(head.length)
-                    bodyLeft = head.contentLength
-                    current = head
                 }
             }
+            buffer.removeFirst(offset)
             if !replies.isEmpty {
                 try await conn.write(replies)
                 replies.removeAll(keepingCapacity: true)
             }
-            if close { return }
+            if close { return try await lingeringClose(conn) }
         }
+    }
+
+    /// Closing with unread bytes in the socket makes the kernel send a reset, which
+    /// can destroy the answer before the client reads it (a 413 sent while the
+    /// body still arrives, a `Connection: close` answer with pipelined requests
+    /// behind it). So: end our side, and drop what the client still sends until it
+    /// closes too, for at most 2 s, as Go's net/http does (closeWriteAndWait).
+    static func lingeringClose(_ conn: TCPConn) async throws {
+        try conn.closeWrite()
+        try conn.setReadDeadline(.now + .seconds(2))
+        while try await conn.readBorrowed(upTo: 65536, { $0.count }) > 0 {}
     }
 }
