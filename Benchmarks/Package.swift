@@ -13,6 +13,9 @@
 //   framework reference.
 // - NIOHTTPHelloServer (product nio-http-server): a minimal NIOHTTP1 "hello", the
 //   like-for-like NIO row of scripts/bench-http.
+// - FlyingFoxHTTPServer (product flyingfox-http-server): the same "hello" on
+//   FlyingFox's HTTPServer, the flyingfox-http row of scripts/bench-http.
+// - PeerExecutor: the one-thread task executor both FlyingFox peers run on.
 // - NetpollBenchmarks (Benchmarks/NetpollBenchmarks): package-benchmark
 //   micro-benchmarks of Netpoll, every backend in one run: `bash scripts/bench-micro`,
 //   or `swift package --disable-sandbox benchmark --target NetpollBenchmarks` here.
@@ -26,6 +29,7 @@ let package = Package(
         .executable(name: "flyingsocks-echo-server", targets: ["FlyingSocksEchoServer"]),
         .executable(name: "hummingbird-hello-server", targets: ["HummingbirdHelloServer"]),
         .executable(name: "nio-http-server", targets: ["NIOHTTPHelloServer"]),
+        .executable(name: "flyingfox-http-server", targets: ["FlyingFoxHTTPServer"]),
     ],
     dependencies: [
         // Named: a path dependency's identity is otherwise its folder's name, which
@@ -47,12 +51,23 @@ let package = Package(
             ],
             path: "Sources/NIOEchoServer"
         ),
+        .target(name: "PeerExecutor", path: "Sources/PeerExecutor"),
         .executableTarget(
             name: "FlyingSocksEchoServer",
             dependencies: [
                 .product(name: "FlyingSocks", package: "FlyingFox"),
+                "PeerExecutor",
             ],
             path: "Sources/FlyingSocksEchoServer"
+        ),
+        .executableTarget(
+            name: "FlyingFoxHTTPServer",
+            dependencies: [
+                .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"),
+                "PeerExecutor",
+            ],
+            path: "Sources/FlyingFoxHTTPServer"
         ),
         .executableTarget(
             name: "HummingbirdHelloServer",
