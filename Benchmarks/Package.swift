@@ -15,7 +15,6 @@
 //   like-for-like NIO row of scripts/bench-http.
 // - FlyingFoxHTTPServer (product flyingfox-http-server): the same "hello" on
 //   FlyingFox's HTTPServer, the flyingfox-http row of scripts/bench-http.
-// - PeerExecutor: the one-thread task executor both FlyingFox peers run on.
 // - NetpollBenchmarks (Benchmarks/NetpollBenchmarks): package-benchmark
 //   micro-benchmarks of Netpoll, every backend in one run: `bash scripts/bench-micro`,
 //   or `swift package --disable-sandbox benchmark --target NetpollBenchmarks` here.
@@ -51,12 +50,10 @@ let package = Package(
             ],
             path: "Sources/NIOEchoServer"
         ),
-        .target(name: "PeerExecutor", path: "Sources/PeerExecutor"),
         .executableTarget(
             name: "FlyingSocksEchoServer",
             dependencies: [
                 .product(name: "FlyingSocks", package: "FlyingFox"),
-                "PeerExecutor",
             ],
             path: "Sources/FlyingSocksEchoServer"
         ),
@@ -65,7 +62,6 @@ let package = Package(
             dependencies: [
                 .product(name: "FlyingFox", package: "FlyingFox"),
                 .product(name: "FlyingSocks", package: "FlyingFox"),
-                "PeerExecutor",
             ],
             path: "Sources/FlyingFoxHTTPServer"
         ),

@@ -10,7 +10,6 @@
 // in a default FlyingFox app, with --global-executor), and its pool waits in
 // epoll_wait on a Dispatch queue's thread, which resumes them.
 import FlyingSocks
-import PeerExecutor
 
 #if canImport(Glibc)
 import Glibc

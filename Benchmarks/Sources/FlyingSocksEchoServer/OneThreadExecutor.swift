@@ -1,8 +1,7 @@
 // One thread that runs every job of the tasks that prefer it: the peer's
 // GOMAXPROCS=1. Swift's global executor sizes its pool from the machine's CPUs,
 // not from the affinity the bench pins the server to, so without this two
-// workers share that one CPU and hand tasks between each other. A target of its
-// own because both FlyingFox peers (echo and HTTP) need the same thread.
+// workers share that one CPU and hand tasks between each other.
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -11,7 +10,7 @@ import Musl
 import Darwin
 #endif
 
-public final class OneThreadExecutor: TaskExecutor, @unchecked Sendable {
+final class OneThreadExecutor: TaskExecutor, @unchecked Sendable {
     // Heap-allocated: pthread objects must not move, and a stored property's
     // address is not guaranteed stable across inout accesses.
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -20,7 +19,7 @@ public final class OneThreadExecutor: TaskExecutor, @unchecked Sendable {
     private var queued: [UnownedJob] = []
 
     /// Starts the thread; it runs until the process exits (the peer never stops it).
-    public init() {
+    init() {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wake, nil)
         var thread = pthread_t()
@@ -30,7 +29,7 @@ public final class OneThreadExecutor: TaskExecutor, @unchecked Sendable {
         precondition(started == 0, "pthread_create: \(started)")
     }
 
-    public func enqueue(_ job: consuming ExecutorJob) {
+    func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         pthread_mutex_lock(mutex)
         queued.append(job)
