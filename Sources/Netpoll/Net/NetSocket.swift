@@ -51,6 +51,14 @@ extension NetSocket {
 
     /// SO_RCVBUF / SO_SNDBUF (the kernel doubles what it is given). A datagram
     /// socket whose receive buffer fills drops datagrams: UDP has no flow control.
+    ///
+    /// Shrinking a connected TCP socket's receive buffer well below 64 KiB can
+    /// stall it: the peer has seen the larger window, keeps a segment size (half the
+    /// largest window seen) above any window this side can offer again, and Linux
+    /// then sends one segment per zero-window probe, 200 ms apart. Small buffers
+    /// belong on a socket before its handshake: on the listening socket
+    /// (`listener.fd.descriptor`) before connections arrive, which inherit them, or on
+    /// a client socket before it connects, then adopted (``TCPConn/adopting(_:group:)-(Int32,_)``).
     public func setReadBuffer(_ bytes: Int) throws {
         try Socket.setOption(fd.sysfd, SOL_SOCKET, SO_RCVBUF, Int32(clamping: bytes), "SO_RCVBUF")
     }

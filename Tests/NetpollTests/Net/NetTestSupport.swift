@@ -46,12 +46,25 @@ func expectNetError(
 
 /// A connected TCP pair on `host` (127.0.0.1 or ::1): (dialled side, accepted side).
 /// The listener is closed before returning.
-func tcpConnPair(group: LoopGroup, host: String = "127.0.0.1") async throws -> (client: TCPConn, server: TCPConn) {
+///
+/// `buffers`: SO_RCVBUF and SO_SNDBUF for both ends (IPv4 loopback only), set before
+/// the handshake — on the listener, whose connections inherit them, and on a client
+/// socket dialled here and adopted. Set on connected sockets instead, they shrink a
+/// receive window the peer has already seen at full size: the sender keeps an MSS
+/// (half the largest window seen, ~32 KiB) above any window the receiver can offer
+/// again, so every full segment waits for a 200 ms zero-window probe — a lock-in that
+/// once made a 64 MiB transfer take minutes (CI failure; see TransferTests).
+func tcpConnPair(group: LoopGroup, host: String = "127.0.0.1", buffers: Int32? = nil) async throws -> (client: TCPConn, server: TCPConn) {
     let listener = try await TCPListener.listen(host: host, port: 0, group: group)
     do {
         let port = try #require(listener.address?.port)
+        if let buffers { try setBuffers(listener.fd.sysfd, buffers) }
         async let accepted = listener.accept()
-        let client = try await TCPConn.connect(host: host, port: port, timeout: .seconds(5), group: group)
+        let client = if let buffers {
+            try await dialLoopback(port: port, buffers: buffers, group: group)
+        } else {
+            try await TCPConn.connect(host: host, port: port, timeout: .seconds(5), group: group)
+        }
         let server: TCPConn
         do { server = try await accepted } catch {
             try? await client.close()
@@ -63,6 +76,33 @@ func tcpConnPair(group: LoopGroup, host: String = "127.0.0.1") async throws -> (
         try? await listener.close()
         throw error
     }
+}
+
+private func setBuffers(_ fd: Int32, _ bytes: Int32) throws {
+    var v = bytes
+    for option in [SO_RCVBUF, SO_SNDBUF] {
+        guard setsockopt(fd, SOL_SOCKET, option, &v, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
+            throw NetpollError.system("setsockopt", errno)
+        }
+    }
+}
+
+/// A client socket with `buffers` set before it connects to 127.0.0.1:`port`
+/// (a blocking connect: on loopback the listener's backlog answers at once), adopted.
+private func dialLoopback(port: Int, buffers: Int32, group: LoopGroup) async throws -> TCPConn {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { throw NetpollError.system("socket", errno) }
+    defer { close(fd) }
+    try setBuffers(fd, buffers)
+    var sin = sockaddr_in()
+    sin.sin_family = sa_family_t(AF_INET)
+    sin.sin_port = in_port_t(UInt16(port).bigEndian)
+    sin.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
+    let rc = withUnsafePointer(to: &sin) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard rc == 0 else { throw NetpollError.system("connect", errno) }
+    return try await TCPConn.adopting(fd, group: group)
 }
 
 /// Reads exactly `count` bytes (fails on EOF before that).
@@ -121,4 +161,26 @@ func uniqueUnixPath(_ tag: String) -> String {
 func fileExists(_ path: String) -> Bool {
     var st = stat()
     return lstat(path, &st) == 0
+}
+
+/// Where a stalled connection stands, for a test's message on a hang: its wait words
+/// (3 = parked), its ring receive state and queue (completion mode), and the bytes
+/// the kernel holds each way. Data unread with the reader parked and nothing armed
+/// is a lost wakeup here; a full send queue facing an empty receive queue is TCP's.
+func whereStuck(_ c: TCPConn) -> String {
+    var unread: Int32 = 0, unsent: Int32 = 0
+    _ = ioctl(c.fd.sysfd, UInt(0x541B), &unread)  // FIONREAD
+    _ = ioctl(c.fd.sysfd, UInt(0x5411), &unsent)  // TIOCOUTQ (SIOCOUTQ)
+    // Zero-window probes (probes, backoff) and idle times say whether TCP itself is
+    // stalled: a sender whose next segment exceeds the peer's window waits for its
+    // persist timer.
+    var info = tcp_info()
+    var len = socklen_t(MemoryLayout<tcp_info>.size)
+    _ = getsockopt(c.fd.sysfd, Int32(IPPROTO_TCP), TCP_INFO, &info, &len)
+    let pd = c.fd.pd
+    return "rg=\(pd.rg.load(ordering: .acquiring)) wg=\(pd.wg.load(ordering: .acquiring)) "
+        + "ring=\(pd.ringState.load(ordering: .acquiring)) queued=\(pd.hasReceived()) "
+        + "unread=\(unread) unsent=\(unsent) loop=\(c.loop.index) "
+        + "tcp: mss=\(info.tcpi_snd_mss) probes=\(info.tcpi_probes) backoff=\(info.tcpi_backoff) "
+        + "unacked=\(info.tcpi_unacked) idle send/recv=\(info.tcpi_last_data_sent)/\(info.tcpi_last_data_recv) ms"
 }

@@ -72,14 +72,11 @@ extension SerializedTests.NetTests {
         @Test(arguments: loopConfigs)
         func sixtyFourMiBThroughSmallSocketBuffersArriveIntact(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
-                let (client, server) = try await tcpConnPair(group: group)
-                // 16 KiB (the kernel doubles it): smaller receive windows than the
-                // loopback MSS (~64 KiB) make Linux fall back to 200 ms zero-window
-                // probes, which would measure the kernel, not this library.
-                for c in [client, server] as [TCPConn] {
-                    try c.setReadBuffer(16384)
-                    try c.setWriteBuffer(16384)
-                }
+                // 16 KiB buffers (the kernel doubles them), set before the handshake:
+                // partial writes and EAGAIN on both sides all the time. (Set after it,
+                // they locked TCP into 200 ms zero-window probes now and then: see
+                // tcpConnPair.)
+                let (client, server) = try await tcpConnPair(group: group, buffers: 16384)
                 let total = 64 << 20
                 let stream = NetPatternStream(seed: 0x64)
                 let writer = Task {
@@ -87,15 +84,28 @@ extension SerializedTests.NetTests {
                     try client.closeWrite()
                     return n
                 }
+                let finished = Flag()
+                defer {
+                    // On a hang: is the data stuck in the kernel (TCP), or in this library
+                    // (queued or readable while the reader is parked)?
+                    if !finished.isSet {
+                        print("\(config.name) client: \(whereStuck(client))")
+                        print("\(config.name) server: \(whereStuck(server))")
+                        for loop in group.loops { print("\(config.name) loop \(loop.index): \(loop.statistics)") }
+                    }
+                }
+                let started = ContinuousClock.now
                 let result = try await within(.seconds(60), "64 MiB transfer") {
                     try await stream.receive(server, total: total + 1)
                 }
+                let elapsed = ContinuousClock.now - started
+                finished.set()
                 let sent = try await within(.seconds(10), "writer finished") { try await writer.value }
                 #expect(sent == total)
                 #expect(result.count == total, "received \(result.count) of \(total) bytes")
                 #expect(result.mismatchAt == nil, "first wrong byte at offset \(result.mismatchAt ?? -1)")
                 let stats = group.statistics
-                print("\(config.name): 64 MiB transfer: \(stats)")
+                print("\(config.name): 64 MiB transfer in \(elapsed): \(stats)")
                 try await client.close()
                 try await server.close()
             }
@@ -104,11 +114,7 @@ extension SerializedTests.NetTests {
         @Test(arguments: loopConfigs)
         func concurrentReadAndWriteInBothDirections(_ config: PollerConfig) async throws {
             try await withNetGroup(config) { group in
-                let (client, server) = try await tcpConnPair(group: group)
-                for c in [client, server] as [TCPConn] {
-                    try c.setReadBuffer(16384)
-                    try c.setWriteBuffer(16384)
-                }
+                let (client, server) = try await tcpConnPair(group: group, buffers: 16384)
                 let total = 8 << 20
                 let up = NetPatternStream(seed: 11), down = NetPatternStream(seed: 22)
                 let finished = Flag()
@@ -116,13 +122,10 @@ extension SerializedTests.NetTests {
                     // On a hang, say where each direction is stuck: wait words (3 = parked),
                     // bytes queued in the kernel each way. Seen with uring-oneshot-defer:
                     // a writer parked (wg=3) on a socket with an empty send queue.
-                    if !finished.isSet { for (name, c) in [("client", client), ("server", server)] as [(String, TCPConn)] {
-                        var unread: Int32 = 0, unsent: Int32 = 0
-                        _ = ioctl(c.fd.sysfd, UInt(0x541B), &unread)  // FIONREAD
-                        _ = ioctl(c.fd.sysfd, UInt(0x5411), &unsent)  // TIOCOUTQ (SIOCOUTQ)
-                        let rg = c.fd.pd.rg.load(ordering: .acquiring), wg = c.fd.pd.wg.load(ordering: .acquiring)
-                        print("\(config.name) \(name): rg=\(rg) wg=\(wg) unread=\(unread) unsent=\(unsent) loop=\(c.loop.index)")
-                    } }
+                    if !finished.isSet {
+                        print("\(config.name) client: \(whereStuck(client))")
+                        print("\(config.name) server: \(whereStuck(server))")
+                    }
                 }
                 try await within(.seconds(30), "full-duplex transfer") {
                     try await withThrowingTaskGroup(of: Void.self) { g in
