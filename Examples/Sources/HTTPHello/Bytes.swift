@@ -18,7 +18,7 @@ struct FieldLine {
         name = line[..<colon]
         guard name.isToken else { return nil }
         value = line[(colon + 1)...].trimmingBlanks()
-        guard !value.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }) else { return nil }
+        guard !value.contains(where: \.isControl) else { return nil }
     }
 }
 
@@ -69,6 +69,13 @@ extension ArraySlice<UInt8> {
         }
         return nil
     }
+}
+
+extension UInt8 {
+    /// A control character other than tab (RFC 9110 §5.5 allows HTAB in a value):
+    /// refused in field values and chunk extensions, where a bare CR or LF would
+    /// otherwise pass.
+    var isControl: Bool { (self < 0x20 && self != 0x09) || self == 0x7F }
 }
 
 extension Int {

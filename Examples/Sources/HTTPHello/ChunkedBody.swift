@@ -94,7 +94,7 @@ public struct ChunkedBody: Sendable {
         let digits = line.prefix(while: { $0.hexValue != nil })
         guard !digits.isEmpty, digits.count <= 15 else { return nil }
         let rest = line[digits.endIndex...].trimmingBlanks()
-        guard rest.isEmpty || (rest.first == UInt8(ascii: ";") && !rest.contains(where: { ($0 < 0x20 && $0 != 0x09) || $0 == 0x7F }))
+        guard rest.isEmpty || (rest.first == UInt8(ascii: ";") && !rest.contains(where: \.isControl))
         else { return nil }
         return digits.reduce(0) { $0 << 4 | Int($1.hexValue!) }
     }

@@ -47,9 +47,18 @@ public struct RequestHead: Sendable {
         case .failed(let status): return .failed(status)
         case .end(let e): end = e
         }
-        // Every line of bytes[..<end] ends in CRLF (scan saw to it); the last is the blank one.
-        var lines = bytes[..<(end - 2)].split(separator: lf, omittingEmptySubsequences: false).dropLast().map { $0.dropLast() }[...]
-        guard let requestLine = lines.popFirst(), let line = RequestLine(requestLine) else { return .failed(.badRequest) }
+        // Every line of bytes[..<end] ends in CRLF and holds no other CR (scan saw to
+        // it), so a line runs to the next CR; the blank line's CR is at end - 2.
+        // Walked in place: no array of lines per request.
+        let blank = end - 2
+        var next = bytes.startIndex
+        func nextLine() -> ArraySlice<UInt8>? {
+            guard next < blank else { return nil }
+            let lineEnd = bytes[next..<blank].firstIndex(of: cr)!
+            defer { next = lineEnd + 2 }
+            return bytes[next..<lineEnd]
+        }
+        guard let requestLine = nextLine(), let line = RequestLine(requestLine) else { return .failed(.badRequest) }
 
         var fields = HTTPFields()
         var contentLength: Int?
@@ -57,7 +66,7 @@ public struct RequestHead: Sendable {
         var hosts: [ArraySlice<UInt8>] = []
         var asksClose = false
         var asksKeepAlive = false
-        for line in lines {
+        while let line = nextLine() {
             guard let field = FieldLine(line), let name = HTTPField.Name(String(decoding: field.name, as: UTF8.self)) else {
                 return .failed(.badRequest)
             }

@@ -79,30 +79,18 @@ func tcpConnPair(group: LoopGroup, host: String = "127.0.0.1", buffers: Int32? =
 }
 
 private func setBuffers(_ fd: Int32, _ bytes: Int32) throws {
-    var v = bytes
-    for option in [SO_RCVBUF, SO_SNDBUF] {
-        guard setsockopt(fd, SOL_SOCKET, option, &v, socklen_t(MemoryLayout<Int32>.size)) == 0 else {
-            throw NetpollError.system("setsockopt", errno)
-        }
-    }
+    try Socket.setOption(fd, SOL_SOCKET, SO_RCVBUF, bytes, "SO_RCVBUF")
+    try Socket.setOption(fd, SOL_SOCKET, SO_SNDBUF, bytes, "SO_SNDBUF")
 }
 
 /// A client socket with `buffers` set before it connects to 127.0.0.1:`port`
 /// (a blocking connect: on loopback the listener's backlog answers at once), adopted.
 private func dialLoopback(port: Int, buffers: Int32, group: LoopGroup) async throws -> TCPConn {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { throw NetpollError.system("socket", errno) }
-    defer { close(fd) }
-    try setBuffers(fd, buffers)
-    var sin = sockaddr_in()
-    sin.sin_family = sa_family_t(AF_INET)
-    sin.sin_port = in_port_t(UInt16(port).bigEndian)
-    sin.sin_addr.s_addr = UInt32(0x7F00_0001).bigEndian
-    let rc = withUnsafePointer(to: &sin) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-    }
-    guard rc == 0 else { throw NetpollError.system("connect", errno) }
-    return try await TCPConn.adopting(fd, group: group)
+    let s = try tcpSocket()
+    defer { s.close() }  // the connection holds a duplicate
+    try setBuffers(s.raw, buffers)
+    try withSockaddr(loopback(port: UInt16(port))) { try check("connect", connect(s.raw, $0, $1)) }
+    return try await TCPConn.adopting(s.raw, group: group)
 }
 
 /// Reads exactly `count` bytes (fails on EOF before that).
@@ -163,11 +151,18 @@ func fileExists(_ path: String) -> Bool {
     return lstat(path, &st) == 0
 }
 
-/// Where a stalled connection stands, for a test's message on a hang: its wait words
-/// (3 = parked), its ring receive state and queue (completion mode), and the bytes
-/// the kernel holds each way. Data unread with the reader parked and nothing armed
-/// is a lost wakeup here; a full send queue facing an empty receive queue is TCP's.
-func whereStuck(_ c: TCPConn) -> String {
+/// Where a stalled pair stands, printed for a test's message on a hang: each end's
+/// wait words (3 = parked), ring receive state and queue (completion mode), the
+/// bytes the kernel holds each way and TCP's probe state, then each loop's
+/// statistics. Data unread with the reader parked and nothing armed is a lost
+/// wakeup here; a full send queue facing an empty receive queue is TCP's.
+func printWhereStuck(_ label: String, client: TCPConn, server: TCPConn, group: LoopGroup) {
+    print("\(label) client: \(whereStuck(client))")
+    print("\(label) server: \(whereStuck(server))")
+    for loop in group.loops { print("\(label) loop \(loop.index): \(loop.statistics)") }
+}
+
+private func whereStuck(_ c: TCPConn) -> String {
     var unread: Int32 = 0, unsent: Int32 = 0
     _ = ioctl(c.fd.sysfd, UInt(0x541B), &unread)  // FIONREAD
     _ = ioctl(c.fd.sysfd, UInt(0x5411), &unsent)  // TIOCOUTQ (SIOCOUTQ)

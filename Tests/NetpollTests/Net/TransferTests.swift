@@ -88,11 +88,7 @@ extension SerializedTests.NetTests {
                 defer {
                     // On a hang: is the data stuck in the kernel (TCP), or in this library
                     // (queued or readable while the reader is parked)?
-                    if !finished.isSet {
-                        print("\(config.name) client: \(whereStuck(client))")
-                        print("\(config.name) server: \(whereStuck(server))")
-                        for loop in group.loops { print("\(config.name) loop \(loop.index): \(loop.statistics)") }
-                    }
+                    if !finished.isSet { printWhereStuck(config.name, client: client, server: server, group: group) }
                 }
                 let started = ContinuousClock.now
                 let result = try await within(.seconds(60), "64 MiB transfer") {
@@ -119,13 +115,9 @@ extension SerializedTests.NetTests {
                 let up = NetPatternStream(seed: 11), down = NetPatternStream(seed: 22)
                 let finished = Flag()
                 defer {
-                    // On a hang, say where each direction is stuck: wait words (3 = parked),
-                    // bytes queued in the kernel each way. Seen with uring-oneshot-defer:
+                    // On a hang, say where each direction is stuck. Seen with uring-oneshot-defer:
                     // a writer parked (wg=3) on a socket with an empty send queue.
-                    if !finished.isSet {
-                        print("\(config.name) client: \(whereStuck(client))")
-                        print("\(config.name) server: \(whereStuck(server))")
-                    }
+                    if !finished.isSet { printWhereStuck(config.name, client: client, server: server, group: group) }
                 }
                 try await within(.seconds(30), "full-duplex transfer") {
                     try await withThrowingTaskGroup(of: Void.self) { g in
