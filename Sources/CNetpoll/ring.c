@@ -76,13 +76,18 @@ uint32_t cnp_ring_features(const cnp_ring *ring) { return ring->ring.features; }
 unsigned cnp_ring_sq_entries(const cnp_ring *ring) { return ring->ring.sq.ring_entries; }
 unsigned cnp_ring_cq_entries(const cnp_ring *ring) { return ring->ring.cq.ring_entries; }
 
-bool cnp_ring_prep_poll_add(cnp_ring *ring, int fd, uint32_t poll_mask, uint64_t user_data, bool multishot) {
+static inline void cnp_sqe_fixed(struct io_uring_sqe *sqe, bool fixed) {
+    if (fixed) sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+bool cnp_ring_prep_poll_add(cnp_ring *ring, int fd, bool fixed, uint32_t poll_mask, uint64_t user_data, bool multishot) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
     if (!sqe) return false;
     if (multishot)
         io_uring_prep_poll_multishot(sqe, fd, poll_mask);
     else
         io_uring_prep_poll_add(sqe, fd, poll_mask);
+    cnp_sqe_fixed(sqe, fixed);
     io_uring_sqe_set_data64(sqe, user_data);
     return true;
 }
@@ -95,21 +100,25 @@ bool cnp_ring_prep_cancel(cnp_ring *ring, uint64_t target, uint64_t user_data) {
     return true;
 }
 
-bool cnp_ring_prep_recv_multishot(cnp_ring *ring, int fd, uint64_t user_data) {
+bool cnp_ring_prep_recv_multishot(cnp_ring *ring, int fd, bool fixed, uint64_t user_data) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
     if (!sqe) return false;
     io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
+    cnp_sqe_fixed(sqe, fixed);
     sqe->buf_group = CNP_BUFFER_GROUP;
     io_uring_sqe_set_data64(sqe, user_data);
     return true;
 }
 
-bool cnp_ring_prep_accept_multishot(cnp_ring *ring, int fd, uint64_t user_data) {
+bool cnp_ring_prep_accept_multishot(cnp_ring *ring, int fd, bool fixed, uint64_t user_data) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
     if (!sqe) return false;
     // No address: one buffer would be shared by every accept of the multishot.
+    // Fixed or not, the accepted sockets are plain descriptors (not direct ones):
+    // the listener's slot only saves the lookup of the listener itself.
     io_uring_prep_multishot_accept(sqe, fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    cnp_sqe_fixed(sqe, fixed);
     io_uring_sqe_set_data64(sqe, user_data);
     return true;
 }
@@ -155,10 +164,12 @@ out:
     return rc;
 }
 
-bool cnp_ring_prep_cancel_fd(cnp_ring *ring, int fd, uint64_t user_data) {
+bool cnp_ring_prep_cancel_fd(cnp_ring *ring, int fd, bool fixed, uint64_t user_data) {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
     if (!sqe) return false;
-    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+    // The cancel matches requests by their struct file, so requests issued on the
+    // slot and on the plain descriptor are both found either way.
+    io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL | (fixed ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
     io_uring_sqe_set_data64(sqe, user_data);
     return true;
 }
@@ -169,6 +180,62 @@ bool cnp_ring_prep_close(cnp_ring *ring, int fd, uint64_t user_data) {
     io_uring_prep_close(sqe, fd);
     io_uring_sqe_set_data64(sqe, user_data);
     return true;
+}
+
+int cnp_ring_register_files_sparse(cnp_ring *ring, unsigned count) {
+    int rc = io_uring_register_files_sparse(&ring->ring, count);
+    return rc < 0 ? rc : 0;
+}
+
+bool cnp_ring_prep_files_update(cnp_ring *ring, int32_t *fd, unsigned slot, uint64_t user_data) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
+    if (!sqe) return false;
+    io_uring_prep_files_update(sqe, fd, 1, (int)slot);
+    io_uring_sqe_set_data64(sqe, user_data);
+    return true;
+}
+
+bool cnp_ring_prep_close_slot(cnp_ring *ring, unsigned slot, uint64_t user_data) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
+    if (!sqe) return false;
+    io_uring_prep_close_direct(sqe, slot);
+    io_uring_sqe_set_data64(sqe, user_data);
+    return true;
+}
+
+int cnp_probe_fixed_files(void) {
+    // One socket through the whole life a connection's slot has here: into the
+    // table by FILES_UPDATE, cancelled by slot (IORING_ASYNC_CANCEL_FD_FIXED: -EINVAL
+    // before 6.0; -ENOENT means it was understood and found nothing), out by CLOSE.
+    struct io_uring ring;
+    int rc = io_uring_queue_init(4, &ring, 0);
+    if (rc < 0) return rc;
+    int sv[2] = {-1, -1};
+    if ((rc = io_uring_register_files_sparse(&ring, 1)) < 0) goto out;
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) { rc = -errno; goto out; }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_files_update(sqe, &sv[0], 1, 0);
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_cancel_fd(sqe, 0, IORING_ASYNC_CANCEL_ALL | IORING_ASYNC_CANCEL_FD_FIXED);
+    sqe = io_uring_get_sqe(&ring);
+    io_uring_prep_close_direct(sqe, 0);
+    if ((rc = io_uring_submit_and_wait(&ring, 3)) < 0) goto out;
+    int answers[3] = {0, 0, 0};
+    for (int i = 0; i < 3; i++) {
+        struct io_uring_cqe *cqe = NULL;
+        if ((rc = io_uring_peek_cqe(&ring, &cqe)) < 0) goto out;
+        answers[i] = cqe->res;
+        io_uring_cqe_seen(&ring, cqe);
+    }
+    // Issued in order (none of the three waits). A cancel with ALL answers how many
+    // it found, here 0.
+    rc = answers[0] < 0 ? answers[0] : (answers[1] == -ENOENT || answers[1] >= 0) ? 0 : answers[1];
+    if (rc == 0 && answers[2] < 0) rc = answers[2];
+out:
+    if (sv[0] >= 0) close(sv[0]);
+    if (sv[1] >= 0) close(sv[1]);
+    io_uring_queue_exit(&ring);
+    return rc;
 }
 
 // liburing 2.3 (Debian 12) predates the flag (kernel UAPI, Linux 6.3).

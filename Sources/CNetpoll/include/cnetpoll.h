@@ -44,26 +44,50 @@ uint32_t cnp_ring_features(const cnp_ring *ring);
 unsigned cnp_ring_sq_entries(const cnp_ring *ring);
 unsigned cnp_ring_cq_entries(const cnp_ring *ring);
 
+// Every prep below that names a descriptor takes `fd` and `fixed`: with `fixed`,
+// `fd` is a slot of the ring's registered file table (cnp_ring_register_files_sparse)
+// and the SQE carries IOSQE_FIXED_FILE, so the kernel skips the fget/fput of the
+// descriptor table.
+
 /// Queues a POLL_ADD (multishot when asked). False when the SQ is full: submit first.
-bool cnp_ring_prep_poll_add(cnp_ring *ring, int fd, uint32_t poll_mask, uint64_t user_data, bool multishot);
+bool cnp_ring_prep_poll_add(cnp_ring *ring, int fd, bool fixed, uint32_t poll_mask, uint64_t user_data, bool multishot);
 /// Queues an ASYNC_CANCEL of the request whose user_data is `target`. False when the SQ is full.
 bool cnp_ring_prep_cancel(cnp_ring *ring, uint64_t target, uint64_t user_data);
 /// Queues a multishot IORING_OP_RECV on `fd` that picks its buffers from the
 /// ring's provided-buffer ring (see cnp_ring_setup_buffers). False when the SQ is full.
-bool cnp_ring_prep_recv_multishot(cnp_ring *ring, int fd, uint64_t user_data);
+bool cnp_ring_prep_recv_multishot(cnp_ring *ring, int fd, bool fixed, uint64_t user_data);
 /// Queues a multishot IORING_OP_ACCEPT on the listening socket `fd` (Linux 5.19+):
 /// each accepted connection is a CQE whose res is the new descriptor (non-blocking,
 /// close-on-exec), with IORING_CQE_F_MORE while the request goes on. No peer
 /// address. False when the SQ is full.
-bool cnp_ring_prep_accept_multishot(cnp_ring *ring, int fd, uint64_t user_data);
+bool cnp_ring_prep_accept_multishot(cnp_ring *ring, int fd, bool fixed, uint64_t user_data);
 /// Whether this kernel runs a multishot ACCEPT: one on a throwaway ring and
 /// listener of its own. 0, -EINVAL (kernel before 5.19) or another -errno.
 int cnp_probe_multishot_accept(void);
 /// Queues an ASYNC_CANCEL of every request on `fd` (IORING_ASYNC_CANCEL_FD|ALL,
-/// Linux 5.19+). False when the SQ is full.
-bool cnp_ring_prep_cancel_fd(cnp_ring *ring, int fd, uint64_t user_data);
+/// Linux 5.19+; a fixed slot with IORING_ASYNC_CANCEL_FD_FIXED, 6.0+). False when
+/// the SQ is full.
+bool cnp_ring_prep_cancel_fd(cnp_ring *ring, int fd, bool fixed, uint64_t user_data);
 /// Queues an IORING_OP_CLOSE of `fd`. False when the SQ is full.
 bool cnp_ring_prep_close(cnp_ring *ring, int fd, uint64_t user_data);
+
+// MARK: registered files -------------------------------------------------------
+
+/// Registers an empty ("sparse") file table of `count` slots with the ring
+/// (IORING_RSRC_REGISTER_SPARSE, Linux 5.19). 0 or -errno (-EMFILE above
+/// RLIMIT_NOFILE, -EINVAL on older kernels).
+int cnp_ring_register_files_sparse(cnp_ring *ring, unsigned count);
+/// Queues an IORING_OP_FILES_UPDATE that puts `*fd` in table slot `slot` (the
+/// kernel takes its own reference to the file). `fd` is read when the kernel
+/// issues the SQE, at the next enter: it must stay valid until then. The answer's
+/// res is 1, or -errno. False when the SQ is full.
+bool cnp_ring_prep_files_update(cnp_ring *ring, int32_t *fd, unsigned slot, uint64_t user_data);
+/// Queues an IORING_OP_CLOSE of table slot `slot` (the table's reference to the
+/// file goes; a descriptor for the same file stays open). False when the SQ is full.
+bool cnp_ring_prep_close_slot(cnp_ring *ring, unsigned slot, uint64_t user_data);
+/// Whether this kernel has what fixed files need here: a sparse table,
+/// IORING_OP_FILES_UPDATE and IORING_ASYNC_CANCEL_FD_FIXED (Linux 6.0). 0 or -errno.
+int cnp_probe_fixed_files(void);
 /// Queues an IORING_OP_MSG_RING to this ring itself: the kernel posts a CQE with
 /// `res`, `target_user_data` and `cqe_flags` (IORING_MSG_RING_FLAGS_PASS, Linux 6.3)
 /// as if a request had completed; the MSG_RING's own answer carries `user_data`.

@@ -48,6 +48,10 @@ public struct PollToken: Hashable, Sendable, CustomStringConvertible {
     static let uringRecvBit = UInt64(1) << 62
     /// and its CLOSE with both.
     static let uringCloseBits = uringWriteBit | uringRecvBit
+    /// The io_uring poller's file-table answers: this value `|` a table slot, and
+    /// `| 1 << 30` for a slot's CLOSE (URingPoller+FixedFiles.swift). Below every
+    /// reserved value above.
+    static let uringFileSlotBase = UInt64(0xFFFF_FFFF_0000_0000)
     /// The request-kind bits; a token has none of them.
     static let uringOpMask = uringCloseBits
 

@@ -153,6 +153,9 @@ public struct PollerCounters: Sendable, Equatable {
     public var receiveBuffersHeld: UInt64 = 0
     public var receiveStarved: UInt64 = 0
     public var receiveCapped: UInt64 = 0
+    /// io_uring with fixed files: descriptors that went without a table slot (the
+    /// table was full, or the kernel refused the update) and used their descriptor.
+    public var fileTableMisses: UInt64 = 0
     public init() {}
 }
 

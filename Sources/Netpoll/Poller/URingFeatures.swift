@@ -25,6 +25,13 @@ extension URingPoller {
         /// not a whole one, and the next message (of any connection) goes on in the
         /// same buffer. Fewer pages touched, fewer buffers cycled per message.
         case incrementalBuffers = "inc-buffers"
+        /// Every descriptor the ring works on also gets a slot of the ring's
+        /// registered file table (updated through the ring, no system call), and
+        /// its requests name the slot (`IOSQE_FIXED_FILE`): no descriptor lookup and
+        /// no file reference count per request. The descriptor stays an ordinary
+        /// one; a full table (``Options/fileTableSlots``) leaves a descriptor
+        /// outside it, never an error. Linux 6.13: see URingPoller+FixedFiles.swift.
+        case fixedFiles = "fixed-files"
 
         /// What it is, in the kernel's terms.
         public var kernelName: String {
@@ -32,6 +39,7 @@ extension URingPoller {
             case .accept: return "multishot IORING_OP_ACCEPT"
             case .minWait: return "io_uring_enter minimum wait, IORING_FEAT_MIN_TIMEOUT"
             case .incrementalBuffers: return "incrementally consumed buffer rings, IOU_PBUF_RING_INC"
+            case .fixedFiles: return "registered file table with per-slot references, IOSQE_FIXED_FILE"
             }
         }
 
@@ -41,6 +49,7 @@ extension URingPoller {
             case .accept: return "5.19"
             case .minWait: return "6.12"
             case .incrementalBuffers: return "6.12"
+            case .fixedFiles: return "6.13"
             }
         }
 
@@ -86,7 +95,28 @@ extension URingPoller {
                 let rc = cnp_probe_incremental_buffers()
                 if rc == 0 { return nil }
                 return "io_uring feature `inc-buffers` (\(kernelName)) needs Linux \(since)+; the probe answered \(String(cString: strerror(-rc)))"
+            case .fixedFiles:
+                // The operations are older than what makes them safe here (per-slot
+                // references, 6.13), and that cannot be probed without waiting for a
+                // FIN that never comes: the release decides.
+                guard let release = Self.kernelRelease(), release >= (6, 13) else {
+                    return "io_uring feature `fixed-files` (\(kernelName)) needs Linux \(since)+"
+                }
+                let rc = cnp_probe_fixed_files()
+                if rc == 0 { return nil }
+                return "io_uring feature `fixed-files` (\(kernelName)) needs Linux \(since)+; the probe answered \(String(cString: strerror(-rc)))"
             }
+        }
+
+        /// The running kernel's major and minor release (uname), if it parses.
+        static func kernelRelease() -> (Int, Int)? {
+            var u = utsname()
+            guard uname(&u) == 0 else { return nil }
+            let release = withUnsafeBytes(of: &u.release) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            let parts = release.split(whereSeparator: { !$0.isNumber }).prefix(2).compactMap { Int($0) }
+            return parts.count == 2 ? (parts[0], parts[1]) : nil
         }
     }
 

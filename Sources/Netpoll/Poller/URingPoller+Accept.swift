@@ -16,9 +16,9 @@ import Glibc
 // reserve line: EventLoop.deliverAccepted) — is handed up as
 // ``RingReceipt/acceptEnded(_:)``; the next accepter that must wait starts another.
 extension URingPoller {
-    /// Queues the multishot ACCEPT of listener `fd`.
-    func startAccepting(_ fd: Int32, token: PollToken) throws(NetpollError) {
-        while !cnp_ring_prep_accept_multishot(ring, fd, token.rawValue | Self.recvBit) {
+    /// Queues the multishot ACCEPT of the listener at `file` (its descriptor or slot).
+    func startAccepting(_ file: (fd: Int32, fixed: Bool), token: PollToken) throws(NetpollError) {
+        while !cnp_ring_prep_accept_multishot(ring, file.fd, file.fixed, token.rawValue | Self.recvBit) {
             try submit()
         }
         counters.rearms &+= 1

@@ -19,7 +19,7 @@ extension URingPoller {
                     // Everything on this descriptor at once (RECV or ACCEPT, one-shot
                     // polls) — unless nothing is in the kernel: a connection whose RECV
                     // ended with the peer's FIN (a short-lived one, typically) needs no cancel.
-                    if reg.recv != .off || !reg.armed.isEmpty { try queueCancel(fd: fd) }
+                    if reg.recv != .off || !reg.armed.isEmpty { try queueCancel(target(reg)) }
                     if reg.accepting && reg.recv != .off { acceptsEnding[token.rawValue | Self.recvBit] = () }
                 } else if oneshot {
                     if reg.armed.contains(.read) { try cancel(token.rawValue, tag: Self.cancelAsync) }
@@ -27,6 +27,7 @@ extension URingPoller {
                 } else {
                     try cancel(token.rawValue, tag: Self.cancelAsync)
                 }
+                try detachSlot(reg)
             } catch {
                 // A broken ring: nothing is in the kernel to wait for any more.
             }
@@ -63,6 +64,7 @@ extension URingPoller {
         }
         if let t = slots.0.target { try cancel(t, tag: slots.0.tag) }
         if let t = slots.1.target { try cancel(t, tag: slots.1.tag) }
+        try detachSlot(reg)
         // Wait until each target is settled: its cancel answered -ENOENT (no such poll:
         // it had already ended) or the poll's final CQE (no F_MORE) was seen.
         var waited = 0
@@ -135,8 +137,8 @@ extension URingPoller {
         }
     }
 
-    func queueCancel(fd: Int32) throws(NetpollError) {
-        while !cnp_ring_prep_cancel_fd(ring, fd, Self.cancelAsync) {
+    func queueCancel(_ file: (fd: Int32, fixed: Bool)) throws(NetpollError) {
+        while !cnp_ring_prep_cancel_fd(ring, file.fd, file.fixed, Self.cancelAsync) {
             try submit()
         }
     }

@@ -97,7 +97,8 @@ extension URingPoller {
         for ud in rearms[..<budget] {
             guard let reg = table[ud] else { continue }
             counters.rearms &+= 1
-            try queuePoll(fd: reg.fd, userData: ud, mask: Self.pollMask, multishot: true)
+            let file = target(reg)
+            try queuePoll(fd: file.fd, fixed: file.fixed, userData: ud, mask: Self.pollMask, multishot: true)
         }
         rearms.removeFirst(budget)
         return !rearms.isEmpty
@@ -152,7 +153,11 @@ extension URingPoller {
             // nobody waits for: nothing to do.
             return 0
         default:
-            break
+            // The rest of the pollers' own range: the file table's answers.
+            if c.user_data >= Self.fileSlotBase {
+                fileSlotAnswered(c)
+                return 0
+            }
         }
         let op = c.user_data & Self.opMask
         let token = c.user_data & ~Self.opMask

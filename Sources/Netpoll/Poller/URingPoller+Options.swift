@@ -56,6 +56,10 @@ extension URingPoller {
         /// ``minWaitMicros`` before it takes what is there.
         public var minWaitBatch: UInt32 = 16
         public var minWaitMicros: UInt32 = 50
+        /// ``Feature/fixedFiles``: slots in the ring's file table (at most the
+        /// process's RLIMIT_NOFILE). Descriptors past it work as without the feature.
+        /// The kernel keeps 8 bytes per slot, this poller 17.
+        public var fileTableSlots: UInt32 = 4096
         public init(
             entries: UInt32 = 256, mode: Mode = .multishot, setup: Setup = .deferTaskrun,
             receiveBuffers: UInt32 = 512, receiveBufferSize: UInt32 = 4096, features: Features = .auto

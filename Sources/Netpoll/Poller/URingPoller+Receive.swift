@@ -126,13 +126,14 @@ extension URingPoller {
     public func armReceive(token: PollToken) throws(NetpollError) -> ReceiveArm {
         guard let reg = table[token.rawValue], reg.receiving else { return .none }
         if reg.recv != .off { return .receiving }  // model: RING_STILL_RUNNING
+        let file = target(reg)
         if reg.accepting {
-            try startAccepting(reg.fd, token: token)
+            try startAccepting(file, token: token)
             return .receiving
         }
         if buffersOut < Int(options.receiveBuffers) {
             // model: RING_START_RECV
-            while !cnp_ring_prep_recv_multishot(ring, reg.fd, token.rawValue | Self.recvBit) {
+            while !cnp_ring_prep_recv_multishot(ring, file.fd, file.fixed, token.rawValue | Self.recvBit) {
                 try submit()
             }
             counters.rearms &+= 1

@@ -33,6 +33,7 @@ extension URingPoller {
             guard table.insert(token.rawValue, fd: fd, receiving: true, accepting: true) else {
                 throw .failed("io_uring ACCEPT (token already registered)", errno: EEXIST)
             }
+            try attachSlot(fd: fd, token: token.rawValue)
             return true
         default:
             try register(fd: fd, token: token, receiving: false)
@@ -49,6 +50,9 @@ extension URingPoller {
         guard table.insert(token.rawValue, fd: fd, receiving: receiving) else {
             throw .failed("io_uring POLL_ADD (token already registered)", errno: EEXIST)
         }
+        // The first requests below use the descriptor: the slot is not live before
+        // the kernel's answer (URingFileTable).
+        try attachSlot(fd: fd, token: token.rawValue)
         if receiving { return }
         if oneshot {
             // Both directions once, so the initial state is reported as with epoll.
@@ -65,12 +69,13 @@ extension URingPoller {
         guard let reg = table[token.rawValue], oneshot || reg.receiving else { return }
         let have = reg.armed
         var now = have
+        let file = target(reg)
         if events.contains(.read) && !have.contains(.read) {
-            try queuePoll(fd: reg.fd, userData: token.rawValue, mask: Self.readMask, multishot: false)
+            try queuePoll(fd: file.fd, fixed: file.fixed, userData: token.rawValue, mask: Self.readMask, multishot: false)
             now.insert(.read)
         }
         if events.contains(.write) && !have.contains(.write) {
-            try queuePoll(fd: reg.fd, userData: token.rawValue | Self.writeBit, mask: Self.writeMask, multishot: false)
+            try queuePoll(fd: file.fd, fixed: file.fixed, userData: token.rawValue | Self.writeBit, mask: Self.writeMask, multishot: false)
             now.insert(.write)
         }
         if now != have {
@@ -88,8 +93,8 @@ extension URingPoller {
 
     /// Queues a POLL_ADD: multishot for readiness registrations outside one-shot
     /// mode and for the wake channel, one-shot for armed directions.
-    func queuePoll(fd: Int32, userData: UInt64, mask: UInt32, multishot: Bool) throws(NetpollError) {
-        while !cnp_ring_prep_poll_add(ring, fd, mask, userData, multishot) {
+    func queuePoll(fd: Int32, fixed: Bool = false, userData: UInt64, mask: UInt32, multishot: Bool) throws(NetpollError) {
+        while !cnp_ring_prep_poll_add(ring, fd, fixed, mask, userData, multishot) {
             // SQ full: hand what is queued to the kernel and retry.
             try submit()
         }

@@ -102,6 +102,10 @@ public final class URingPoller: Poller, @unchecked Sendable {
     let bufferFill: UnsafeMutablePointer<UInt32>
     /// Completion mode with ``Feature/incrementalBuffers``.
     let incrementalBuffers: Bool
+    /// The registered file table (``Feature/fixedFiles``), nil without it. Touched
+    /// per registration and per slot answer, owner thread only: unchecked, as
+    /// `buffersOut` (docs/runtime-tricks.md#exclusivity).
+    @exclusivity(unchecked) var fileTable: URingFileTable?
     /// Set when this poll consumed a wake CQE: the poll must then not block, even if
     /// the wake was reaped from the ring before the wait (it is not an event).
     var wokeUp = false
@@ -177,8 +181,25 @@ public final class URingPoller: Poller, @unchecked Sendable {
                 throw .failed("io_uring_register_buf_ring", errno: -rc)
             }
         }
+        var fileTable: URingFileTable?
+        if inUse.contains(.fixedFiles) {
+            // The kernel refuses a table larger than RLIMIT_NOFILE (EMFILE).
+            var limit = rlimit()
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            let slots = Int(min(UInt64(options.fileTableSlots), UInt64(limit.rlim_cur), 1 << 20))
+            let rc = slots > 0 ? cnp_ring_register_files_sparse(ring, UInt32(slots)) : -EINVAL
+            if rc == 0 {
+                fileTable = URingFileTable(capacity: slots)
+            } else {
+                inUse.remove(.fixedFiles)
+                if let i = status.firstIndex(where: { $0.0 == .fixedFiles }) {
+                    status[i].1 = "off (a table of \(slots) slots was refused: \(String(cString: strerror(-rc))))"
+                }
+            }
+        }
         let w: WakeChannel
         do { w = try WakeChannel() } catch {
+            fileTable?.deallocate()
             cnp_ring_destroy(ring)
             throw error
         }
@@ -191,6 +212,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
         self.featureStatus = status
         self.acceptsThroughRing = inUse.contains(.accept)
         self.incrementalBuffers = inUse.contains(.incrementalBuffers)
+        self.fileTable = fileTable
         // Every buffer starts in the ring, held by the kernel alone.
         let ledger = options.mode == .completion ? Int(options.receiveBuffers) : 0
         self.bufferHolders = .allocate(capacity: ledger)
@@ -209,6 +231,7 @@ public final class URingPoller: Poller, @unchecked Sendable {
         cqes.deallocate()
         bufferHolders.deallocate()
         bufferFill.deallocate()
+        fileTable?.deallocate()
     }
 
     public func wake() { waker.wake() }
@@ -233,6 +256,8 @@ public final class URingPoller: Poller, @unchecked Sendable {
             ("cq_entries", String(cnp_ring_cq_entries(ring))),
             ("nodrop", feats & CNP_FEAT_NODROP != 0 ? "yes" : "no"),
             ("ring_fd", ringFDRegistered ? "registered" : "plain"),
-        ] + featureStatus.map { ($0.0.rawValue, $0.1) } + (completion ? [("recv_buffers", "\(options.receiveBuffers)x\(options.receiveBufferSize)")] : []))
+        ] + featureStatus.map { ($0.0.rawValue, $0.1) }
+            + (fileTable.map { [("file_table", "\($0.capacity) slots")] } ?? [])
+            + (completion ? [("recv_buffers", "\(options.receiveBuffers)x\(options.receiveBufferSize)")] : []))
     }
 }

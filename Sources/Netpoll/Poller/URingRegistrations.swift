@@ -11,6 +11,10 @@ struct URingRegistration {
     /// One-shot polls in the kernel (one-shot mode, and receiving descriptors).
     var armed: URingPoller.ArmedPolls = []
     var recv: RecvState = .off
+    /// Its slot in the ring's file table, or -1 (``URingPoller/Feature/fixedFiles``);
+    /// SQEs name the slot only once the kernel has confirmed it (`slotLive`).
+    var slot: Int32 = -1
+    var slotLive = false
 
     /// The completion-mode RECV (or a listener's multishot ACCEPT) of a descriptor.
     enum RecvState {

@@ -130,6 +130,11 @@ final class OwnedFD {
         if raw >= 0 { Glibc.close(raw) }
         raw = -1
     }
+    /// Hands the descriptor to someone who closes it (a poller's closeDescriptor).
+    func release() -> Int32 {
+        defer { raw = -1 }
+        return raw
+    }
     deinit { close() }
 }
 
