@@ -199,6 +199,9 @@ bool cnp_ring_prep_close_slot(cnp_ring *ring, unsigned slot, uint64_t user_data)
     struct io_uring_sqe *sqe = io_uring_get_sqe(&ring->ring);
     if (!sqe) return false;
     io_uring_prep_close_direct(sqe, slot);
+    // Nothing waits for a slot's emptying: only a failure posts a CQE (5.17+,
+    // older than anything fixed files are used on).
+    sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     io_uring_sqe_set_data64(sqe, user_data);
     return true;
 }

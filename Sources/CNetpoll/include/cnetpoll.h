@@ -83,7 +83,8 @@ int cnp_ring_register_files_sparse(cnp_ring *ring, unsigned count);
 /// res is 1, or -errno. False when the SQ is full.
 bool cnp_ring_prep_files_update(cnp_ring *ring, int32_t *fd, unsigned slot, uint64_t user_data);
 /// Queues an IORING_OP_CLOSE of table slot `slot` (the table's reference to the
-/// file goes; a descriptor for the same file stays open). False when the SQ is full.
+/// file goes; a descriptor for the same file stays open). Only a failure is
+/// answered (IOSQE_CQE_SKIP_SUCCESS). False when the SQ is full.
 bool cnp_ring_prep_close_slot(cnp_ring *ring, unsigned slot, uint64_t user_data);
 /// Whether this kernel has what fixed files need here: a sparse table,
 /// IORING_OP_FILES_UPDATE and IORING_ASYNC_CANCEL_FD_FIXED (Linux 6.0). 0 or -errno.

@@ -57,7 +57,8 @@ extension URingPoller {
         }
     }
 
-    /// A slot's FILES_UPDATE or CLOSE answered.
+    /// A slot's FILES_UPDATE answered, or its CLOSE failed (a CLOSE that succeeds
+    /// posts nothing).
     func fileSlotAnswered(_ c: cnp_cqe) {
         let slot = Int32(truncatingIfNeeded: c.user_data & (Self.fileSlotCloseBit - 1))
         if c.user_data & Self.fileSlotCloseBit != 0 {
